@@ -1,0 +1,5 @@
+"""`python -m audiodiff …` (and `torchrun -m audiodiff …`) runs the CLI."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,137 @@
+"""The `audiodiff` command: a thin Typer layer over the Python API.
+
+Errors a user can fix are printed as one line naming the file or option, with exit code 1; set
+AUDIODIFF_DEBUG=1 to see the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .sampling import SAMPLERS
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Denoising diffusion for audio: train models from recipes, generate WAV files.")
+log = logging.getLogger("audiodiff")
+
+RUNS_DIR = Path("runs")
+
+
+def _setup_logging() -> None:
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("audiodiff: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def fail(message: str) -> None:
+    """Print a one-line error and exit with status 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def latest_run(root: Path = RUNS_DIR) -> Path | None:
+    """The run under root whose model.safetensors was written last."""
+    candidates = sorted(root.glob("*/model.safetensors"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+    return candidates[-1].parent if candidates else None
+
+
+@app.command()
+def train(
+    recipe: Path = typer.Argument(..., help="Recipe directory holding recipe.toml (e.g. recipes/quickstart)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: runs/<recipe name>). "
+                                       "An existing run is resumed from its last checkpoint."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps in total "
+                                            "(overrides [train] max_steps)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Train a model from a recipe (GPU when present, CPU otherwise); resumes an existing run."""
+    from .recipe import load_recipe
+    from .train import train as run_training
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
+    r = load_recipe(recipe)
+    run_dir = out or RUNS_DIR / r.name
+    run_training(r, run_dir, device=device, max_steps=max_steps, show_progress=progress)
+    typer.echo(f"model ready in {run_dir}; generate with: audiodiff sample --model {run_dir} --n 16 --out wavs/")
+
+
+@app.command()
+def sample(
+    n: int = typer.Option(16, "--n", min=1, help="Number of clips to generate."),
+    out: Path = typer.Option(Path("wavs"), "--out", help="Folder for sample_000.wav, sample_001.wav, …"),
+    model: Optional[Path] = typer.Option(None, "--model", help="Run directory or export (default: the most "
+                                         "recently trained run under ./runs)."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Reverse steps (default: the run's [sample] "
+                                        "steps, else every training step)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help=f"One of {', '.join(SAMPLERS)} "
+                                          "(default: the run's [sample] sampler)."),
+    eta: Optional[float] = typer.Option(None, "--eta", min=0.0, max=1.0, help="DDIM η (ddim only)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible samples."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Clips generated at once."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Generate --n clips with a trained model and write them as 16-bit WAV files."""
+    import torch
+
+    from .audio import save_wav
+    from .pipeline import load
+    from .train import resolve_device
+
+    if sampler is not None and sampler not in SAMPLERS:
+        raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
+    if eta is not None and (sampler or "") != "ddim":
+        raise typer.BadParameter("applies to --sampler ddim only", param_hint="--eta")
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
+    if model is None:
+        model = latest_run()
+        if model is None:
+            fail(f"no trained model under ./{RUNS_DIR}: train one first (audiodiff train recipes/quickstart) "
+                 f"or pass --model RUN_DIR")
+        log.info("using the most recent run: %s", model)
+    pipe = load(model, device=resolve_device(device))
+    generator = torch.Generator(device=pipe.device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    written = 0
+    while written < n:
+        count = min(batch_size, n - written)
+        waves = pipe.sample(count, steps=steps, sampler=sampler, eta=eta, generator=generator, progress=progress)
+        for wave in waves:
+            save_wav(out / f"sample_{written:03d}.wav", wave, pipe.sample_rate)
+            written += 1
+    typer.echo(f"wrote {n} WAV file(s) at {pipe.sample_rate} Hz to {out}/")
+
+
+def main() -> None:
+    """Entry point: run the app, turning known errors into one-line messages."""
+    from .audio import AudioReadError
+    from .data import DatasetError
+    from .recipe import RecipeError
+    from .train import TrainingError
+
+    _setup_logging()
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted: run the same command again to resume from the last checkpoint", err=True)
+        sys.exit(130)
+    except (RecipeError, DatasetError, TrainingError, AudioReadError, FileNotFoundError, ValueError) as exc:
+        if os.environ.get("AUDIODIFF_DEBUG"):
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,125 @@
+"""GaussianDiffusion: the one place where model outputs become ε̂ / x̂0 and where the training loss lives.
+
+Every sampler and the trainer go through `split_output` and `target`, so the ε / v / x0 conversions
+are written once:  x_t = a·x0 + s·ε  with a = √ᾱ_t, s = √(1−ᾱ_t), and v = a·ε − s·x0.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .schedule import NoiseSchedule, gather
+
+PREDICTIONS = ("eps", "v", "x0")
+LOSSES = ("mse", "l1")
+
+Model = Callable[..., Tensor]
+
+
+class GaussianDiffusion:
+    """A noise schedule plus what the network predicts (ε, v or x0) and how it is trained."""
+
+    def __init__(self, schedule: NoiseSchedule, prediction: str = "eps", loss_type: str = "mse",
+                 min_snr_gamma: float | None = None):
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {prediction!r}")
+        if loss_type not in LOSSES:
+            raise ValueError(f"loss_type must be one of {LOSSES}, got {loss_type!r}")
+        if min_snr_gamma is not None and min_snr_gamma <= 0:
+            raise ValueError(f"min_snr_gamma must be > 0, got {min_snr_gamma}")
+        self.schedule = schedule
+        self.prediction = prediction
+        self.loss_type = loss_type
+        self.min_snr_gamma = min_snr_gamma
+
+    @property
+    def num_steps(self) -> int:
+        return self.schedule.num_steps
+
+    # ----------------------------------------------------------------- conversions
+    def target(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
+        """What the network is trained to output at step t.  x0, noise: [B, C, L]; t: [B]."""
+        if self.prediction == "eps":
+            return noise
+        if self.prediction == "x0":
+            return x0
+        a = gather(self.schedule.sqrt_alphas_cumprod, t, x0)
+        s = gather(self.schedule.sqrt_one_minus_alphas_cumprod, t, x0)
+        return a * noise - s * x0
+
+    def split_output(self, out: Tensor, x_t: Tensor, alpha_bar: Tensor) -> tuple[Tensor, Tensor]:
+        """Model output → (x̂0, ε̂) given the true noise level ᾱ of x_t (broadcastable to x_t)."""
+        alpha_bar = alpha_bar.to(device=x_t.device, dtype=torch.float64)
+        a = alpha_bar.sqrt().to(x_t.dtype)
+        s = (1 - alpha_bar).sqrt().to(x_t.dtype)
+        out = out.to(x_t.dtype)
+        if self.prediction == "eps":
+            return (x_t - s * out) / a, out
+        if self.prediction == "x0":
+            return out, (x_t - a * out) / s
+        return a * x_t - s * out, s * x_t + a * out
+
+    def predict(self, model: Model, x_t: Tensor, t_model: Tensor, alpha_bar: Tensor,
+                **cond: Any) -> tuple[Tensor, Tensor]:
+        """Call the network at (possibly fractional) step t_model: [B] and convert to (x̂0, ε̂)."""
+        out = model(x_t, t_model.to(device=x_t.device, dtype=torch.float32), **cond)
+        if out.shape != x_t.shape:
+            raise ValueError(f"the model returned shape {tuple(out.shape)} for input {tuple(x_t.shape)}")
+        return self.split_output(out, x_t, alpha_bar)
+
+    # ----------------------------------------------------------------- training
+    def loss_weight(self, t: Tensor) -> Tensor:
+        """Min-SNR-γ weights (Hang et al. 2023), expressed for the chosen target; ones without γ."""
+        if self.min_snr_gamma is None:
+            return torch.ones(t.shape, dtype=torch.float32, device=t.device)
+        snr = self.schedule.snr(t)
+        clipped = snr.clamp(max=self.min_snr_gamma)
+        if self.prediction == "eps":
+            w = clipped / snr
+        elif self.prediction == "x0":
+            w = clipped
+        else:
+            w = clipped / (snr + 1)
+        return w.to(device=t.device, dtype=torch.float32)
+
+    def loss_terms(self, model: Model, x0: Tensor, t: Tensor | None = None, noise: Tensor | None = None,
+                   generator: torch.Generator | None = None, **cond: Any) -> tuple[Tensor, Tensor]:
+        """Per-example weighted losses [B] and the steps t [B] they were drawn at."""
+        b = x0.shape[0]
+        if t is None:
+            t = torch.randint(0, self.num_steps, (b,), device=x0.device, generator=generator)
+        if noise is None:
+            noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
+        x_t = self.schedule.q_sample(x0, t, noise)
+        out = model(x_t, t.to(torch.float32), **cond)
+        target = self.target(x0, noise, t)
+        err = F.mse_loss(out.float(), target.float(), reduction="none") if self.loss_type == "mse" \
+            else F.l1_loss(out.float(), target.float(), reduction="none")
+        per_example = err.flatten(1).mean(dim=1)
+        return per_example * self.loss_weight(t), t
+
+    def loss(self, model: Model, x0: Tensor, **kwargs: Any) -> Tensor:
+        """Scalar training loss on a batch x0: [B, C, L]."""
+        per_example, _ = self.loss_terms(model, x0, **kwargs)
+        return per_example.mean()
+
+    # ----------------------------------------------------------------- sampling
+    def sample(self, model: Model, shape: tuple[int, ...], sampler: str = "ddpm", steps: int | None = None,
+               **kwargs: Any) -> Tensor:
+        """Run the reverse chain from x_T ~ N(0, I); see `audiodiff.sampling.sample` for options."""
+        from .sampling import sample
+
+        return sample(self, model, shape, sampler=sampler, steps=steps, **kwargs)
+
+    def to_config(self) -> dict[str, Any]:
+        return {**self.schedule.to_config(), "prediction": self.prediction, "loss": self.loss_type,
+                "min_snr_gamma": self.min_snr_gamma}
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "GaussianDiffusion":
+        return cls(NoiseSchedule.from_config(cfg), prediction=cfg.get("prediction", "eps"),
+                   loss_type=cfg.get("loss", "mse"), min_snr_gamma=cfg.get("min_snr_gamma"))

@@ -1,0 +1,51 @@
+"""Building blocks shared by the ε-networks."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+class SinusoidalEmbedding(nn.Module):
+    """Step t: [B] (float, may be fractional) → [B, dim] sin/cos features at geometric frequencies.
+
+    Frequencies 10^(4·i/(half−1)) for i < half follow lmnt-com/diffwave (DiffWave's step embedding);
+    `max_period` switches to the Transformer convention 1/max_period^(i/half) used by U-Nets.
+    """
+
+    def __init__(self, dim: int, max_period: float | None = None):
+        super().__init__()
+        if dim % 2:
+            raise ValueError(f"embedding dim must be even, got {dim}")
+        half = dim // 2
+        i = torch.arange(half, dtype=torch.float32)
+        if max_period is None:
+            freqs = 10.0 ** (i * 4.0 / max(half - 1, 1))
+        else:
+            freqs = torch.exp(-math.log(max_period) * i / half)
+        self.register_buffer("freqs", freqs, persistent=False)
+
+    def forward(self, t: Tensor) -> Tensor:
+        args = t.float()[:, None] * self.freqs[None, :]
+        return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
+
+
+class StepEmbedding(nn.Module):
+    """Sinusoidal features → MLP with SiLU: [B] → [B, out_dim]."""
+
+    def __init__(self, sin_dim: int, out_dim: int, max_period: float | None = None):
+        super().__init__()
+        self.sinusoid = SinusoidalEmbedding(sin_dim, max_period)
+        self.mlp = nn.Sequential(nn.Linear(sin_dim, out_dim), nn.SiLU(), nn.Linear(out_dim, out_dim), nn.SiLU())
+
+    def forward(self, t: Tensor) -> Tensor:
+        return self.mlp(self.sinusoid(t))
+
+
+def zero_init(module: nn.Module) -> nn.Module:
+    """Zero a layer's parameters so a residual branch or output starts as the identity / zero."""
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module

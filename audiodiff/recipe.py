@@ -1,0 +1,249 @@
+"""recipe.toml → typed, validated config.  Every bad key is reported before any work starts.
+
+Each table is a dataclass; a field's metadata gives its allowed range or choices, so the error names
+the key and what is allowed.  Unknown keys are errors (a typo never passes silently).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .nets import NETWORKS, network_options
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message names the file, key and allowed values."""
+
+
+def _f(default: Any, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+       hi_open: bool = False, choices: tuple | None = None, help: str = "") -> Any:
+    meta = {"lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open, "choices": choices, "help": help}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# C major scale, C4..C5, as MIDI note numbers: the quickstart's generated notes.
+QUICKSTART_NOTES = [60, 62, 64, 65, 67, 69, 71, 72]
+
+
+@dataclass
+class DataConfig:
+    dataset: str = _f("folder", choices=("folder", "notes"))
+    root: str = _f("data/my-audio")
+    sample_rate: int = _f(16000, lo=1000, hi=384000)
+    clip_length: int = _f(16000, lo=16)
+    num_workers: int = _f(0, lo=0, hi=64)
+    # dataset = "notes": synthetic plucked notes generated into `root` on first use
+    notes: list = _f(QUICKSTART_NOTES)
+    num_clips: int = _f(512, lo=1)
+
+
+@dataclass
+class DiffusionConfig:
+    schedule: str = _f("linear", choices=("linear", "cosine", "betas"))
+    num_steps: int = _f(1000, lo=1, hi=100000)
+    beta_start: float = _f(1e-4, lo=0, hi=1, lo_open=True, hi_open=True)
+    beta_end: float = _f(0.02, lo=0, hi=1, lo_open=True, hi_open=True)
+    betas: list = _f([])
+    prediction: str = _f("eps", choices=("eps", "v", "x0"))
+    loss: str = _f("mse", choices=("mse", "l1"))
+    min_snr_gamma: float = _f(0.0, lo=0, help="0 disables min-SNR weighting")
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = _f(16, lo=1)
+    learning_rate: float = _f(2e-4, lo=0, lo_open=True, hi=1)
+    weight_decay: float = _f(0.0, lo=0, hi=1)
+    max_steps: int = _f(1_000_000, lo=1)
+    warmup_steps: int = _f(0, lo=0)
+    ema_decay: float = _f(0.999, lo=0, hi=1, hi_open=True)
+    grad_clip: float = _f(1.0, lo=0, help="0 disables clipping")
+    checkpoint_every: int = _f(5000, lo=1)
+    log_every: int = _f(50, lo=1)
+    seed: int = _f(0, lo=0)
+    device: str = _f("auto", choices=("auto", "cpu", "cuda"))
+    threads: int = _f(0, lo=0, help="CPU threads; 0 = torch's default")
+
+
+@dataclass
+class SampleConfig:
+    sampler: str = _f("ddpm", choices=("ddpm", "ddim", "fast", "dpm++"))
+    steps: int = _f(0, lo=0, help="0 = every training step (or the fast schedule's length)")
+    eta: float = _f(0.0, lo=0, hi=1)
+    variance: str = _f("posterior", choices=("posterior", "beta"))
+    fast_betas: list = _f([1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5])
+
+
+@dataclass
+class Recipe:
+    name: str
+    data: DataConfig
+    model: dict
+    diffusion: DiffusionConfig
+    train: TrainConfig
+    sample: SampleConfig
+    path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "data": dataclasses.asdict(self.data), "model": dict(self.model),
+                "diffusion": dataclasses.asdict(self.diffusion), "train": dataclasses.asdict(self.train),
+                "sample": dataclasses.asdict(self.sample)}
+
+
+SECTIONS = {"data": DataConfig, "diffusion": DiffusionConfig, "train": TrainConfig, "sample": SampleConfig}
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """A recipe directory (holding recipe.toml) or a .toml file → validated Recipe."""
+    path = Path(path)
+    file = path / "recipe.toml" if path.is_dir() else path
+    if not file.is_file():
+        raise RecipeError(f"no recipe at {path}: expected a directory with recipe.toml (see recipes/)")
+    try:
+        raw = tomllib.loads(file.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{file}: not valid TOML ({exc})") from None
+    return recipe_from_dict(raw, source=str(file), path=file.parent)
+
+
+def recipe_from_dict(raw: dict[str, Any], source: str = "recipe", path: Path | None = None) -> Recipe:
+    """Validate a recipe's tables; raise RecipeError naming the first bad key."""
+    allowed_top = {"name", "model", *SECTIONS}
+    for key in raw:
+        if key not in allowed_top:
+            raise RecipeError(f"{source}: unknown table or key {key!r}; allowed: {', '.join(sorted(allowed_top))}")
+    name = raw.get("name", path.name if path else "run")
+    if not isinstance(name, str) or not name:
+        raise RecipeError(f"{source}: name must be a non-empty string")
+    parts = {sec: _parse_section(cls, raw.get(sec, {}), sec, source) for sec, cls in SECTIONS.items()}
+    model = _parse_model(raw.get("model", {}), source)
+    recipe = Recipe(name=name, model=model, path=path, **parts)
+    _cross_checks(recipe, source)
+    return recipe
+
+
+def _parse_section(cls: type, table: Any, section: str, source: str) -> Any:
+    if not isinstance(table, dict):
+        raise RecipeError(f"{source}: [{section}] must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in table.items():
+        if key not in fields:
+            raise RecipeError(f"{source}: unknown key [{section}] {key}; allowed: {', '.join(fields)}")
+        values[key] = _check_value(f"[{section}] {key}", value, hints[key], fields[key].metadata, source)
+    return cls(**values)
+
+
+def _check_value(name: str, value: Any, kind: type, meta: Any, source: str) -> Any:
+    def fail(why: str) -> RecipeError:
+        return RecipeError(f"{source}: {name} = {value!r}: {why}")
+
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise fail("must be true or false")
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail("must be an integer")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail("must be a number")
+        value = float(value)
+    elif kind is str:
+        if not isinstance(value, str):
+            raise fail("must be a string")
+    elif kind is list:
+        if not isinstance(value, list):
+            raise fail("must be a list")
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise fail(f"allowed values: {', '.join(map(str, choices))}")
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and (value <= lo if meta.get("lo_open") else value < lo):
+        raise fail(f"must be {'>' if meta.get('lo_open') else '>='} {lo}" + (f" and {'<' if meta.get('hi_open') else '<='} {hi}" if hi is not None else ""))
+    if hi is not None and (value >= hi if meta.get("hi_open") else value > hi):
+        raise fail(f"must be {'<' if meta.get('hi_open') else '<='} {hi}" + (f" and {'>' if meta.get('lo_open') else '>='} {lo}" if lo is not None else ""))
+    return value
+
+
+def _parse_model(table: Any, source: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise RecipeError(f"{source}: [model] must be a table")
+    kind = table.get("type", "diffwave")
+    if kind not in NETWORKS:
+        raise RecipeError(f"{source}: [model] type = {kind!r}: allowed values: {', '.join(NETWORKS)}")
+    options = network_options(kind)
+    model = {"type": kind}
+    for key, value in table.items():
+        if key == "type":
+            continue
+        if key not in options:
+            raise RecipeError(f"{source}: unknown key [model] {key} for type {kind!r}; allowed: "
+                              f"{', '.join(options)}")
+        ok, why = _model_value_ok(value, options[key])
+        if not ok:
+            raise RecipeError(f"{source}: [model] {key} = {value!r}: {why}")
+        model[key] = value
+    return model
+
+
+def _model_value_ok(value: Any, default: Any) -> tuple[bool, str]:
+    """Type and range of a network keyword, judged from the type of its default."""
+    if isinstance(default, (list, tuple)):
+        ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                             for v in value)
+        return ok, "must be a list of non-negative integers"
+    if isinstance(default, int) and not isinstance(default, bool):
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1, "must be an integer >= 1"
+    if isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
+        return ok, "must be a number in [0, 1)"
+    return True, ""
+
+
+def _cross_checks(recipe: Recipe, source: str) -> None:
+    d = recipe.diffusion
+    if d.schedule == "linear" and d.beta_start > d.beta_end:
+        raise RecipeError(f"{source}: [diffusion] beta_start ({d.beta_start}) must be <= beta_end ({d.beta_end})")
+    if d.schedule == "betas":
+        if not d.betas or not all(isinstance(b, (int, float)) and 0 < b < 1 for b in d.betas):
+            raise RecipeError(f"{source}: [diffusion] betas must be a non-empty list of numbers in (0, 1) "
+                              f"when schedule = 'betas'")
+    s = recipe.sample
+    if not s.fast_betas or not all(isinstance(b, (int, float)) and 0 < b < 1 for b in s.fast_betas):
+        raise RecipeError(f"{source}: [sample] fast_betas must be a non-empty list of numbers in (0, 1)")
+    steps_total = len(d.betas) if d.schedule == "betas" else d.num_steps
+    if s.steps > steps_total:
+        raise RecipeError(f"{source}: [sample] steps = {s.steps}: must be <= the number of diffusion steps "
+                          f"({steps_total})")
+    if recipe.data.dataset == "notes":
+        bad = [n for n in recipe.data.notes if not isinstance(n, int) or not 0 <= n <= 127]
+        if bad or not recipe.data.notes:
+            raise RecipeError(f"{source}: [data] notes must be a non-empty list of MIDI numbers 0..127")
+    if recipe.model["type"] == "diffwave" and recipe.model.get("in_channels", 1) != 1:
+        raise RecipeError(f"{source}: [model] in_channels must be 1 for waveform diffusion")
+
+
+def diffusion_config(d: DiffusionConfig) -> dict[str, Any]:
+    """The [diffusion] table as GaussianDiffusion.from_config expects it."""
+    cfg: dict[str, Any] = {"schedule": d.schedule, "prediction": d.prediction, "loss": d.loss,
+                           "min_snr_gamma": d.min_snr_gamma or None}
+    if d.schedule == "betas":
+        cfg["betas"] = list(d.betas)
+    else:
+        cfg["num_steps"] = d.num_steps
+        if d.schedule == "linear":
+            cfg.update(beta_start=d.beta_start, beta_end=d.beta_end)
+    return cfg

@@ -1,0 +1,210 @@
+"""Reverse loops from x_T ~ N(0, I) to x_0, all on one schedule object and one model call.
+
+A sampler is a *plan* (which noise levels to visit, and which step index the network is told) plus an
+*update rule*.  Plans: every step (`ddpm`), an evenly re-spaced subset (`ddpm`/`ddim`/`dpm++` with
+`steps`), or DiffWave's fast inference schedule aligned to fractional training steps (`fast`).
+Update rules: Ho et al. 2020 eq. 11 (ancestral), DDIM (Song et al. 2021), DPM-Solver++(2M)
+(Lu et al. 2022).  Coefficients are computed once in float64 before the loop, so the loop never
+synchronises with the host.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from .diffusion import GaussianDiffusion, Model
+from .progress import progress
+from .schedule import NoiseSchedule
+
+SAMPLERS = ("ddpm", "ddim", "fast", "dpm++")
+VARIANCES = ("posterior", "beta")
+DIFFWAVE_FAST_BETAS = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)
+
+# A constraint applied after every step, e.g. inpainting: (x at level ᾱ_prev, ᾱ_prev) -> x.
+Constraint = Callable[[Tensor, float], Tensor]
+
+
+@dataclass
+class Plan:
+    """Reverse steps, noisiest first.  Step i moves x from level alpha_bar[i] to alpha_bar_prev[i]."""
+
+    t_model: Tensor          # [S] float64, the step index the network is given (may be fractional)
+    alpha_bar: Tensor        # [S] float64, ᾱ of the current state
+    alpha_bar_prev: Tensor   # [S] float64, ᾱ after the step; 1.0 on the last step (x_0)
+
+    def __len__(self) -> int:
+        return self.t_model.numel()
+
+
+def spaced_plan(schedule: NoiseSchedule, steps: int | None = None, t_start: int | None = None) -> Plan:
+    """`steps` evenly spaced training steps from t_start (default T−1) down to 0, both included."""
+    top = schedule.num_steps - 1 if t_start is None else int(t_start)
+    if not 0 <= top < schedule.num_steps:
+        raise ValueError(f"start step must be in [0, {schedule.num_steps - 1}], got {top}")
+    n = top + 1 if steps is None else int(steps)
+    if not 1 <= n <= top + 1:
+        raise ValueError(f"steps must be between 1 and {top + 1}, got {steps}")
+    ts = torch.linspace(top, 0, n, dtype=torch.float64).round().long().unique_consecutive()
+    ab = schedule.alphas_cumprod[ts]
+    prev = torch.cat([ab[1:], torch.ones(1, dtype=torch.float64)])
+    return Plan(ts.to(torch.float64), ab, prev)
+
+
+def fast_plan(schedule: NoiseSchedule, betas: Sequence[float] = DIFFWAVE_FAST_BETAS) -> Plan:
+    """DiffWave Appendix B: a short inference schedule γ aligned to fractional training steps.
+
+    For each inference level γ̄_s the network is told t_align = t + (√ᾱ_t − √γ̄_s)/(√ᾱ_t − √ᾱ_{t+1}),
+    where ᾱ_{t+1} <= γ̄_s <= ᾱ_t.  Levels outside the training range are clamped to its ends.
+    """
+    gammas = torch.as_tensor(list(betas), dtype=torch.float64)
+    if gammas.numel() == 0 or not torch.all((gammas > 0) & (gammas < 1)):
+        raise ValueError("fast sampler betas must be a non-empty list of values in (0, 1)")
+    gamma_bar = torch.cumprod(1 - gammas, dim=0)
+    sqrt_ab = schedule.sqrt_alphas_cumprod
+    sqrt_gb = gamma_bar.sqrt()
+    # index of the last training step whose √ᾱ is still >= √γ̄_s (√ᾱ decreases with t)
+    t = (sqrt_ab[None, :] >= sqrt_gb[:, None]).sum(dim=1) - 1
+    t = t.clamp(0, schedule.num_steps - 2) if schedule.num_steps > 1 else t.clamp(0, 0)
+    if schedule.num_steps > 1:
+        upper, lower = sqrt_ab[t], sqrt_ab[t + 1]
+        frac = ((upper - sqrt_gb) / (upper - lower)).clamp(0, 1)
+        t_align = t.to(torch.float64) + frac
+    else:
+        t_align = torch.zeros_like(gamma_bar)
+    prev = torch.cat([torch.ones(1, dtype=torch.float64), gamma_bar[:-1]])
+    return Plan(t_align.flip(0), gamma_bar.flip(0), prev.flip(0))
+
+
+def make_plan(diffusion: GaussianDiffusion, sampler: str, steps: int | None,
+              fast_betas: Sequence[float] | None, t_start: int | None = None) -> Plan:
+    if sampler == "fast":
+        if steps is not None and fast_betas is not None and steps != len(fast_betas):
+            raise ValueError(f"sampler 'fast' takes its step count from its β list ({len(fast_betas)}), "
+                             f"not steps={steps}")
+        if t_start is not None:
+            raise ValueError("sampler 'fast' always starts from its own noisiest level; "
+                             "use 'ddpm', 'ddim' or 'dpm++' to start part-way")
+        return fast_plan(diffusion.schedule, DIFFWAVE_FAST_BETAS if fast_betas is None else fast_betas)
+    return spaced_plan(diffusion.schedule, steps, t_start)
+
+
+def randn(shape: Sequence[int], generator: torch.Generator | None, device: torch.device,
+          dtype: torch.dtype = torch.float32) -> Tensor:
+    """Standard normal noise drawn from `generator` (on its own device) and moved to `device`."""
+    gen_device = generator.device if generator is not None else device
+    return torch.randn(tuple(shape), generator=generator, device=gen_device, dtype=dtype).to(device)
+
+
+@torch.no_grad()
+def sample(diffusion: GaussianDiffusion, model: Model, shape: Sequence[int], sampler: str = "ddpm",
+           steps: int | None = None, eta: float | None = None, variance: str = "posterior",
+           fast_betas: Sequence[float] | None = None, generator: torch.Generator | None = None,
+           device: torch.device | str | None = None, x_start: Tensor | None = None, t_start: int | None = None,
+           constraint: Constraint | None = None, progress_bar: bool = False, **cond: Any) -> Tensor:
+    """Generate x_0 of `shape` ([B, C, L]) by running `sampler` on the diffusion's schedule.
+
+    sampler: "ddpm" (Ho et al. eq. 11; variance "posterior" = β̃_t or "beta" = β_t), "ddim" (η = eta,
+    default 0), "fast" (DiffWave alignment, β list `fast_betas`), "dpm++" (DPM-Solver++ 2M).
+    steps: None → every training step (fast: its β list).  x_start/t_start: begin part-way, from a
+    state at training step t_start instead of pure noise.  `cond` goes to the model as keywords.
+    """
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
+    if variance not in VARIANCES:
+        raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
+    if eta is not None and sampler != "ddim":
+        raise ValueError(f"eta applies to the 'ddim' sampler only, not {sampler!r}")
+    eta = 0.0 if eta is None else float(eta)
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be in [0, 1], got {eta}")
+    if fast_betas is not None and sampler != "fast":
+        raise ValueError(f"fast_betas applies to the 'fast' sampler only, not {sampler!r}")
+    if (x_start is None) != (t_start is None):
+        raise ValueError("x_start and t_start go together")
+
+    plan = make_plan(diffusion, sampler, steps, fast_betas, t_start)
+    device = torch.device(device) if device is not None else (
+        x_start.device if x_start is not None else _model_device(model))
+    x = randn(shape, generator, device) if x_start is None else x_start.to(device=device, dtype=torch.float32)
+    b = x.shape[0]
+
+    ab, ab_prev = plan.alpha_bar, plan.alpha_bar_prev
+    t_dev = plan.t_model.to(device=device, dtype=torch.float32)
+    ab_dev = ab.to(device)
+    ab_list, prev_list = ab.tolist(), ab_prev.tolist()
+    prev_x0: Tensor | None = None
+
+    for i in progress(range(len(plan)), total=len(plan), description=f"sampling ({sampler})",
+                      enabled=progress_bar):
+        x0_hat, eps_hat = diffusion.predict(model, x, t_dev[i].expand(b), ab_dev[i], **cond)
+        last = i == len(plan) - 1
+        a_t, a_prev = ab_list[i], prev_list[i]
+        if sampler in ("ddpm", "fast"):
+            x = _ancestral_step(x, eps_hat, a_t, a_prev, variance, last, generator)
+        elif sampler == "ddim":
+            x = _ddim_step(x0_hat, eps_hat, a_t, a_prev, eta, last, generator)
+        else:
+            h_prev = _lambda(ab_list[i - 1]) if i > 0 else None
+            x = _dpmpp_2m_step(x, x0_hat, prev_x0, a_t, a_prev, h_prev, last)
+            prev_x0 = x0_hat
+        if constraint is not None:
+            x = constraint(x, a_prev)
+    return x
+
+
+def _model_device(model: Model) -> torch.device:
+    params = getattr(model, "parameters", None)
+    if callable(params):
+        for p in params():
+            return p.device
+    return torch.device("cpu")
+
+
+def _ancestral_step(x: Tensor, eps: Tensor, a_t: float, a_prev: float, variance: str, last: bool,
+                    generator: torch.Generator | None) -> Tensor:
+    """Ho et al. 2020 eq. 11: mean = (x_t − β/√(1−ᾱ_t)·ε̂)/√α, plus √var·z except on the last step."""
+    alpha = a_t / a_prev
+    beta = 1.0 - alpha
+    mean = (x - (beta / (1.0 - a_t) ** 0.5) * eps) / alpha ** 0.5
+    if last:
+        return mean
+    var = beta * (1.0 - a_prev) / (1.0 - a_t) if variance == "posterior" else beta
+    return mean + var ** 0.5 * randn(x.shape, generator, x.device, x.dtype)
+
+
+def _ddim_step(x0: Tensor, eps: Tensor, a_t: float, a_prev: float, eta: float, last: bool,
+               generator: torch.Generator | None) -> Tensor:
+    """DDIM: √ᾱ_prev·x̂0 + √(1−ᾱ_prev−σ²)·ε̂ + σ·z, σ = η·√((1−ᾱ_prev)/(1−ᾱ_t)·(1−ᾱ_t/ᾱ_prev))."""
+    sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)) ** 0.5
+    out = a_prev ** 0.5 * x0 + max(1 - a_prev - sigma ** 2, 0.0) ** 0.5 * eps
+    if sigma > 0 and not last:
+        out = out + sigma * randn(x0.shape, generator, x0.device, x0.dtype)
+    return out
+
+
+def _lambda(alpha_bar: float) -> float:
+    """Half log-SNR λ = log(√ᾱ / √(1−ᾱ))."""
+    return 0.5 * (math.log(alpha_bar) - math.log1p(-alpha_bar))
+
+
+def _dpmpp_2m_step(x: Tensor, x0: Tensor, prev_x0: Tensor | None, a_t: float, a_prev: float,
+                   lambda_prev_step: float | None, last: bool) -> Tensor:
+    """DPM-Solver++(2M): exponential-integrator step on the data prediction, 2nd order from 2 past x̂0.
+
+    The final step (to ᾱ = 1) is first order and returns x̂0, as in the reference implementation.
+    """
+    if last or a_prev >= 1.0:
+        return x0
+    lam_t, lam_next = _lambda(a_t), _lambda(a_prev)
+    h = lam_next - lam_t
+    d = x0
+    if prev_x0 is not None and lambda_prev_step is not None:
+        r = (lam_t - lambda_prev_step) / h
+        d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * prev_x0
+    s_t, s_next = (1 - a_t) ** 0.5, (1 - a_prev) ** 0.5
+    return (s_next / s_t) * x - a_prev ** 0.5 * math.expm1(-h) * d
