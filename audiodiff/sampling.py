@@ -83,13 +83,14 @@ def fast_plan(schedule: NoiseSchedule, betas: Sequence[float] = DIFFWAVE_FAST_BE
 def make_plan(diffusion: GaussianDiffusion, sampler: str, steps: int | None,
               fast_betas: Sequence[float] | None, t_start: int | None = None) -> Plan:
     if sampler == "fast":
-        if steps is not None and fast_betas is not None and steps != len(fast_betas):
+        fast_betas = DIFFWAVE_FAST_BETAS if fast_betas is None else fast_betas
+        if steps is not None and steps != len(fast_betas):
             raise ValueError(f"sampler 'fast' takes its step count from its β list ({len(fast_betas)}), "
                              f"not steps={steps}")
         if t_start is not None:
             raise ValueError("sampler 'fast' always starts from its own noisiest level; "
                              "use 'ddpm', 'ddim' or 'dpm++' to start part-way")
-        return fast_plan(diffusion.schedule, DIFFWAVE_FAST_BETAS if fast_betas is None else fast_betas)
+        return fast_plan(diffusion.schedule, fast_betas)
     return spaced_plan(diffusion.schedule, steps, t_start)
 
 

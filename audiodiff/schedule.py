@@ -21,7 +21,7 @@ def gather(values: Tensor, t: Tensor, like: Tensor) -> Tensor:
 class NoiseSchedule:
     """A variance-preserving forward process q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I)."""
 
-    def __init__(self, betas: Sequence[float] | Tensor, kind: str = "betas", **params: Any):
+    def __init__(self, betas: Sequence[float] | Tensor, /, kind: str = "betas", **params: Any):
         betas = torch.as_tensor(betas, dtype=torch.float64).flatten()
         if betas.numel() == 0:
             raise ValueError("a noise schedule needs at least one β")
