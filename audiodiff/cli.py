@@ -50,7 +50,7 @@ def train(
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: runs/<recipe name>). "
                                        "An existing run is resumed from its last checkpoint."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps in total "
-                                            "(overrides [train] max_steps)."),
+                                            "(overrides \\[train] max_steps)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -72,10 +72,10 @@ def sample(
     out: Path = typer.Option(Path("wavs"), "--out", help="Folder for sample_000.wav, sample_001.wav, …"),
     model: Optional[Path] = typer.Option(None, "--model", help="Run directory or export (default: the most "
                                          "recently trained run under ./runs)."),
-    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Reverse steps (default: the run's [sample] "
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Reverse steps (default: the run's \\[sample] "
                                         "steps, else every training step)."),
     sampler: Optional[str] = typer.Option(None, "--sampler", help=f"One of {', '.join(SAMPLERS)} "
-                                          "(default: the run's [sample] sampler)."),
+                                          "(default: the run's \\[sample] sampler)."),
     eta: Optional[float] = typer.Option(None, "--eta", min=0.0, max=1.0, help="DDIM η (ddim only)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible samples."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Clips generated at once."),
@@ -91,8 +91,6 @@ def sample(
 
     if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
-    if eta is not None and (sampler or "") != "ddim":
-        raise typer.BadParameter("applies to --sampler ddim only", param_hint="--eta")
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
     if model is None:
@@ -102,6 +100,9 @@ def sample(
                  f"or pass --model RUN_DIR")
         log.info("using the most recent run: %s", model)
     pipe = load(model, device=resolve_device(device))
+    if eta is not None and (sampler or pipe.sample_defaults.get("sampler", "ddpm")) != "ddim":
+        # judged after loading: a run whose [sample] sampler is ddim takes --eta without --sampler
+        raise typer.BadParameter("applies to --sampler ddim only", param_hint="--eta")
     generator = torch.Generator(device=pipe.device)
     if seed is None:
         generator.seed()

@@ -7,6 +7,7 @@ the key and what is allowed.  Unknown keys are errors (a typo never passes silen
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -161,6 +162,8 @@ def _check_value(name: str, value: Any, kind: type, meta: Any, source: str) -> A
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail("must be a number")
         value = float(value)
+        if not math.isfinite(value):  # TOML allows nan / inf, which slip past every range comparison
+            raise fail("must be a finite number")
     elif kind is str:
         if not isinstance(value, str):
             raise fail("must be a string")

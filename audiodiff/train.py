@@ -135,8 +135,10 @@ class Trainer:
     def _loader(self, dataset) -> DataLoader:
         sampler = EpochBatchSampler(len(dataset), self.cfg.batch_size, seed=self.cfg.seed, start_step=self.step)
         workers = self.recipe.data.num_workers
+        # Its own generator: otherwise creating the iterator draws a seed from the global RNG after a resume
+        # has restored it, and dropout in the resumed run no longer matches the uninterrupted one.
         return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=self.device.type == "cuda",
-                          persistent_workers=workers > 0)
+                          persistent_workers=workers > 0, generator=torch.Generator().manual_seed(self.cfg.seed))
 
     def train_step(self, x0: torch.Tensor) -> float | None:
         """One optimiser step on a batch x0: [B, 1, L]; returns the loss, or None if it was not finite."""
