@@ -44,6 +44,25 @@ def latest_run(root: Path = RUNS_DIR) -> Path | None:
     return candidates[-1].parent if candidates else None
 
 
+def _load_pipeline(model: Optional[Path], device: str):
+    """--model, or the most recent run under ./runs (said on stderr) → Pipeline on the chosen device."""
+    from .pipeline import load
+    from .train import resolve_device
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
+    if model is None:
+        model = latest_run()
+        if model is None:
+            fail(f"no trained model under ./{RUNS_DIR}: train one first (audiodiff train recipes/quickstart) "
+                 f"or pass --model RUN_DIR")
+        log.info("using the most recent run: %s", model)
+    return load(model, device=resolve_device(device))
+
+
+MODEL_HELP = "Run directory or export (default: the most recently trained run under ./runs)."
+
+
 @app.command()
 def train(
     recipe: Path = typer.Argument(..., help="Recipe directory holding recipe.toml (e.g. recipes/quickstart)."),
@@ -70,8 +89,7 @@ def train(
 def sample(
     n: int = typer.Option(16, "--n", min=1, help="Number of clips to generate."),
     out: Path = typer.Option(Path("wavs"), "--out", help="Folder for sample_000.wav, sample_001.wav, …"),
-    model: Optional[Path] = typer.Option(None, "--model", help="Run directory or export (default: the most "
-                                         "recently trained run under ./runs)."),
+    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Reverse steps (default: the run's \\[sample] "
                                         "steps, else every training step)."),
     sampler: Optional[str] = typer.Option(None, "--sampler", help=f"One of {', '.join(SAMPLERS)} "
@@ -83,31 +101,15 @@ def sample(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Generate --n clips with a trained model and write them as 16-bit WAV files."""
-    import torch
-
     from .audio import save_wav
-    from .pipeline import load
-    from .train import resolve_device
 
     if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
-    if device not in ("auto", "cpu", "cuda"):
-        raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
-    if model is None:
-        model = latest_run()
-        if model is None:
-            fail(f"no trained model under ./{RUNS_DIR}: train one first (audiodiff train recipes/quickstart) "
-                 f"or pass --model RUN_DIR")
-        log.info("using the most recent run: %s", model)
-    pipe = load(model, device=resolve_device(device))
+    pipe = _load_pipeline(model, device)
     if eta is not None and (sampler or pipe.sample_defaults.get("sampler", "ddpm")) != "ddim":
         # judged after loading: a run whose [sample] sampler is ddim takes --eta without --sampler
         raise typer.BadParameter("applies to --sampler ddim only", param_hint="--eta")
-    generator = torch.Generator(device=pipe.device)
-    if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(seed)
+    generator = pipe._generator(seed)
     written = 0
     while written < n:
         count = min(batch_size, n - written)
@@ -116,6 +118,100 @@ def sample(
             save_wav(out / f"sample_{written:03d}.wav", wave, pipe.sample_rate)
             written += 1
     typer.echo(f"wrote {n} WAV file(s) at {pipe.sample_rate} Hz to {out}/")
+
+
+def _read_input(path: Path):
+    from .audio import load_audio
+
+    if not path.is_file():
+        fail(f"input file {path} does not exist")
+    return load_audio(path)
+
+
+@app.command()
+def denoise(
+    audio: Path = typer.Argument(..., help="Noisy recording (wav/flac/ogg); any sample rate."),
+    out: Path = typer.Option(..., "--out", help="Output WAV (same rate and length as the input)."),
+    sigma: Optional[float] = typer.Option(None, "--sigma", min=1e-6, help="Noise standard deviation "
+                                          "(default: estimated from the recording, and printed)."),
+    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Most reverse steps to run."),
+    sampler: str = typer.Option("ddim", "--sampler", help="ddim (deterministic) or ddpm (a posterior draw)."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+) -> None:
+    """Remove additive white noise from a recording with a trained waveform model."""
+    from .audio import save_wav
+
+    if sampler not in ("ddim", "ddpm", "dpm++"):
+        raise typer.BadParameter(f"{sampler!r}: use ddim, ddpm or dpm++", param_hint="--sampler")
+    wave, rate = _read_input(audio)
+    pipe = _load_pipeline(model, device)
+    clean, sigmas = pipe.denoise(wave, sigma=sigma, steps=steps, sampler=sampler, sample_rate=rate, seed=seed,
+                                 return_sigma=True)
+    save_wav(out, clean, rate)
+    typer.echo(f"wrote {out} (σ = {sigmas[0]:.4g}{', estimated' if sigma is None else ''})")
+
+
+def _parse_gap(gap: str, rate: int, length: int) -> tuple[int, int]:
+    try:
+        start_s, end_s = (float(v) for v in gap.split(":"))
+    except ValueError:
+        raise typer.BadParameter(f"{gap!r}: write START:END in seconds, e.g. 0.5:0.75", param_hint="--gap") from None
+    start, end = round(start_s * rate), round(end_s * rate)
+    if not 0 <= start < end <= length:
+        raise typer.BadParameter(f"{gap!r}: need 0 <= START < END <= {length / rate:.3f} s (the file's length)",
+                                 param_hint="--gap")
+    return start, end
+
+
+@app.command()
+def inpaint(
+    audio: Path = typer.Argument(..., help="Recording with a gap to fill; resampled to the model's rate."),
+    gap: str = typer.Option(..., "--gap", help="START:END in seconds, the span to regenerate."),
+    out: Path = typer.Option(..., "--out", help="Output WAV at the model's rate."),
+    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1),
+    jumps: int = typer.Option(1, "--jumps", min=1, help="RePaint resampling per step (more = more coherent)."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+) -> None:
+    """Regenerate a span of a recording; everything outside the span is kept exactly."""
+    import torch
+
+    from .audio import load_audio, save_wav
+
+    pipe = _load_pipeline(model, device)
+    if not audio.is_file():
+        fail(f"input file {audio} does not exist")
+    wave, rate = load_audio(audio, pipe.sample_rate)
+    start, end = _parse_gap(gap, rate, wave.shape[-1])
+    mask = torch.zeros_like(wave, dtype=torch.bool)
+    mask[start:end] = True
+    filled = pipe.inpaint(wave, mask, steps=steps, resample_jumps=jumps, seed=seed)
+    save_wav(out, filled, rate)
+    typer.echo(f"wrote {out} ({(end - start) / rate:.3f} s regenerated)")
+
+
+@app.command()
+def upsample(
+    audio: Path = typer.Argument(..., help="Band-limited recording at a rate below the model's."),
+    out: Path = typer.Option(..., "--out", help="Output WAV at the model's rate."),
+    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+) -> None:
+    """Bandwidth extension: keep the recording's band and generate the missing high band."""
+    from .audio import save_wav
+
+    wave, rate = _read_input(audio)
+    pipe = _load_pipeline(model, device)
+    if rate >= pipe.sample_rate:
+        fail(f"{audio} is at {rate} Hz, not below the model's {pipe.sample_rate} Hz: nothing to extend")
+    wide = pipe.upsample(wave, rate, steps=steps, seed=seed)
+    save_wav(out, wide, pipe.sample_rate)
+    typer.echo(f"wrote {out} ({rate} Hz → {pipe.sample_rate} Hz)")
 
 
 def main() -> None:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from . import checkpoint as ckpt
+from . import tasks
+from .audio import resample
 from .diffusion import GaussianDiffusion
 from .nets import build_network
+
+log = logging.getLogger("audiodiff")
 
 
 class Pipeline:
@@ -75,12 +81,7 @@ class Pipeline:
         options: dict[str, Any] = {}
         if sampler == "ddpm":
             options["variance"] = defaults.get("variance", "posterior")
-        if generator is None:
-            generator = torch.Generator(device=self.device)
-            if seed is None:
-                generator.seed()  # fresh non-deterministic seed, global RNG untouched
-            else:
-                generator.manual_seed(seed)
+        generator = generator or self._generator(seed)
         length = length or self.clip_length
         x = self.diffusion.sample(self.model, (n, self.model_channels, length), sampler=sampler, steps=steps,
                                   eta=eta, fast_betas=fast_betas, generator=generator, device=self.device,
@@ -90,6 +91,78 @@ class Pipeline:
     @property
     def model_channels(self) -> int:
         return int(getattr(self.model, "in_channels", 1))
+
+    def _generator(self, seed: int | None) -> torch.Generator:
+        """A generator on the model's device: seeded, or freshly random (global RNG untouched)."""
+        g = torch.Generator(device=self.device)
+        if seed is None:
+            g.seed()
+        else:
+            g.manual_seed(seed)
+        return g
+
+    # ----------------------------------------------------------------- tasks on given audio
+    def denoise(self, noisy: Any, sigma: float | None = None, steps: int | None = None, sampler: str = "ddim",
+                sample_rate: int | None = None, seed: int | None = None, return_sigma: bool = False) -> Any:
+        """Remove additive white noise: `noisy` [L] or [B, L] (numpy or torch) → same type, shape and rate.
+
+        Each clip is treated as x_t at the step whose noise level matches σ (estimated per clip when None,
+        and logged) and run down the reverse chain; DDIM (η = 0) by default, "ddpm" draws from the posterior.
+        """
+        batch, restore = self._to_model_rate(noisy, sample_rate)
+        sigmas = tasks.estimate_noise_sigma(batch[:, 0]).tolist() if sigma is None else [float(sigma)] * len(batch)
+        if sigma is None:
+            log.info("estimated noise σ: %s", ", ".join(f"{s:.4g}" for s in sigmas))
+        g = self._generator(seed)
+        out = torch.cat([tasks.denoise(self.diffusion, self.model, clip[None], s, sampler=sampler, steps=steps,
+                                       generator=g) for clip, s in zip(batch, sigmas)])
+        result = restore(out)
+        return (result, sigmas) if return_sigma else result
+
+    def inpaint(self, audio: Any, mask: Any, steps: int | None = None, sampler: str = "ddpm", resample_jumps: int = 1,
+                seed: int | None = None) -> Any:
+        """Fill the samples where `mask` is True; all others come back exactly.  audio, mask: [L] or [B, L]
+        at the model's rate.  resample_jumps > 1 adds RePaint's resampling for more coherent fills."""
+        batch, restore = self._to_model_rate(audio, None)
+        known = ~_as_tensor(mask).to(torch.bool).reshape(batch.shape[0], 1, -1).to(self.device)
+        if known.shape != batch.shape:
+            raise ValueError(f"mask shape {tuple(known.shape)} does not match the audio {tuple(batch.shape)}")
+        out = tasks.inpaint(self.diffusion, self.model, batch, known, sampler=sampler, steps=steps,
+                            resample=resample_jumps, generator=self._generator(seed))
+        return restore(torch.where(known, batch, out))
+
+    def upsample(self, audio: Any, from_rate: int, steps: int | None = None, sampler: str = "ddpm",
+                 seed: int | None = None) -> Any:
+        """Bandwidth extension: audio [L] or [B, L] at from_rate → the model's rate, keeping the input's band
+        (below from_rate / 2) and generating the band above it."""
+        if from_rate >= self.sample_rate:
+            raise ValueError(f"from_rate ({from_rate} Hz) must be below the model's rate ({self.sample_rate} Hz)")
+        batch, restore = self._to_model_rate(audio, from_rate, back=False)
+        out = tasks.bandwidth_extension(self.diffusion, self.model, batch, from_rate / self.sample_rate,
+                                        sampler=sampler, steps=steps, generator=self._generator(seed))
+        return restore(out)
+
+    def _to_model_rate(self, audio: Any, sample_rate: int | None, back: bool = True):
+        """numpy/torch [L] or [B, L] → ([B, 1, L'] float32 on the device, function undoing the conversion)."""
+        if self.model_channels != 1:
+            raise ValueError("this task needs a waveform model (1 channel)")
+        is_numpy = isinstance(audio, np.ndarray)
+        x = _as_tensor(audio).float()
+        if x.ndim not in (1, 2) or x.shape[-1] == 0:
+            raise ValueError(f"audio must be [L] or [B, L], got shape {tuple(x.shape)}")
+        squeeze = x.ndim == 1
+        rate = sample_rate or self.sample_rate
+        length = x.shape[-1]
+        batch = resample(x.reshape(-1, length), rate, self.sample_rate)[:, None].to(self.device)
+
+        def restore(y: Tensor) -> Any:
+            y = y[:, 0].clamp(-1, 1).float().cpu()
+            if back and rate != self.sample_rate:
+                y = resample(y, self.sample_rate, rate)[..., :length]
+            y = y[0] if squeeze else y
+            return y.numpy() if is_numpy else y
+
+        return batch, restore
 
     # ----------------------------------------------------------------- export
     def save_pretrained(self, path: str | Path) -> Path:
@@ -104,6 +177,10 @@ class Pipeline:
         self.device = torch.device(device)
         self.model.to(self.device)
         return self
+
+
+def _as_tensor(x: Any) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else torch.as_tensor(x)
 
 
 def load(path: str | Path, device: str | torch.device | None = None) -> Pipeline:

@@ -41,18 +41,31 @@ class Plan:
         return self.t_model.numel()
 
 
-def spaced_plan(schedule: NoiseSchedule, steps: int | None = None, t_start: int | None = None) -> Plan:
-    """`steps` evenly spaced training steps from t_start (default T−1) down to 0, both included."""
-    top = schedule.num_steps - 1 if t_start is None else int(t_start)
-    if not 0 <= top < schedule.num_steps:
-        raise ValueError(f"start step must be in [0, {schedule.num_steps - 1}], got {top}")
-    n = top + 1 if steps is None else int(steps)
-    if not 1 <= n <= top + 1:
-        raise ValueError(f"steps must be between 1 and {top + 1}, got {steps}")
-    ts = torch.linspace(top, 0, n, dtype=torch.float64).round().long().unique_consecutive()
-    ab = schedule.alphas_cumprod[ts]
+def spaced_plan(schedule: NoiseSchedule, steps: int | None = None, t_start: float | None = None) -> Plan:
+    """`steps` evenly spaced levels from t_start (default T−1) down to step 0, both included.
+
+    A fractional t_start begins at the interpolated level ᾱ(t_start) (see sqrt_alpha_cumprod_at), then
+    visits integer steps below it; denoising starts there to match a measured noise level exactly.
+    """
+    top = float(schedule.num_steps - 1 if t_start is None else t_start)
+    if not 0 <= top <= schedule.num_steps - 1:
+        raise ValueError(f"start step must be in [0, {schedule.num_steps - 1}], got {t_start}")
+    floor = int(math.floor(top))
+    fractional = top > floor
+    most = floor + 1 + fractional
+    n = most if steps is None else int(steps)
+    if not 1 <= n <= most:
+        raise ValueError(f"steps must be between 1 and {most}, got {steps}")
+    if fractional:
+        below = torch.linspace(floor, 0, n - 1, dtype=torch.float64).round().unique_consecutive() if n > 1 \
+            else torch.zeros(0, dtype=torch.float64)
+        ts = torch.cat([torch.tensor([top], dtype=torch.float64), below])
+        ab = torch.cat([schedule.sqrt_alpha_cumprod_at(ts[:1]) ** 2, schedule.alphas_cumprod[below.long()]])
+    else:
+        ts = torch.linspace(floor, 0, n, dtype=torch.float64).round().unique_consecutive()
+        ab = schedule.alphas_cumprod[ts.long()]
     prev = torch.cat([ab[1:], torch.ones(1, dtype=torch.float64)])
-    return Plan(ts.to(torch.float64), ab, prev)
+    return Plan(ts, ab, prev)
 
 
 def fast_plan(schedule: NoiseSchedule, betas: Sequence[float] = DIFFWAVE_FAST_BETAS) -> Plan:
@@ -65,23 +78,13 @@ def fast_plan(schedule: NoiseSchedule, betas: Sequence[float] = DIFFWAVE_FAST_BE
     if gammas.numel() == 0 or not torch.all((gammas > 0) & (gammas < 1)):
         raise ValueError("fast sampler betas must be a non-empty list of values in (0, 1)")
     gamma_bar = torch.cumprod(1 - gammas, dim=0)
-    sqrt_ab = schedule.sqrt_alphas_cumprod
-    sqrt_gb = gamma_bar.sqrt()
-    # index of the last training step whose √ᾱ is still >= √γ̄_s (√ᾱ decreases with t)
-    t = (sqrt_ab[None, :] >= sqrt_gb[:, None]).sum(dim=1) - 1
-    t = t.clamp(0, schedule.num_steps - 2) if schedule.num_steps > 1 else t.clamp(0, 0)
-    if schedule.num_steps > 1:
-        upper, lower = sqrt_ab[t], sqrt_ab[t + 1]
-        frac = ((upper - sqrt_gb) / (upper - lower)).clamp(0, 1)
-        t_align = t.to(torch.float64) + frac
-    else:
-        t_align = torch.zeros_like(gamma_bar)
+    t_align = schedule.continuous_step(gamma_bar)
     prev = torch.cat([torch.ones(1, dtype=torch.float64), gamma_bar[:-1]])
     return Plan(t_align.flip(0), gamma_bar.flip(0), prev.flip(0))
 
 
 def make_plan(diffusion: GaussianDiffusion, sampler: str, steps: int | None,
-              fast_betas: Sequence[float] | None, t_start: int | None = None) -> Plan:
+              fast_betas: Sequence[float] | None, t_start: float | None = None) -> Plan:
     if sampler == "fast":
         fast_betas = DIFFWAVE_FAST_BETAS if fast_betas is None else fast_betas
         if steps is not None and steps != len(fast_betas):
@@ -105,14 +108,17 @@ def randn(shape: Sequence[int], generator: torch.Generator | None, device: torch
 def sample(diffusion: GaussianDiffusion, model: Model, shape: Sequence[int], sampler: str = "ddpm",
            steps: int | None = None, eta: float | None = None, variance: str = "posterior",
            fast_betas: Sequence[float] | None = None, generator: torch.Generator | None = None,
-           device: torch.device | str | None = None, x_start: Tensor | None = None, t_start: int | None = None,
-           constraint: Constraint | None = None, progress_bar: bool = False, **cond: Any) -> Tensor:
+           device: torch.device | str | None = None, x_start: Tensor | None = None, t_start: float | None = None,
+           constraint: Constraint | None = None, resample: int = 1, progress_bar: bool = False,
+           **cond: Any) -> Tensor:
     """Generate x_0 of `shape` ([B, C, L]) by running `sampler` on the diffusion's schedule.
 
     sampler: "ddpm" (Ho et al. eq. 11; variance "posterior" = β̃_t or "beta" = β_t), "ddim" (η = eta,
     default 0), "fast" (DiffWave alignment, β list `fast_betas`), "dpm++" (DPM-Solver++ 2M).
     steps: None → every training step (fast: its β list).  x_start/t_start: begin part-way, from a
-    state at training step t_start instead of pure noise.  `cond` goes to the model as keywords.
+    state at training step t_start instead of pure noise.  `constraint(x, ᾱ_prev)` runs after every
+    step (inpainting, bandwidth extension); with resample = r > 1 each step is repeated r times, the state
+    re-noised back with q(x_t | x_{t−1}) in between (RePaint's resampling).  `cond` goes to the model.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
@@ -127,6 +133,8 @@ def sample(diffusion: GaussianDiffusion, model: Model, shape: Sequence[int], sam
         raise ValueError(f"fast_betas applies to the 'fast' sampler only, not {sampler!r}")
     if (x_start is None) != (t_start is None):
         raise ValueError("x_start and t_start go together")
+    if int(resample) < 1 or (resample > 1 and sampler not in ("ddpm", "ddim")):
+        raise ValueError(f"resample must be >= 1, and > 1 only with 'ddpm' or 'ddim' (got {resample}, {sampler!r})")
 
     plan = make_plan(diffusion, sampler, steps, fast_betas, t_start)
     device = torch.device(device) if device is not None else (
@@ -142,19 +150,23 @@ def sample(diffusion: GaussianDiffusion, model: Model, shape: Sequence[int], sam
 
     for i in progress(range(len(plan)), total=len(plan), description=f"sampling ({sampler})",
                       enabled=progress_bar):
-        x0_hat, eps_hat = diffusion.predict(model, x, t_dev[i].expand(b), ab_dev[i], **cond)
         last = i == len(plan) - 1
         a_t, a_prev = ab_list[i], prev_list[i]
-        if sampler in ("ddpm", "fast"):
-            x = _ancestral_step(x, eps_hat, a_t, a_prev, variance, last, generator)
-        elif sampler == "ddim":
-            x = _ddim_step(x0_hat, eps_hat, a_t, a_prev, eta, last, generator)
-        else:
-            h_prev = _lambda(ab_list[i - 1]) if i > 0 else None
-            x = _dpmpp_2m_step(x, x0_hat, prev_x0, a_t, a_prev, h_prev, last)
-            prev_x0 = x0_hat
-        if constraint is not None:
-            x = constraint(x, a_prev)
+        for r in range(1 if last else int(resample)):
+            if r:  # RePaint: jump back from level ᾱ_prev to ᾱ_t and take the step again
+                ratio = a_t / a_prev
+                x = ratio ** 0.5 * x + (1 - ratio) ** 0.5 * randn(x.shape, generator, x.device, x.dtype)
+            x0_hat, eps_hat = diffusion.predict(model, x, t_dev[i].expand(b), ab_dev[i], **cond)
+            if sampler in ("ddpm", "fast"):
+                x = _ancestral_step(x, eps_hat, a_t, a_prev, variance, last, generator)
+            elif sampler == "ddim":
+                x = _ddim_step(x0_hat, eps_hat, a_t, a_prev, eta, last, generator)
+            else:
+                h_prev = _lambda(ab_list[i - 1]) if i > 0 else None
+                x = _dpmpp_2m_step(x, x0_hat, prev_x0, a_t, a_prev, h_prev, last)
+                prev_x0 = x0_hat
+            if constraint is not None:
+                x = constraint(x, a_prev)
     return x
 
 

@@ -105,6 +105,21 @@ class NoiseSchedule:
         w = t - lo
         return (1 - w) * self.sqrt_alphas_cumprod[lo] + w * self.sqrt_alphas_cumprod[hi]
 
+    def continuous_step(self, alpha_bar: Tensor) -> Tensor:
+        """The fractional step whose interpolated √ᾱ (see sqrt_alpha_cumprod_at) equals √alpha_bar.
+
+        DiffWave's alignment t + (√ᾱ_t − √γ̄)/(√ᾱ_t − √ᾱ_{t+1}); levels outside the schedule clamp to its ends.
+        """
+        target = torch.as_tensor(alpha_bar, dtype=torch.float64).sqrt()
+        sqrt_ab = self.sqrt_alphas_cumprod
+        if self.num_steps == 1:
+            return torch.zeros_like(target)
+        # last step whose √ᾱ is still >= the target (√ᾱ decreases with t)
+        t = ((sqrt_ab[None, :] >= target.reshape(-1, 1)).sum(dim=1) - 1).clamp(0, self.num_steps - 2)
+        upper, lower = sqrt_ab[t], sqrt_ab[t + 1]
+        frac = ((upper - target.reshape(-1)) / (upper - lower)).clamp(0, 1)
+        return (t.to(torch.float64) + frac).reshape(target.shape)
+
     def q_sample(self, x0: Tensor, t: Tensor, noise: Tensor | None = None) -> Tensor:
         """x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·noise.  x0: [B, ...], t: LongTensor [B]."""
         if noise is None:
