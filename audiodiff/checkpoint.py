@@ -4,6 +4,13 @@ config.json          everything needed to rebuild model, schedule and audio sett
 model.safetensors    EMA weights (what `audiodiff.load` uses)
 training_state.pt    model, optimizer, EMA, scheduler, step and RNG states for resume (tensors only,
                      loaded with weights_only=True, so no arbitrary unpickling)
+
+A training checkpoint writes all three as one unit (`save_checkpoint`): every file goes to a temp file
+first, and only when all are written and fsynced are they renamed over the old ones.  An exception or a
+kill while they are being written (disk full, kill -9) leaves the previous checkpoint whole.  Only the
+three renames at the very end, microseconds apart, are not one atomic step; a kill between them still
+leaves every file whole and loadable, the training state merely a checkpoint ahead of the weights.  The
+temp files a kill leaves behind are removed by `remove_stale_temp_files` when the run resumes.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -20,26 +27,77 @@ from safetensors.torch import load_file, save_file
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 STATE = "training_state.pt"
+TEMP_SUFFIX = ".tmp"
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call write(tmp_path) then rename over `path`, so readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    atomic_write_many([(path, write)])
+
+
+def atomic_write_many(items: Sequence[tuple[Path, Callable[[str], None]]]) -> None:
+    """Write every (path, write) to a temp file beside it, fsync them all, then rename each over its path.
+
+    Nothing is replaced until every file has been written, so an exception in any `write` leaves all the
+    old files as they were (and no temp files).
+    """
+    temps: list[tuple[str, Path]] = []
     try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        for path, write in items:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+            os.close(fd)
+            temps.append((tmp, path))
+            write(tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        for tmp, path in temps:
+            os.replace(tmp, path)
+        for folder in {path.parent for _, path in temps}:
+            _fsync_dir(folder)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for tmp, _ in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames themselves durable (where the OS allows opening a directory)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temp_files(run_dir: Path) -> list[Path]:
+    """Delete the temp files a killed writer left in run_dir (.config.json.*.tmp, …); returns them."""
+    stale = [p for name in (CONFIG, WEIGHTS, STATE) for p in Path(run_dir).glob(f".{name}.*{TEMP_SUFFIX}")]
+    for p in stale:
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+    return stale
+
+
+def _config_writer(config: dict[str, Any]) -> Callable[[str], None]:
+    text = json.dumps(config, indent=2, sort_keys=False) + "\n"
+    return lambda tmp: Path(tmp).write_text(text)
+
+
+def _weights_writer(module: torch.nn.Module, metadata: dict[str, str] | None) -> Callable[[str], None]:
+    tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+    return lambda tmp: save_file(tensors, tmp, metadata=metadata)
 
 
 def save_config(run_dir: Path, config: dict[str, Any]) -> None:
-    text = json.dumps(config, indent=2, sort_keys=False)
-    atomic_write(run_dir / CONFIG, lambda tmp: Path(tmp).write_text(text + "\n"))
+    atomic_write(run_dir / CONFIG, _config_writer(config))
 
 
 def load_config(run_dir: Path) -> dict[str, Any]:
@@ -53,8 +111,7 @@ def load_config(run_dir: Path) -> dict[str, Any]:
 
 
 def save_weights(run_dir: Path, module: torch.nn.Module, metadata: dict[str, str] | None = None) -> None:
-    tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
-    atomic_write(run_dir / WEIGHTS, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    atomic_write(run_dir / WEIGHTS, _weights_writer(module, metadata))
 
 
 def load_weights(run_dir: Path, module: torch.nn.Module) -> None:
@@ -81,3 +138,12 @@ def load_state(run_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def save_checkpoint(run_dir: Path, state: dict[str, Any], weights: torch.nn.Module, config: dict[str, Any],
+                    metadata: dict[str, str] | None = None) -> None:
+    """training_state.pt, model.safetensors (`weights`, the EMA module) and config.json, as one unit."""
+    run_dir = Path(run_dir)
+    atomic_write_many([(run_dir / STATE, lambda tmp: torch.save(state, tmp)),
+                       (run_dir / WEIGHTS, _weights_writer(weights, metadata)),
+                       (run_dir / CONFIG, _config_writer(config))])

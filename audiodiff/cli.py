@@ -96,6 +96,10 @@ def sample(
                                           "(default: the run's \\[sample] sampler)."),
     eta: Optional[float] = typer.Option(None, "--eta", min=0.0, max=1.0, help="DDIM η (ddim only)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible samples."),
+    label: Optional[int] = typer.Option(None, "--label", min=0, help="Class to generate (class-conditional "
+                                        "models, e.g. a digit 0-9 for sc09-cond)."),
+    guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, help="Classifier-free guidance scale "
+                                             "(1 = plain conditional; needs --label)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Clips generated at once."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
@@ -106,6 +110,13 @@ def sample(
     if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
     pipe = _load_pipeline(model, device)
+    if guidance is not None and label is None:
+        raise typer.BadParameter("needs --label: say which class to generate", param_hint="--guidance")
+    if label is not None and not getattr(pipe.model, "num_classes", 0):
+        fail(f"{model or 'this run'} is not class-conditional: drop --label, or train a recipe with "
+             f"[model] num_classes (e.g. recipes/sc09-cond)")
+    if label is not None and label >= pipe.model.num_classes:
+        fail(f"--label {label}: this model has classes 0..{pipe.model.num_classes - 1}")
     if eta is not None and (sampler or pipe.sample_defaults.get("sampler", "ddpm")) != "ddim":
         # judged after loading: a run whose [sample] sampler is ddim takes --eta without --sampler
         raise typer.BadParameter("applies to --sampler ddim only", param_hint="--eta")
@@ -113,7 +124,8 @@ def sample(
     written = 0
     while written < n:
         count = min(batch_size, n - written)
-        waves = pipe.sample(count, steps=steps, sampler=sampler, eta=eta, generator=generator, progress=progress)
+        waves = pipe.sample(count, steps=steps, sampler=sampler, eta=eta, generator=generator, progress=progress,
+                            labels=label, guidance=guidance)
         for wave in waves:
             save_wav(out / f"sample_{written:03d}.wav", wave, pipe.sample_rate)
             written += 1
@@ -157,11 +169,10 @@ def _parse_gap(gap: str, rate: int, length: int) -> tuple[int, int]:
     try:
         start_s, end_s = (float(v) for v in gap.split(":"))
     except ValueError:
-        raise typer.BadParameter(f"{gap!r}: write START:END in seconds, e.g. 0.5:0.75", param_hint="--gap") from None
+        fail(f"--gap {gap!r}: write START:END in seconds, e.g. 0.5:0.75")
     start, end = round(start_s * rate), round(end_s * rate)
     if not 0 <= start < end <= length:
-        raise typer.BadParameter(f"{gap!r}: need 0 <= START < END <= {length / rate:.3f} s (the file's length)",
-                                 param_hint="--gap")
+        fail(f"--gap {gap!r}: need 0 <= START < END <= {length / rate:.3f} s (the file's length)")
     return start, end
 
 

@@ -1,83 +1,595 @@
 """Datasets of fixed-length waveform clips [1, clip_length], float32 in [−1, 1].
 
-`folder`: every audio file under a directory (recursive).  `notes`: the quickstart's synthetic plucked
-notes, generated as WAV files on first use so they can be listened to and reused.
+Loaders (the recipe's `[data] dataset`), each reading its corpus in the corpus's own layout:
+
+- `folder`: every audio file under `root` (recursive), or the files a `file_list` names.
+- `notes`: the quickstart's synthetic plucked notes, generated as WAV files on first use.
+- `speechcommands`: SC09, the digits zero … nine of Google Speech Commands v0.02, with the official
+  validation / testing lists as splits and the digit as label.
+- `ljspeech`: LJSpeech-1.1 (wavs/ + metadata.csv), with its transcripts.
+- `gtzan`: GTZAN music genres (10 × 100 clips of 30 s), with the genre as label.
+
+Every file is decoded and resampled once: the result goes to an on-disk cache (one .npy per source file,
+under `<root>/.audiodiff-cache/<rate>/` or `[data] cache_dir`), keyed by the source's path, size and
+mtime and the target rate, so an edited file or another rate is decoded again and everything else is
+memory-mapped.  Unreadable files are skipped and named in one warning.
+
 Randomness (crop offsets, batch order) is a pure function of (seed, epoch, index), so a resumed run
 sees exactly the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
+import shutil
+import tarfile
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Sequence as SequenceABC
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import librosa
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .audio import AUDIO_EXTENSIONS, AudioReadError, crop_or_pad, load_audio, save_wav
 from .progress import progress
 
 log = logging.getLogger("audiodiff")
 
+# Sun .au is what the original GTZAN archive holds; libsndfile reads it.
+DATA_EXTENSIONS = tuple(dict.fromkeys(AUDIO_EXTENSIONS + (".au",)))
+CACHE_DIRNAME = ".audiodiff-cache"
+CACHE_VERSION = 1          # bump when decoding or resampling changes what a cached clip holds
+
+SC09_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+GTZAN_GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
+
+SPEECHCOMMANDS_URL = "https://storage.googleapis.com/download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
+LJSPEECH_URL = "https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"
+GTZAN_ORIGINAL_URL = "http://opihi.cs.uvic.ca/sound/genres.tar.gz"   # offline since 2022; kept for its checksum
+
+# SHA-256 of the standard archives (the values torchaudio's datasets verify).  Keyed by file name, so a
+# mirror serving the same file is verified too.
+ARCHIVE_SHA256 = {
+    "speech_commands_v0.02.tar.gz": "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
+    "LJSpeech-1.1.tar.bz2": "be1a30453f28eb8dd26af4101ae40cbf2c50413b1bb21936cbcdc6fae3de8aa5",
+    "genres.tar.gz": "24347e0223d2ba798e0a558c4c172d9d4a19c00bb7963fe055d183dadb4ef2c6",
+}
+DEFAULT_URLS = {"speechcommands": SPEECHCOMMANDS_URL, "ljspeech": LJSPEECH_URL}
+ARCHIVE_SIZES = {"speechcommands": "2.3 GB", "ljspeech": "2.6 GB", "gtzan": "1.2 GB"}
+
 
 class DatasetError(ValueError):
     """A dataset that cannot be used: missing, empty, nothing decodable."""
 
 
-def find_audio_files(root: Path) -> list[Path]:
-    """Audio files under `root`, recursively, in a stable order."""
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+# =================================================================== listing sources
+@dataclass
+class Source:
+    """One audio file of a corpus, with its class label and transcript when the corpus has them."""
+    path: Path
+    label: int | None = None
+    text: str | None = None
 
 
-class ClipDataset(Dataset):
-    """Decoded mono waveforms held in memory, served as random crops / zero-padded clips [1, L]."""
-
-    def __init__(self, waves: Sequence[Tensor], clip_length: int, seed: int = 0, random_crop: bool = True):
-        if not waves:
-            raise DatasetError("the dataset holds no audio")
-        self.waves = list(waves)
-        self.clip_length = clip_length
-        self.seed = seed
-        self.random_crop = random_crop
-
-    def __len__(self) -> int:
-        return len(self.waves)
-
-    def __getitem__(self, key: int | tuple[int, int]) -> Tensor:
-        """key: an index, or (index, epoch) so each epoch crops differently yet reproducibly."""
-        index, epoch = key if isinstance(key, tuple) else (key, 0)
-        g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
-        return crop_or_pad(self.waves[index], self.clip_length, generator=g, random=self.random_crop)[None]
+@dataclass
+class SourceList:
+    sources: list[Source]
+    where: str                                 # "under data/sc09 (train split)", for messages
+    class_names: list[str] | None = None
 
 
-def load_folder(root: str | Path, sample_rate: int, show_progress: bool = True) -> list[Tensor]:
-    """Decode every audio file under root (mono, resampled); unreadable ones are skipped and named."""
+def find_audio_files(root: Path, extensions: Sequence[str] = DATA_EXTENSIONS) -> list[Path]:
+    """Audio files under `root`, recursively, in a stable order (the decode cache is never listed)."""
+    root = Path(root)
+    depth = len(root.parts)
+    return sorted(p for p in root.rglob("*")
+                  if p.suffix.lower() in extensions and CACHE_DIRNAME not in p.parts[depth:] and p.is_file())
+
+
+def list_folder(root: Path, file_list: str = "") -> SourceList:
+    """`folder`: every audio file under root, or the files `file_list` names (paths relative to root)."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"audio folder {root} does not exist: put .wav/.flac/.ogg files there or set "
                            f"[data] root in the recipe")
-    files = find_audio_files(root)
-    if not files:
-        raise DatasetError(f"no audio files (.wav, .flac, .ogg, …) under {root}")
-    waves, bad = [], []
-    for f in progress(files, total=len(files), description="decoding audio", enabled=show_progress):
+    if not file_list:
+        files = find_audio_files(root)
+        if not files:
+            raise DatasetError(f"no audio files (.wav, .flac, .ogg, …) under {root}")
+        return SourceList([Source(f) for f in files], f"under {root}")
+    listing = Path(file_list)
+    if not listing.is_file() and (root / file_list).is_file():
+        listing = root / file_list
+    if not listing.is_file():
+        raise DatasetError(f"[data] file_list {file_list} not found (looked in the working directory and in {root})")
+    lines = [ln.strip() for ln in listing.read_text(encoding="utf-8").splitlines()]
+    entries = [ln for ln in lines if ln and not ln.startswith("#")]
+    if not entries:
+        raise DatasetError(f"[data] file_list {listing} names no files (one path per line, relative to {root})")
+    return SourceList([Source(root / e) for e in entries], f"listed in {listing}")
+
+
+def _missing(name: str, root: Path, layout: str, fetch: str) -> DatasetError:
+    return DatasetError(f"{name} not found under {root}: expected {layout}. {fetch}")
+
+
+def speechcommands_dir(root: Path) -> Path | None:
+    """The folder holding validation_list.txt / testing_list.txt and the word folders, if present."""
+    for cand in (root, root / "SpeechCommands" / "speech_commands_v0.02", root / "speech_commands_v0.02"):
+        if (cand / "validation_list.txt").is_file() and (cand / "testing_list.txt").is_file():
+            return cand
+    return None
+
+
+def list_speechcommands(root: Path, split: str = "train") -> SourceList:
+    """SC09: the digit words of Speech Commands.  valid / test: the official lists; train: every other
+    digit clip.  Labels are the digits 0 … 9."""
+    base = speechcommands_dir(root)
+    if base is None:
+        raise _missing("Speech Commands", root,
+                       f"{root}/<word>/<file>.wav (zero/ … nine/) with validation_list.txt and testing_list.txt "
+                       f"beside the word folders",
+                       f"Set [data] download = true to fetch it ({ARCHIVE_SIZES['speechcommands']}), or download "
+                       f"{SPEECHCOMMANDS_URL} and extract it into {root}")
+
+    def read_list(name: str) -> list[str]:
+        return [ln.strip() for ln in (base / name).read_text().splitlines() if ln.strip()]
+
+    valid, test = read_list("validation_list.txt"), read_list("testing_list.txt")
+    label_of = {w: i for i, w in enumerate(SC09_WORDS)}
+    if split == "train":
+        held_out = set(valid) | set(test)
+        rel = [f"{w}/{p.name}" for w in SC09_WORDS if (base / w).is_dir() for p in sorted((base / w).glob("*.wav"))]
+        rel = [r for r in rel if r not in held_out]
+    else:
+        rel = [r for r in (valid if split == "valid" else test) if r.split("/", 1)[0] in label_of]
+    if not rel:
+        raise DatasetError(f"no digit clips (zero … nine) of the {split} split under {base}")
+    sources = [Source(base / r, label=label_of[r.split("/", 1)[0]]) for r in rel]
+    return SourceList(sources, f"under {base} ({split} split)", class_names=list(SC09_WORDS))
+
+
+def ljspeech_dir(root: Path) -> Path | None:
+    for cand in (root / "LJSpeech-1.1", root):
+        if (cand / "metadata.csv").is_file() and (cand / "wavs").is_dir():
+            return cand
+    return None
+
+
+def hash_split(name: str) -> str:
+    """A fixed split from a file id alone: 1 % valid, 1 % test, 98 % train (stable across machines)."""
+    bucket = int(hashlib.sha1(name.encode()).hexdigest(), 16) % 100
+    return "valid" if bucket == 0 else "test" if bucket == 1 else "train"
+
+
+def list_ljspeech(root: Path, split: str = "train") -> SourceList:
+    """LJSpeech-1.1: wavs/<id>.wav for every row `id|text|normalized text` of metadata.csv."""
+    base = ljspeech_dir(root)
+    if base is None:
+        raise _missing("LJSpeech", root, f"{root}/LJSpeech-1.1/metadata.csv and {root}/LJSpeech-1.1/wavs/*.wav",
+                       f"Set [data] download = true to fetch it ({ARCHIVE_SIZES['ljspeech']}), or download "
+                       f"{LJSPEECH_URL} and extract it into {root}")
+    sources = []
+    for line in (base / "metadata.csv").read_text(encoding="utf-8").splitlines():
+        fields = line.rstrip("\r").split("|")
+        if not fields[0].strip():
+            continue
+        uid = fields[0].strip()
+        if hash_split(uid) != split:
+            continue
+        text = fields[2] if len(fields) > 2 and fields[2] else (fields[1] if len(fields) > 1 else "")
+        sources.append(Source(base / "wavs" / f"{uid}.wav", text=text))
+    if not sources:
+        raise DatasetError(f"{base / 'metadata.csv'} lists no clips of the {split} split")
+    return SourceList(sources, f"under {base} ({split} split)")
+
+
+def gtzan_dir(root: Path) -> Path | None:
+    for cand in (root / "genres", root / "genres_original", root / "Data" / "genres_original", root):
+        if any((cand / g).is_dir() for g in GTZAN_GENRES):
+            return cand
+    return None
+
+
+def gtzan_split(number: int) -> str:
+    """Clips 0–79 of each genre train, 80–89 valid, 90–99 test."""
+    return "train" if number < 80 else "valid" if number < 90 else "test"
+
+
+def list_gtzan(root: Path, split: str = "train") -> SourceList:
+    """GTZAN: <genre>/<genre>.000NN.{wav,au}; label = genre index; split by clip number."""
+    base = gtzan_dir(root)
+    if base is None:
+        raise _missing("GTZAN", root, f"{root}/genres/<genre>/<genre>.000NN.wav (or .au) for the genres "
+                                      f"{', '.join(GTZAN_GENRES)}",
+                       f"Its original host is offline: get a copy (see recipes/gtzan/README.md) and extract it "
+                       f"into {root}, or set [data] download = true with [data] url = the archive's URL")
+    sources = []
+    for label, genre in enumerate(GTZAN_GENRES):
+        for p in sorted((base / genre).glob(f"{genre}.*")) if (base / genre).is_dir() else []:
+            stem, number = p.stem.rsplit(".", 1) if "." in p.stem else (p.stem, "")
+            if p.suffix.lower() in (".wav", ".au") and stem == genre and number.isdigit() \
+                    and gtzan_split(int(number)) == split:
+                sources.append(Source(p, label=label))
+    if not sources:
+        raise DatasetError(f"no GTZAN clips of the {split} split under {base}")
+    return SourceList(sources, f"under {base} ({split} split)", class_names=list(GTZAN_GENRES))
+
+
+# =================================================================== download
+def _open_url(url: str):
+    """The URL opener (tests replace it; nothing else in audiodiff touches the network)."""
+    return urllib.request.urlopen(url, timeout=60)
+
+
+def download_file(url: str, dest: Path, sha256: str | None = None, show_progress: bool = True) -> Path:
+    """Fetch url into dest atomically (dest.part, then rename); check sha256 when given."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    digest = hashlib.sha256()
+    log.info("downloading %s → %s", url, dest)
+    try:
+        with _open_url(url) as resp, open(part, "wb") as out:
+            total = resp.headers.get("Content-Length") if getattr(resp, "headers", None) else None
+            total = int(total) if total and str(total).isdigit() else None
+            for chunk in progress(_chunks(resp), total=math.ceil(total / (1 << 20)) if total else None,
+                                  description=f"downloading {dest.name} (MiB)", enabled=show_progress):
+                out.write(chunk)
+                digest.update(chunk)
+    except OSError as exc:       # URLError, HTTPError, timeouts, disk full
+        part.unlink(missing_ok=True)
+        raise DatasetError(f"download of {url} failed ({exc}); fetch it by hand and extract it into "
+                           f"{dest.parent}") from None
+    if sha256 and digest.hexdigest() != sha256:
+        part.unlink(missing_ok=True)
+        raise DatasetError(f"download of {url} is corrupt: sha256 {digest.hexdigest()} instead of {sha256}; "
+                           f"try again")
+    os.replace(part, dest)
+    return dest
+
+
+def _chunks(resp, size: int = 1 << 20) -> Iterator[bytes]:
+    while chunk := resp.read(size):
+        yield chunk
+
+
+def _safe_target(base: Path, name: str) -> Path:
+    target = (base / name).resolve()
+    if not target.is_relative_to(base.resolve()):
+        raise DatasetError(f"archive member {name!r} would be written outside {base}; refusing to extract it")
+    return target
+
+
+def extract_archive(archive: Path, root: Path, last: Sequence[str] = (), show_progress: bool = True) -> None:
+    """Unpack a tar (any compression) or zip archive into root: first into a temporary folder beside it,
+    then moved into place entry by entry (`last`: top-level names moved at the very end, the files
+    whose presence says the dataset is complete)."""
+    root = Path(root)
+    tmp = root / f".{archive.name}.extract.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                for info in progress(zf.infolist(), total=len(zf.infolist()), description=f"extracting {archive.name}",
+                                     enabled=show_progress):
+                    _safe_target(tmp, info.filename)
+                    zf.extract(info, tmp)
+        else:
+            with tarfile.open(archive, "r:*") as tf:
+                for member in progress(tf, description=f"extracting {archive.name}", enabled=show_progress):
+                    if not (member.isfile() or member.isdir()):
+                        continue               # links and devices: none in these corpora
+                    _safe_target(tmp, member.name)
+                    if hasattr(tarfile, "data_filter"):
+                        tf.extract(member, tmp, filter="data")
+                    else:  # pragma: no cover - Python without extraction filters
+                        tf.extract(member, tmp)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DatasetError(f"cannot extract {archive} ({exc}); delete it and download again") from None
+    entries = sorted(tmp.iterdir(), key=lambda p: (p.name in last, p.name))
+    for entry in entries:
+        _move_into(entry, root / entry.name)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move_into(src: Path, dst: Path) -> None:
+    """os.replace, merging into an existing folder (left by an interrupted extraction)."""
+    if dst.is_dir() and src.is_dir():
+        for child in sorted(src.iterdir()):
+            _move_into(child, dst / child.name)
+        src.rmdir()
+    else:
+        if dst.is_dir():
+            shutil.rmtree(dst)
+        os.replace(src, dst)
+
+
+def download_dataset(dataset: str, root: str | Path, url: str = "", show_progress: bool = True) -> Path:
+    """Download and extract `dataset`'s archive into root (unless its files are already there)."""
+    root = Path(root)
+    url = url or DEFAULT_URLS.get(dataset, "")
+    if not url:
+        raise DatasetError(f"no download URL for dataset {dataset!r}: set [data] url")
+    name = Path(urllib.parse.urlparse(url).path).name or f"{dataset}.archive"
+    known = ARCHIVE_SHA256.get(name)
+    # The standard URL must deliver the known archive; another URL (a mirror) is checked when it names a
+    # known archive and the content agrees, otherwise only its checksum is logged.
+    strict = url == DEFAULT_URLS.get(dataset)
+    archive = root / name
+    if not archive.is_file():
+        download_file(url, archive, sha256=known if strict else None, show_progress=show_progress)
+    if not strict:
+        digest = _sha256(archive)
+        if known and digest == known:
+            log.info("%s matches the sha256 of the standard %s archive", name, dataset)
+        elif known:
+            log.warning("%s: sha256 %s differs from the standard archive's %s; using it unverified", archive,
+                        digest, known)
+        else:
+            log.warning("%s: sha256 %s (not a known archive; unverified)", archive, digest)
+    last = ("validation_list.txt", "testing_list.txt") if dataset == "speechcommands" else ()
+    extract_archive(archive, root, last=last, show_progress=show_progress)
+    archive.unlink()
+    log.info("%s extracted into %s (archive removed)", name, root)
+    return root
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+LISTERS = {"speechcommands": (list_speechcommands, speechcommands_dir),
+           "ljspeech": (list_ljspeech, ljspeech_dir),
+           "gtzan": (list_gtzan, gtzan_dir)}
+
+
+def list_sources(data_cfg: Any, seed: int = 0, show_progress: bool = True) -> SourceList:
+    """A recipe's [data] table → the files of its dataset and split (downloading or generating them first)."""
+    root = Path(data_cfg.root)
+    kind = data_cfg.dataset
+    if kind == "notes":
+        generate_notes(root, data_cfg.notes, data_cfg.sample_rate, data_cfg.clip_length, data_cfg.num_clips,
+                       seed=seed)
+        return list_folder(root)
+    if kind == "folder":
+        return list_folder(root, getattr(data_cfg, "file_list", ""))
+    if kind not in LISTERS:
+        raise DatasetError(f"unknown dataset {kind!r}: choose folder, notes, {', '.join(LISTERS)}")
+    lister, present = LISTERS[kind]
+    if present(root) is None and getattr(data_cfg, "download", False):
+        download_dataset(kind, root, url=getattr(data_cfg, "url", ""), show_progress=show_progress)
+    return lister(root, getattr(data_cfg, "split", "train"))
+
+
+# =================================================================== decode once, cache on disk
+def cache_file(path: Path, size: int, mtime_ns: int, sample_rate: int, cache_root: Path) -> Path:
+    """<cache_root>/<rate>/<hash of path>-<hash of size, mtime, rate, version>.npy"""
+    who = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    what = hashlib.sha1(f"{size}:{mtime_ns}:{sample_rate}:{CACHE_VERSION}".encode()).hexdigest()[:12]
+    return cache_root / str(sample_rate) / f"{who}-{what}.npy"
+
+
+def _write_npy(target: Path, wave: np.ndarray) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, np.ascontiguousarray(wave, dtype=np.float32))
+    os.replace(tmp, target)
+
+
+def _cached_length(target: Path) -> int | None:
+    """Samples in a cached clip, or None if it is absent or unreadable (then it is decoded again)."""
+    try:
+        arr = np.load(target, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    if arr.dtype != np.float32 or arr.ndim != 1 or arr.shape[0] == 0:
+        return None
+    return int(arr.shape[0])
+
+
+class _Prepare(Dataset):
+    """Item i: decode source i (or find it in the cache).  Run through a DataLoader so that decoding
+    uses the recipe's workers.  Returns (status, payload, length, decoded_now)."""
+
+    def __init__(self, paths: list[Path], sample_rate: int, cache_root: Path | None):
+        self.paths, self.sample_rate, self.cache_root = paths, sample_rate, cache_root
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[str, Any, int, bool]:
+        path = self.paths[i]
         try:
-            waves.append(load_audio(f, sample_rate)[0])
+            st = path.stat()
+        except OSError:
+            return "bad", f"{path}: file not found", 0, False
+        target = None
+        if self.cache_root is not None:
+            target = cache_file(path, st.st_size, st.st_mtime_ns, self.sample_rate, self.cache_root)
+            length = _cached_length(target) if target.is_file() else None
+            if length is not None:
+                return "ok", str(target), length, False
+        try:
+            wave = load_audio(path, self.sample_rate)[0].numpy()
         except AudioReadError as exc:
-            bad.append(str(exc))
+            return "bad", str(exc), 0, True
+        if target is None:
+            return "ok", wave, int(wave.shape[0]), True
+        _write_npy(target, wave)
+        for stale in target.parent.glob(target.name.split("-")[0] + "-*.npy"):
+            if stale != target:            # an older version of the same source file
+                stale.unlink(missing_ok=True)
+        return "ok", str(target), int(wave.shape[0]), True
+
+
+def _first(item):
+    return item
+
+
+def _usable_cache_root(cache_root: Path, sample_rate: int) -> Path | None:
+    try:
+        (cache_root / str(sample_rate)).mkdir(parents=True, exist_ok=True)
+        probe = cache_root / str(sample_rate) / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return cache_root
+    except OSError as exc:
+        log.warning("cannot write the audio cache in %s (%s): decoding into memory instead; set [data] cache_dir "
+                    "to a writable folder", cache_root, exc.strerror or exc)
+        return None
+
+
+class CachedWaves(SequenceABC):
+    """Cached clips as a read-only sequence of memory-mapped float32 arrays (cheap to send to workers)."""
+
+    def __init__(self, paths: Sequence[str], lengths: Sequence[int]):
+        self.paths, self.lengths = list(paths), list(lengths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return np.load(self.paths[i], mmap_mode="r")
+
+
+class ClipDataset(Dataset):
+    """Mono waveforms (tensors in memory, or cached arrays on disk) served as random crops / zero-padded
+    clips [1, clip_length].
+
+    `labels` (class index per clip) and `class_names` are None when the corpus has no classes; with
+    `return_labels` True an item is (clip, label) instead of clip.
+    """
+
+    def __init__(self, waves: Sequence[Tensor] | CachedWaves, clip_length: int, seed: int = 0,
+                 random_crop: bool = True, labels: list[int] | None = None, class_names: list[str] | None = None,
+                 names: list[str] | None = None, texts: list[str] | None = None):
+        if not len(waves):
+            raise DatasetError("the dataset holds no audio")
+        self.waves = waves if isinstance(waves, CachedWaves) else list(waves)
+        self.clip_length = clip_length
+        self.seed = seed
+        self.random_crop = random_crop
+        self.labels = labels
+        self.class_names = class_names
+        self.names = names           # source file of each clip, for messages
+        self.texts = texts           # transcripts (LJSpeech)
+        self.return_labels = False
+
+    def __len__(self) -> int:
+        return len(self.waves)
+
+    def length(self, index: int) -> int:
+        """Samples in clip `index` before cropping / padding."""
+        if isinstance(self.waves, CachedWaves):
+            return self.waves.lengths[index]
+        return int(self.waves[index].shape[-1])
+
+    def __getitem__(self, key: int | tuple[int, int]) -> Tensor | tuple[Tensor, int]:
+        """key: an index, or (index, epoch) so each epoch crops differently yet reproducibly."""
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
+        if isinstance(self.waves, CachedWaves):
+            n, size = self.waves.lengths[index], self.clip_length
+            # the same draw crop_or_pad makes, so cached and in-memory datasets give identical clips
+            start = int(torch.randint(0, n - size + 1, (1,), generator=g)) if n > size and self.random_crop else 0
+            segment = torch.from_numpy(np.array(self.waves[index][start:start + size], dtype=np.float32))
+            clip = torch.nn.functional.pad(segment, (0, size - segment.shape[0]))[None]
+        else:
+            clip = crop_or_pad(self.waves[index], self.clip_length, generator=g, random=self.random_crop)[None]
+        if self.return_labels:
+            return clip, (self.labels[index] if self.labels is not None else -1)
+        return clip
+
+
+def prepare_clips(sources: SourceList, sample_rate: int, cache_root: Path | None, num_workers: int = 0,
+                  show_progress: bool = True) -> tuple[list[int], list[Any], list[int], list[str], int]:
+    """Decode (or find cached) every source.  Returns (kept source indices, payloads (cache paths or arrays),
+    lengths, messages of unusable files, how many of the kept ones were decoded now)."""
+    paths = [s.path for s in sources.sources]
+    loader = DataLoader(_Prepare(paths, sample_rate, cache_root), batch_size=None, shuffle=False,
+                        num_workers=min(num_workers, len(paths)), collate_fn=_first)
+    kept, payloads, lengths, bad, decoded = [], [], [], [], 0
+    description = "decoding audio" if cache_root is None else "decoding audio into the cache"
+    for i, (status, payload, length, now) in enumerate(progress(loader, total=len(paths), description=description,
+                                                                enabled=show_progress)):
+        if status == "ok":
+            decoded += now
+            kept.append(i)
+            payloads.append(payload)
+            lengths.append(length)
+        else:
+            bad.append(payload)
+    return kept, payloads, lengths, bad, decoded
+
+
+def _report_bad(bad: list[str], total: int) -> None:
     if bad:
         shown = "; ".join(bad[:10]) + (f"; … and {len(bad) - 10} more" if len(bad) > 10 else "")
-        log.warning("skipped %d unreadable file(s) of %d: %s", len(bad), len(files), shown)
-    if not waves:
-        raise DatasetError(f"none of the {len(files)} audio files under {root} could be decoded")
-    return waves
+        log.warning("skipped %d unreadable file(s) of %d: %s", len(bad), total, shown)
 
 
+def load_folder(root: str | Path, sample_rate: int, show_progress: bool = True) -> list[Tensor]:
+    """Decode every audio file under root into memory (mono, resampled); unreadable ones are skipped and named."""
+    sources = list_folder(Path(root))
+    kept, waves, _, bad, _ = prepare_clips(sources, sample_rate, None, show_progress=show_progress)
+    _report_bad(bad, len(sources.sources))
+    if not kept:
+        raise DatasetError(f"none of the {len(sources.sources)} audio files under {root} could be decoded")
+    return [torch.from_numpy(w) for w in waves]
+
+
+def build_dataset(data_cfg: Any, seed: int = 0, show_progress: bool = True) -> ClipDataset:
+    """A recipe's [data] table → ClipDataset of its dataset and split.
+
+    Downloads (download = true) or generates (notes) the corpus if needed, decodes every file once into
+    the on-disk cache (cache = true, the default) and memory-maps it from then on.
+    """
+    sources = list_sources(data_cfg, seed=seed, show_progress=show_progress)
+    rate = int(data_cfg.sample_rate)
+    cache_root = None
+    if getattr(data_cfg, "cache", True):
+        cache_dir = getattr(data_cfg, "cache_dir", "") or Path(data_cfg.root) / CACHE_DIRNAME
+        cache_root = _usable_cache_root(Path(cache_dir), rate)
+    total = len(sources.sources)
+    kept, payloads, lengths, bad, decoded = prepare_clips(
+        sources, rate, cache_root, num_workers=getattr(data_cfg, "num_workers", 0), show_progress=show_progress)
+    _report_bad(bad, total)
+    if not kept:
+        first = f" (first: {bad[0]})" if bad else ""
+        raise DatasetError(f"none of the {total} audio files {sources.where} could be decoded{first}")
+    chosen = [sources.sources[i] for i in kept]
+    waves = CachedWaves(payloads, lengths) if cache_root is not None else [torch.from_numpy(w) for w in payloads]
+    labels = [s.label for s in chosen] if sources.class_names is not None else None
+    texts = [s.text or "" for s in chosen] if any(s.text is not None for s in chosen) else None
+    clip_length = int(data_cfg.clip_length)
+    short = sum(n < clip_length for n in lengths)
+    where = f"cache {cache_root / str(rate)}" if cache_root is not None else "memory"
+    log.info("%s: %d clips %s at %d Hz (%d decoded now, %d from the %s)%s", data_cfg.dataset, len(kept),
+             sources.where, rate, decoded, len(kept) - decoded, where,
+             f"; {short} shorter than clip_length {clip_length} are zero-padded" if short else "")
+    return ClipDataset(waves, clip_length, seed=seed, labels=labels, class_names=sources.class_names,
+                       names=[str(s.path) for s in chosen], texts=texts)
+
+
+# =================================================================== generated notes
 def generate_notes(root: str | Path, notes: Sequence[int], sample_rate: int, clip_length: int, num_clips: int,
                    seed: int = 0) -> Path:
     """Write `num_clips` plucked-note WAVs (MIDI `notes`, cycled) into root unless already complete.
@@ -109,6 +621,7 @@ def generate_notes(root: str | Path, notes: Sequence[int], sample_rate: int, cli
     return root
 
 
+# =================================================================== batch order
 class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
     """Batches of (index, epoch) keys from a fresh permutation each epoch (seeded by seed + epoch).
 
@@ -141,13 +654,3 @@ class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
             per_rank = len(batch) // self.world_size
             yield [(i, epoch) for i in batch[self.rank * per_rank:(self.rank + 1) * per_rank]]
             step += 1
-
-
-def build_dataset(data_cfg, seed: int = 0, show_progress: bool = True) -> ClipDataset:
-    """A recipe's [data] table → ClipDataset (generating the quickstart notes when asked)."""
-    root = Path(data_cfg.root)
-    if data_cfg.dataset == "notes":
-        generate_notes(root, data_cfg.notes, data_cfg.sample_rate, data_cfg.clip_length, data_cfg.num_clips,
-                       seed=seed)
-    waves = load_folder(root, data_cfg.sample_rate, show_progress=show_progress)
-    return ClipDataset(waves, data_cfg.clip_length, seed=seed)

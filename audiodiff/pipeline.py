@@ -16,6 +16,7 @@ from . import tasks
 from .audio import resample
 from .diffusion import GaussianDiffusion
 from .nets import build_network
+from .sampling import classifier_free_guidance
 
 log = logging.getLogger("audiodiff")
 
@@ -63,10 +64,13 @@ class Pipeline:
     # ----------------------------------------------------------------- generation
     def sample(self, n: int = 1, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                length: int | None = None, eta: float | None = None, fast_betas: Sequence[float] | None = None,
-               generator: torch.Generator | None = None, progress: bool = False) -> Tensor:
+               generator: torch.Generator | None = None, progress: bool = False,
+               labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None) -> Tensor:
         """Generate n waveforms: float32 [n, length] in [−1, 1] at `sample_rate`.
 
-        Unset options take the run's [sample] defaults (sampler, steps, eta, fast_betas).
+        Unset options take the run's [sample] defaults (sampler, steps, eta, fast_betas, guidance).
+        labels (one class for all, or n of them) need a class-conditional model; guidance is the
+        classifier-free guidance scale (1 = plain conditional, 0 = unconditional).
         """
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -83,7 +87,17 @@ class Pipeline:
             options["variance"] = defaults.get("variance", "posterior")
         generator = generator or self._generator(seed)
         length = length or self.clip_length
-        x = self.diffusion.sample(self.model, (n, self.model_channels, length), sampler=sampler, steps=steps,
+        model = self.model
+        if labels is not None:
+            labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+            labels = labels.expand(n) if labels.numel() == 1 else labels
+            if labels.shape != (n,):
+                raise ValueError(f"give one label or n = {n} labels, got {labels.numel()}")
+            scale = guidance if guidance is not None else float(defaults.get("guidance", 1.0))
+            model = classifier_free_guidance(self.model, labels, scale)
+        elif guidance is not None:
+            raise ValueError("guidance needs labels: say which class to generate")
+        x = self.diffusion.sample(model, (n, self.model_channels, length), sampler=sampler, steps=steps,
                                   eta=eta, fast_betas=fast_betas, generator=generator, device=self.device,
                                   progress_bar=progress, **options)
         return x[:, 0].clamp(-1.0, 1.0).float().cpu()

@@ -38,13 +38,24 @@ def _f(default: Any, *, lo: float | None = None, hi: float | None = None, lo_ope
 QUICKSTART_NOTES = [60, 62, 64, 65, 67, 69, 71, 72]
 
 
+# Datasets that have named splits / an archive to download (see audiodiff/data.py).
+SPLIT_DATASETS = ("speechcommands", "ljspeech", "gtzan")
+
+
 @dataclass
 class DataConfig:
-    dataset: str = _f("folder", choices=("folder", "notes"))
+    dataset: str = _f("folder", choices=("folder", "notes", "speechcommands", "ljspeech", "gtzan"))
     root: str = _f("data/my-audio")
     sample_rate: int = _f(16000, lo=1000, hi=384000)
     clip_length: int = _f(16000, lo=16)
     num_workers: int = _f(0, lo=0, hi=64)
+    split: str = _f("train", choices=("train", "valid", "test"),
+                    help="speechcommands: the official lists; gtzan: clip numbers; ljspeech: a fixed hash split")
+    download: bool = _f(False, help="fetch the dataset's archive into root when it is missing")
+    url: str = _f("", help="archive URL for download; empty = the dataset's standard URL")
+    file_list: str = _f("", help="folder: a text file of paths relative to root, one per line")
+    cache: bool = _f(True, help="keep decoded, resampled clips on disk (.npy) for later epochs and runs")
+    cache_dir: str = _f("", help="where the cache goes; empty = <root>/.audiodiff-cache")
     # dataset = "notes": synthetic plucked notes generated into `root` on first use
     notes: list = _f(QUICKSTART_NOTES)
     num_clips: int = _f(512, lo=1)
@@ -76,6 +87,13 @@ class TrainConfig:
     seed: int = _f(0, lo=0)
     device: str = _f("auto", choices=("auto", "cpu", "cuda"))
     threads: int = _f(0, lo=0, help="CPU threads; 0 = torch's default")
+    grad_accum: int = _f(1, lo=1, hi=1024, help="micro-batches per optimiser step; batch_size is split into them")
+    compile: bool = _f(False, help="torch.compile the network")
+    lr_schedule: str = _f("constant", choices=("constant", "cosine"), help="after the linear warm-up")
+    min_lr_ratio: float = _f(0.1, lo=0, hi=1, help="cosine: lr at [train] max_steps, as a fraction of learning_rate")
+    tensorboard: bool = _f(True, help="TensorBoard logs in RUN_DIR/tb")
+    preview_every: int = _f(5000, lo=0, help="steps between audio / mel previews in TensorBoard; 0 disables")
+    preview_n: int = _f(4, lo=1, hi=64, help="clips per preview")
 
 
 @dataclass
@@ -85,6 +103,7 @@ class SampleConfig:
     eta: float = _f(0.0, lo=0, hi=1)
     variance: str = _f("posterior", choices=("posterior", "beta"))
     fast_betas: list = _f([1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5])
+    guidance: float = _f(1.0, lo=0, hi=100, help="classifier-free guidance scale for labelled sampling")
 
 
 @dataclass
@@ -209,7 +228,8 @@ def _model_value_ok(value: Any, default: Any) -> tuple[bool, str]:
                                              for v in value)
         return ok, "must be a list of non-negative integers"
     if isinstance(default, int) and not isinstance(default, bool):
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 1, "must be an integer >= 1"
+        low = 0 if default == 0 else 1   # keys defaulting to 0 (num_classes) use 0 for "off"
+        return isinstance(value, int) and not isinstance(value, bool) and value >= low, f"must be an integer >= {low}"
     if isinstance(default, float):
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
         return ok, "must be a number in [0, 1)"
@@ -217,6 +237,10 @@ def _model_value_ok(value: Any, default: Any) -> tuple[bool, str]:
 
 
 def _cross_checks(recipe: Recipe, source: str) -> None:
+    tr = recipe.train
+    if tr.batch_size % tr.grad_accum:
+        raise RecipeError(f"{source}: [train] grad_accum = {tr.grad_accum}: must divide [train] batch_size "
+                          f"({tr.batch_size}), which is split into grad_accum micro-batches")
     d = recipe.diffusion
     if d.schedule == "linear" and d.beta_start > d.beta_end:
         raise RecipeError(f"{source}: [diffusion] beta_start ({d.beta_start}) must be <= beta_end ({d.beta_end})")
@@ -235,6 +259,18 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
         bad = [n for n in recipe.data.notes if not isinstance(n, int) or not 0 <= n <= 127]
         if bad or not recipe.data.notes:
             raise RecipeError(f"{source}: [data] notes must be a non-empty list of MIDI numbers 0..127")
+    data = recipe.data
+    if data.split != "train" and data.dataset not in SPLIT_DATASETS:
+        raise RecipeError(f"{source}: [data] split = {data.split!r}: dataset {data.dataset!r} has no splits "
+                          f"(only {', '.join(SPLIT_DATASETS)} do); use file_list to pick files")
+    if data.download and data.dataset not in SPLIT_DATASETS:
+        raise RecipeError(f"{source}: [data] download = true: dataset {data.dataset!r} has nothing to download "
+                          f"(only {', '.join(SPLIT_DATASETS)} do)")
+    if data.download and data.dataset == "gtzan" and not data.url:
+        raise RecipeError(f"{source}: [data] download = true for gtzan needs [data] url = the archive of a GTZAN "
+                          f"copy (its original host is offline); see recipes/gtzan/README.md")
+    if data.file_list and data.dataset != "folder":
+        raise RecipeError(f"{source}: [data] file_list is only for dataset = 'folder'")
     if recipe.model["type"] == "diffwave" and recipe.model.get("in_channels", 1) != 1:
         raise RecipeError(f"{source}: [model] in_channels must be 1 for waveform diffusion")
 

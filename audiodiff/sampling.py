@@ -125,6 +125,32 @@ def make_plan(diffusion: GaussianDiffusion, sampler: str, steps: int | None,
     return spaced_plan(diffusion.schedule, steps, t_start)
 
 
+def classifier_free_guidance(model: Model, labels: Tensor, scale: float) -> Model:
+    """Wrap a class-conditional model: output u + scale·(c − u), c with `labels`, u unlabelled.
+
+    scale 1 is plain conditional sampling, 0 unconditional, > 1 sharper classes (Ho & Salimans 2022;
+    their w is scale − 1).  Both passes run as one batch.  The model must have `num_classes` > 0.
+    """
+    num_classes = int(getattr(model, "num_classes", 0) or 0)
+    if not num_classes:
+        raise ValueError("labels need a class-conditional model (model.num_classes > 0)")
+    labels = torch.as_tensor(labels, dtype=torch.long)
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}")
+
+    def guided(x: Tensor, t: Tensor, **cond: Any) -> Tensor:
+        y = labels.to(x.device)
+        if scale == 1.0:
+            return model(x, t, labels=y, **cond)
+        null = torch.full_like(y, num_classes)
+        doubled = {k: torch.cat([v, v]) for k, v in cond.items()}
+        c, u = model(torch.cat([x, x]), torch.cat([t, t]), labels=torch.cat([y, null]), **doubled).chunk(2)
+        return u + scale * (c - u)
+
+    guided.parameters = getattr(model, "parameters", None)  # type: ignore[attr-defined]
+    return guided
+
+
 def randn(shape: Sequence[int], generator: torch.Generator | None, device: torch.device,
           dtype: torch.dtype = torch.float32) -> Tensor:
     """Standard normal noise drawn from `generator` (on its own device) and moved to `device`."""

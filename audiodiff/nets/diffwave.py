@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import StepEmbedding, zero_init
+from .layers import LabelEmbedding, StepEmbedding, zero_init
 
 
 class ResidualLayer(nn.Module):
@@ -36,14 +36,16 @@ class ResidualLayer(nn.Module):
 class DiffWave(nn.Module):
     """Unconditional DiffWave; the paper's SC09 model is DiffWave(36, 256, 12) with ~24M parameters.
 
-    Conditioning inputs (mel spectrograms, class labels) arrive as keyword arguments in later versions;
-    unknown keywords are refused so a mis-spelt condition never passes silently.
+    With num_classes > 0 a class label (keyword `labels`: LongTensor [B]) is embedded and added to the
+    step embedding; labels=None (or the index num_classes) means "unlabelled", for classifier-free guidance.
     """
 
     def __init__(self, residual_layers: int = 30, residual_channels: int = 64, dilation_cycle: int = 10,
-                 in_channels: int = 1, embed_dim: int = 512, sinusoid_dim: int = 128):
+                 in_channels: int = 1, embed_dim: int = 512, sinusoid_dim: int = 128, num_classes: int = 0):
         super().__init__()
         self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.label_embedding = LabelEmbedding(num_classes, embed_dim) if num_classes else None
         self.input_projection = nn.Conv1d(in_channels, residual_channels, 1)
         self.step_embedding = StepEmbedding(sinusoid_dim, embed_dim)
         self.layers = nn.ModuleList(
@@ -51,10 +53,14 @@ class DiffWave(nn.Module):
         self.skip_projection = nn.Conv1d(residual_channels, residual_channels, 1)
         self.output_projection = zero_init(nn.Conv1d(residual_channels, in_channels, 1))
 
-    def forward(self, x: Tensor, t: Tensor) -> Tensor:
-        """x: [B, C, L], t: [B] (fractional allowed) → [B, C, L]."""
+    def forward(self, x: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
+        """x: [B, C, L], t: [B] (fractional allowed), labels: [B] or None → [B, C, L]."""
         h = F.relu(self.input_projection(x))
         step = self.step_embedding(t)
+        if self.label_embedding is not None:
+            step = step + self.label_embedding(labels, x.shape[0], x.device)
+        elif labels is not None:
+            raise ValueError("this model is unconditional (num_classes = 0): it takes no labels")
         skip = torch.zeros_like(h)
         for layer in self.layers:
             h, s = layer(h, step)

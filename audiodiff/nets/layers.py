@@ -49,3 +49,21 @@ def zero_init(module: nn.Module) -> nn.Module:
     for p in module.parameters():
         nn.init.zeros_(p)
     return module
+
+
+class LabelEmbedding(nn.Module):
+    """Class label [B] → [B, dim]; index num_classes is the "no label" class used by classifier-free
+    guidance (labels=None means every example is unlabelled)."""
+
+    def __init__(self, num_classes: int, dim: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.embedding = nn.Embedding(num_classes + 1, dim)
+
+    def forward(self, labels: Tensor | None, batch: int, device: torch.device) -> Tensor:
+        if labels is None:
+            labels = torch.full((batch,), self.num_classes, device=device, dtype=torch.long)
+        labels = labels.to(device=device, dtype=torch.long)
+        if labels.shape != (batch,):
+            raise ValueError(f"labels must have shape [{batch}], got {tuple(labels.shape)}")
+        return self.embedding(labels)

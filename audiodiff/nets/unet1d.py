@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .layers import StepEmbedding, zero_init
+from .layers import LabelEmbedding, StepEmbedding, zero_init
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -82,13 +82,14 @@ class UNet1D(nn.Module):
 
     Level i works at base_channels·channel_mults[i]; between level i and i+1 the signal is downsampled
     by down_factors[i] (strided conv) and later upsampled back (nearest + conv).  Attention runs at the
-    levels listed in attention_levels (0 = full resolution) and always in the middle block.
+    levels listed in attention_levels (0 = full resolution) and always in the middle block.  With
+    num_classes > 0 a class label (keyword `labels`) is added to the time embedding, as in DiffWave.
     """
 
     def __init__(self, in_channels: int = 1, base_channels: int = 32, channel_mults: Sequence[int] = (1, 2, 4),
                  down_factors: Sequence[int] = (4, 4), blocks_per_level: int = 2,
                  attention_levels: Sequence[int] = (), attention_heads: int = 4, dropout: float = 0.0,
-                 stem_factor: int = 1):
+                 stem_factor: int = 1, num_classes: int = 0):
         super().__init__()
         mults, factors = list(channel_mults), list(down_factors)
         if len(factors) != len(mults) - 1:
@@ -102,6 +103,8 @@ class UNet1D(nn.Module):
         self.stem_factor = stem_factor
         self.multiple = stem_factor * math.prod(factors)
         self.step_embedding = StepEmbedding(base_channels, embed_dim, max_period=10_000.0)
+        self.num_classes = num_classes
+        self.label_embedding = LabelEmbedding(num_classes, embed_dim) if num_classes else None
         # A strided stem ("downsamples early") trades full-rate detail for much cheaper levels.
         self.stem = nn.Conv1d(in_channels, chans[0], 2 * stem_factor + 1 if stem_factor > 1 else 3,
                               stride=stem_factor, padding=stem_factor if stem_factor > 1 else 1)
@@ -127,12 +130,17 @@ class UNet1D(nn.Module):
         self.out = nn.Sequential(group_norm(chans[0]), nn.SiLU(),
                                  zero_init(nn.Conv1d(chans[0], in_channels, 3, padding=1)))
 
-    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+    def forward(self, x: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
+        """x: [B, C, L], t: [B], labels: [B] class indices or None (unlabelled) → [B, C, L]."""
         length = x.shape[-1]
         pad = (-length) % self.multiple
         if pad:
             x = F.pad(x, (0, pad))
         emb = self.step_embedding(t)
+        if self.label_embedding is not None:
+            emb = emb + self.label_embedding(labels, x.shape[0], x.device)
+        elif labels is not None:
+            raise ValueError("this model is unconditional (num_classes = 0): it takes no labels")
         h = self.stem(x)
         skips = []
         for i, level in enumerate(self.down):
