@@ -42,22 +42,32 @@ class Plan:
         return self.t_model.numel()
 
 
+def _start_and_count(schedule: NoiseSchedule, steps: int | None, t_start: float | None) -> tuple[float, int]:
+    """Validated start step (default T−1) and number of levels (default: every step from there down)."""
+    top = float(schedule.num_steps - 1 if t_start is None else t_start)
+    if not 0 <= top <= schedule.num_steps - 1:
+        raise ValueError(f"start step must be in [0, {schedule.num_steps - 1}], got {t_start}")
+    most = max_steps_from(top)
+    n = most if steps is None else int(steps)
+    if not 1 <= n <= most:
+        raise ValueError(f"steps must be between 1 and {most}, got {steps}")
+    return top, n
+
+
+def max_steps_from(t_start: float) -> int:
+    """Levels available from step t_start down to 0: each integer step, plus a fractional start."""
+    return math.floor(t_start) + 1 + (t_start % 1 > 0)
+
+
 def spaced_plan(schedule: NoiseSchedule, steps: int | None = None, t_start: float | None = None) -> Plan:
     """`steps` evenly spaced levels from t_start (default T−1) down to step 0, both included.
 
     A fractional t_start begins at the interpolated level ᾱ(t_start) (see sqrt_alpha_cumprod_at), then
     visits integer steps below it; denoising starts there to match a measured noise level exactly.
     """
-    top = float(schedule.num_steps - 1 if t_start is None else t_start)
-    if not 0 <= top <= schedule.num_steps - 1:
-        raise ValueError(f"start step must be in [0, {schedule.num_steps - 1}], got {t_start}")
+    top, n = _start_and_count(schedule, steps, t_start)
     floor = int(math.floor(top))
-    fractional = top > floor
-    most = floor + 1 + fractional
-    n = most if steps is None else int(steps)
-    if not 1 <= n <= most:
-        raise ValueError(f"steps must be between 1 and {most}, got {steps}")
-    if fractional:
+    if top > floor:
         below = torch.linspace(floor, 0, n - 1, dtype=torch.float64).round().unique_consecutive() if n > 1 \
             else torch.zeros(0, dtype=torch.float64)
         ts = torch.cat([torch.tensor([top], dtype=torch.float64), below])
@@ -77,13 +87,7 @@ def logsnr_plan(schedule: NoiseSchedule, steps: int | None = None, t_start: floa
     the data variance; 20 t-uniform steps overshoot by over 50%).  Levels off the integer grid are told
     to the network as fractional steps (the DiffWave alignment).
     """
-    top = float(schedule.num_steps - 1 if t_start is None else t_start)
-    if not 0 <= top <= schedule.num_steps - 1:
-        raise ValueError(f"start step must be in [0, {schedule.num_steps - 1}], got {t_start}")
-    most = math.floor(top) + 1 + (top % 1 > 0)
-    n = most if steps is None else int(steps)
-    if not 1 <= n <= most:
-        raise ValueError(f"steps must be between 1 and {most}, got {steps}")
+    top, n = _start_and_count(schedule, steps, t_start)
     ab_top = schedule.sqrt_alpha_cumprod_at(torch.tensor([top], dtype=torch.float64)) ** 2
     ab_bottom = schedule.alphas_cumprod[:1]
     lam = torch.linspace(float(_lambda(float(ab_top))), float(_lambda(float(ab_bottom))), n, dtype=torch.float64)

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .diffusion import GaussianDiffusion, Model
-from .sampling import randn, sample
+from .sampling import max_steps_from, randn, sample
 
 MAD_TO_SIGMA = 0.6744897501960817  # median |N(0, 1)|
 
@@ -50,7 +50,7 @@ def denoise(diffusion: GaussianDiffusion, model: Model, noisy: Tensor, sigma: fl
     """
     t_start, level = denoising_start(diffusion, sigma)
     if steps is not None and sampler != "fast":
-        steps = min(int(steps), math.floor(t_start) + 1 + (t_start % 1 > 0))
+        steps = min(int(steps), max_steps_from(t_start))
     x_start = level ** 0.5 * noisy
     return sample(diffusion, model, noisy.shape, sampler=sampler, steps=steps, generator=generator,
                   x_start=x_start, t_start=t_start, **kwargs)
