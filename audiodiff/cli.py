@@ -103,6 +103,11 @@ def sample(
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Clips generated at once."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    vocoder: Optional[Path] = typer.Option(None, "--vocoder", help="Mel-domain models: the vocoder run that turns "
+                                           "the generated mels into audio (default: Griffin-Lim)."),
+    plot: bool = typer.Option(False, "--plot", help="Also write each clip's mel spectrogram as sample_NNN.png."),
+    save_mel: bool = typer.Option(False, "--save-mel", help="Mel-domain models: also write each normalised mel "
+                                  "as sample_NNN.npy (for audiodiff vocode ... --mel-from MODEL)."),
 ) -> None:
     """Generate --n clips with a trained model and write them as 16-bit WAV files."""
     from .audio import save_wav
@@ -110,6 +115,7 @@ def sample(
     if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
     pipe = _load_pipeline(model, device)
+    voc = _check_mel_options(pipe, model, vocoder, save_mel, device)
     if guidance is not None and label is None:
         raise typer.BadParameter("needs --label: say which class to generate", param_hint="--guidance")
     if label is not None and not getattr(pipe.model, "num_classes", 0):
@@ -124,12 +130,76 @@ def sample(
     written = 0
     while written < n:
         count = min(batch_size, n - written)
-        waves = pipe.sample(count, steps=steps, sampler=sampler, eta=eta, generator=generator, progress=progress,
-                            labels=label, guidance=guidance)
-        for wave in waves:
-            save_wav(out / f"sample_{written:03d}.wav", wave, pipe.sample_rate)
+        mels = None
+        if pipe.domain == "mel":
+            mels = pipe.sample_mel(count, steps=steps, sampler=sampler, eta=eta, generator=generator,
+                                   progress=progress, labels=label, guidance=guidance)
+            waves = pipe.decode(mels, vocoder=voc, generator=generator, progress=progress)
+        else:
+            waves = pipe.sample(count, steps=steps, sampler=sampler, eta=eta, generator=generator, progress=progress,
+                                labels=label, guidance=guidance)
+        for i, wave in enumerate(waves):
+            stem = out / f"sample_{written:03d}"
+            save_wav(stem.with_suffix(".wav"), wave, pipe.sample_rate)
+            if plot:
+                _plot_mel(stem.with_suffix(".png"), wave, pipe, None if mels is None else mels[i])
+            if save_mel:
+                _save_npy(stem.with_suffix(".npy"), mels[i].numpy())
             written += 1
-    typer.echo(f"wrote {n} WAV file(s) at {pipe.sample_rate} Hz to {out}/")
+    extra = (" with mel images (.png)" if plot else "") + (" and mels (.npy)" if save_mel else "")
+    how = "" if pipe.domain != "mel" else f" (mels decoded by {'vocoder ' + str(vocoder) if voc else 'Griffin-Lim'})"
+    typer.echo(f"wrote {n} WAV file(s) at {pipe.sample_rate} Hz{extra} to {out}/{how}")
+
+
+def _check_mel_options(pipe, model: Optional[Path], vocoder: Optional[Path], save_mel: bool, device: str):
+    """`sample`'s domain checks; returns the vocoder Pipeline (or None)."""
+    name = model or "this run"
+    if pipe.domain == "vocoder":
+        fail(f"{name} is a vocoder (it turns mels into audio): use audiodiff vocode IN.wav|IN.npy --model {name} "
+             f"--out OUT.wav, or pass it to a mel-domain model with --vocoder")
+    if pipe.domain != "mel":
+        if vocoder is not None:
+            fail(f"--vocoder needs a mel-domain model; {name} makes waveforms directly")
+        if save_mel:
+            fail(f"--save-mel needs a mel-domain model; {name} makes waveforms directly (--plot draws their mels)")
+        return None
+    if vocoder is None:
+        return None
+    from .pipeline import load
+    from .train import resolve_device
+
+    voc = load(vocoder, device=resolve_device(device))
+    _check_vocoder_for(voc, vocoder, pipe.features)
+    return voc
+
+
+def _check_vocoder_for(voc, path: Path, features) -> None:
+    """Fail unless `voc` is a vocoder run for mels made with `features` (statistics may differ)."""
+    if voc.domain != "vocoder":
+        fail(f"{path} is not a vocoder run (its domain is {voc.domain!r})")
+    diff = voc.features.same_transform(features)
+    if diff:
+        mine, theirs = voc.features.to_config(), features.to_config()
+        fail(f"the vocoder {path} was trained on other mel settings: " + ", ".join(
+            f"{k} {mine[k]} (vocoder) vs {theirs[k]}" for k in diff))
+
+
+def _plot_mel(path: Path, wave, pipe, mel=None) -> None:
+    from .features import preview_features, save_mel_png
+
+    if mel is not None:   # minmax mels lie in [−1, 1]; meanstd ones are drawn over their own range
+        save_mel_png(path, mel, *((-1.0, 1.0) if pipe.features.norm == "minmax" else (None, None)))
+        return
+    feats = preview_features(pipe.sample_rate, wave.shape[-1]) if pipe.features is None else pipe.features
+    log_mel = feats.log_mel(wave)
+    save_mel_png(path, log_mel, lo=max(float(log_mel.min()), float(log_mel.max()) - 9.21), hi=float(log_mel.max()))
+
+
+def _save_npy(path: Path, array) -> None:
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, array.astype(np.float32), allow_pickle=False)
 
 
 def _read_input(path: Path):
@@ -163,6 +233,64 @@ def denoise(
                                  return_sigma=True)
     save_wav(out, clean, rate)
     typer.echo(f"wrote {out} (σ = {sigmas[0]:.4g}{', estimated' if sigma is None else ''})")
+
+
+@app.command()
+def vocode(
+    audio: Path = typer.Argument(..., help="A recording (wav/flac/ogg, any rate) to re-synthesise from its mel, or "
+                                 "a mel .npy [n_mels, frames], normalised (as pipe.sample_mel or sample --save-mel "
+                                 "write it)."),
+    out: Path = typer.Option(..., "--out", help="Output WAV at the vocoder's rate."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Vocoder run directory (default: the most recently "
+                                         "trained run under ./runs)."),
+    mel_from: Optional[Path] = typer.Option(None, "--mel-from", help="For a .npy: the mel-domain run whose "
+                                            "statistics normalised it (default: the vocoder's own)."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Reverse steps (default: the run's \\[sample])."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help=f"One of {', '.join(SAMPLERS)} (default: the "
+                                          "run's \\[sample] sampler)."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Turn a mel spectrogram into audio with a vocoder run: re-synthesise a recording, or vocode a saved .npy."""
+    import numpy as np
+
+    from .audio import load_audio, save_wav
+
+    if sampler is not None and sampler not in SAMPLERS:
+        raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
+    if not audio.is_file():
+        fail(f"input file {audio} does not exist")
+    pipe = _load_pipeline(model, device)
+    if pipe.domain != "vocoder":
+        fail(f"{model or 'this run'} is not a vocoder (its domain is {pipe.domain!r}): pass a vocoder run with --model")
+    options = dict(steps=steps, sampler=sampler, seed=seed, progress=progress)
+    if audio.suffix.lower() == ".npy":
+        try:
+            mel = np.load(audio, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            fail(f"{audio}: cannot read a .npy array ({exc})")
+        if mel.ndim != 2:
+            fail(f"{audio}: a mel must be [n_mels, frames], got shape {mel.shape}")
+        features = None
+        if mel_from is not None:
+            from .pipeline import load
+
+            source = load(mel_from, device="cpu")
+            if source.features is None:
+                fail(f"--mel-from {mel_from}: not a mel-domain run")
+            _check_vocoder_for(pipe, model or Path("this run"), source.features)
+            features = source.features
+        wave = pipe.vocode(mel.astype(np.float32), features=features, **options)
+        what = f"{mel.shape[1]} mel frames"
+    else:
+        if mel_from is not None:
+            raise typer.BadParameter("applies to a .npy mel only", param_hint="--mel-from")
+        wave, rate = load_audio(audio)
+        wave = pipe.resynthesize(wave, sample_rate=rate, **options)
+        what = f"{audio} re-synthesised from its mel"
+    save_wav(out, wave, pipe.sample_rate)
+    typer.echo(f"wrote {out} ({what}, {pipe.sample_rate} Hz)")
 
 
 def _parse_gap(gap: str, rate: int, length: int) -> tuple[int, int]:

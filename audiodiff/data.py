@@ -12,7 +12,7 @@ Loaders (the recipe's `[data] dataset`), each reading its corpus in the corpus's
 Every file is decoded and resampled once: the result goes to an on-disk cache (one .npy per source file,
 under `<root>/.audiodiff-cache/<rate>/` or `[data] cache_dir`), keyed by the source's path, size and
 mtime and the target rate, so an edited file or another rate is decoded again and everything else is
-memory-mapped.  Unreadable files are skipped and named in one warning.
+read from the cache, one crop at a time.  Unreadable files are skipped and named in one warning.
 
 Randomness (crop offsets, batch order) is a pure function of (seed, epoch, index), so a resumed run
 sees exactly the batches an uninterrupted one would.
@@ -212,8 +212,9 @@ def list_gtzan(root: Path, split: str = "train") -> SourceList:
     if base is None:
         raise _missing("GTZAN", root, f"{root}/genres/<genre>/<genre>.000NN.wav (or .au) for the genres "
                                       f"{', '.join(GTZAN_GENRES)}",
-                       f"Its original host is offline: get a copy (see recipes/gtzan/README.md) and extract it "
-                       f"into {root}, or set [data] download = true with [data] url = the archive's URL")
+                       f"Its original host ({GTZAN_ORIGINAL_URL}) is offline: get a copy (see "
+                       f"recipes/gtzan/README.md) and extract it into {root}, or set [data] download = true with "
+                       f"[data] url = the archive's URL")
     sources = []
     for label, genre in enumerate(GTZAN_GENRES):
         for p in sorted((base / genre).glob(f"{genre}.*")) if (base / genre).is_dir() else []:
@@ -330,12 +331,18 @@ def download_dataset(dataset: str, root: str | Path, url: str = "", show_progres
     # known archive and the content agrees, otherwise only its checksum is logged.
     strict = url == DEFAULT_URLS.get(dataset)
     archive = root / name
-    if not archive.is_file():
+    downloaded = not archive.is_file()
+    if downloaded:
         download_file(url, archive, sha256=known if strict else None, show_progress=show_progress)
-    if not strict:
+    else:
+        log.info("using %s, already in %s", name, root)
+    if not (downloaded and strict and known):
         digest = _sha256(archive)
         if known and digest == known:
             log.info("%s matches the sha256 of the standard %s archive", name, dataset)
+        elif strict and known:
+            raise DatasetError(f"{archive} is not the standard {dataset} archive (sha256 {digest} instead of "
+                               f"{known}): delete it and try again")
         elif known:
             log.warning("%s: sha256 %s differs from the standard archive's %s; using it unverified", archive,
                         digest, known)
@@ -343,8 +350,9 @@ def download_dataset(dataset: str, root: str | Path, url: str = "", show_progres
             log.warning("%s: sha256 %s (not a known archive; unverified)", archive, digest)
     last = ("validation_list.txt", "testing_list.txt") if dataset == "speechcommands" else ()
     extract_archive(archive, root, last=last, show_progress=show_progress)
-    archive.unlink()
-    log.info("%s extracted into %s (archive removed)", name, root)
+    if downloaded:
+        archive.unlink()
+    log.info("%s extracted into %s%s", name, root, " (archive removed)" if downloaded else "")
     return root
 
 
@@ -375,69 +383,65 @@ def list_sources(data_cfg: Any, seed: int = 0, show_progress: bool = True) -> So
         raise DatasetError(f"unknown dataset {kind!r}: choose folder, notes, {', '.join(LISTERS)}")
     lister, present = LISTERS[kind]
     if present(root) is None and getattr(data_cfg, "download", False):
-        download_dataset(kind, root, url=getattr(data_cfg, "url", ""), show_progress=show_progress)
+        url = getattr(data_cfg, "url", "") or DEFAULT_URLS.get(kind, "")
+        download_dataset(kind, root, url=url, show_progress=show_progress)
+        if present(root) is None:
+            raise DatasetError(f"the archive from {url} does not hold the {kind} layout (see the error without "
+                               f"download); its files were extracted into {root}")
     return lister(root, getattr(data_cfg, "split", "train"))
 
 
 # =================================================================== decode once, cache on disk
-def cache_file(path: Path, size: int, mtime_ns: int, sample_rate: int, cache_root: Path) -> Path:
-    """<cache_root>/<rate>/<hash of path>-<hash of size, mtime, rate, version>.npy"""
-    who = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+def cache_key(path: Path, size: int, mtime_ns: int, sample_rate: int) -> str:
+    """<hash of the source's path>-<hash of its size, mtime, the target rate and the cache version>"""
+    who = hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:16]
     what = hashlib.sha1(f"{size}:{mtime_ns}:{sample_rate}:{CACHE_VERSION}".encode()).hexdigest()[:12]
-    return cache_root / str(sample_rate) / f"{who}-{what}.npy"
+    return f"{who}-{what}"
+
+
+def _cache_index(rate_dir: Path) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """Cache entries `<key>-<samples>.npy` in one folder → ({key: samples}, {path hash: file names});
+    one listing, no file opened."""
+    index, by_source = {}, {}
+    for name in os.listdir(rate_dir):
+        parts = name[:-4].split("-") if name.endswith(".npy") else ()
+        if len(parts) == 3 and parts[2].isdigit():
+            index[f"{parts[0]}-{parts[1]}"] = int(parts[2])
+            by_source.setdefault(parts[0], []).append(name)
+    return index, by_source
 
 
 def _write_npy(target: Path, wave: np.ndarray) -> None:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
-        np.save(f, np.ascontiguousarray(wave, dtype=np.float32))
+        np.save(f, np.ascontiguousarray(wave, dtype="<f4"))
     os.replace(tmp, target)
 
 
-def _cached_length(target: Path) -> int | None:
-    """Samples in a cached clip, or None if it is absent or unreadable (then it is decoded again)."""
-    try:
-        arr = np.load(target, mmap_mode="r")
-    except (OSError, ValueError):
-        return None
-    if arr.dtype != np.float32 or arr.ndim != 1 or arr.shape[0] == 0:
-        return None
-    return int(arr.shape[0])
+class _Decode(Dataset):
+    """Item i: decode file i, then write it to the cache (rate_dir given) or return it.  Run through a
+    DataLoader so that decoding uses the recipe's workers.  Returns (ok, cache path | array | message, length)."""
 
-
-class _Prepare(Dataset):
-    """Item i: decode source i (or find it in the cache).  Run through a DataLoader so that decoding
-    uses the recipe's workers.  Returns (status, payload, length, decoded_now)."""
-
-    def __init__(self, paths: list[Path], sample_rate: int, cache_root: Path | None):
-        self.paths, self.sample_rate, self.cache_root = paths, sample_rate, cache_root
+    def __init__(self, paths: list[Path], keys: list[str], stale: list[list[str]], sample_rate: int,
+                 rate_dir: Path | None):
+        self.paths, self.keys, self.stale, self.sample_rate, self.rate_dir = paths, keys, stale, sample_rate, rate_dir
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> tuple[str, Any, int, bool]:
-        path = self.paths[i]
+    def __getitem__(self, i: int) -> tuple[bool, Any, int]:
         try:
-            st = path.stat()
-        except OSError:
-            return "bad", f"{path}: file not found", 0, False
-        target = None
-        if self.cache_root is not None:
-            target = cache_file(path, st.st_size, st.st_mtime_ns, self.sample_rate, self.cache_root)
-            length = _cached_length(target) if target.is_file() else None
-            if length is not None:
-                return "ok", str(target), length, False
-        try:
-            wave = load_audio(path, self.sample_rate)[0].numpy()
+            wave = load_audio(self.paths[i], self.sample_rate)[0].numpy()
         except AudioReadError as exc:
-            return "bad", str(exc), 0, True
-        if target is None:
-            return "ok", wave, int(wave.shape[0]), True
+            return False, str(exc), 0
+        if self.rate_dir is None:
+            return True, wave, int(wave.shape[0])
+        target = self.rate_dir / f"{self.keys[i]}-{wave.shape[0]}.npy"
         _write_npy(target, wave)
-        for stale in target.parent.glob(target.name.split("-")[0] + "-*.npy"):
-            if stale != target:            # an older version of the same source file
-                stale.unlink(missing_ok=True)
-        return "ok", str(target), int(wave.shape[0]), True
+        for name in self.stale[i]:         # older versions of the same source file
+            if name != target.name:
+                (self.rate_dir / name).unlink(missing_ok=True)
+        return True, str(target), int(wave.shape[0])
 
 
 def _first(item):
@@ -458,7 +462,8 @@ def _usable_cache_root(cache_root: Path, sample_rate: int) -> Path | None:
 
 
 class CachedWaves(SequenceABC):
-    """Cached clips as a read-only sequence of memory-mapped float32 arrays (cheap to send to workers)."""
+    """Cached clips: their .npy paths and lengths (cheap to send to workers); `[i]` memory-maps clip i,
+    `read` fetches one crop."""
 
     def __init__(self, paths: Sequence[str], lengths: Sequence[int]):
         self.paths, self.lengths = list(paths), list(lengths)
@@ -468,6 +473,24 @@ class CachedWaves(SequenceABC):
 
     def __getitem__(self, i: int) -> np.ndarray:
         return np.load(self.paths[i], mmap_mode="r")
+
+    def read(self, i: int, start: int, size: int) -> np.ndarray:
+        """Samples [start, start + size) of clip i (fewer at the end): the .npy header's length from its
+        first bytes, one seek, one read.  About 5× faster than np.load, which parses the header."""
+        n = self.lengths[i]
+        count = max(0, min(size, n - start))
+        buf = bytearray(4 * count)
+        with open(self.paths[i], "rb") as f:
+            head = f.read(12)
+            if head[:6] != b"\x93NUMPY" or len(head) < 12:
+                raise DatasetError(f"cache file {self.paths[i]} is damaged: delete the cache folder to rebuild it")
+            offset = 10 + int.from_bytes(head[8:10], "little") if head[6] == 1 else \
+                12 + int.from_bytes(head[8:12], "little")
+            if os.fstat(f.fileno()).st_size != offset + 4 * n:
+                raise DatasetError(f"cache file {self.paths[i]} is truncated: delete the cache folder to rebuild it")
+            f.seek(offset + 4 * start)
+            f.readinto(buf)
+        return np.frombuffer(buf, dtype="<f4")
 
 
 class ClipDataset(Dataset):
@@ -510,7 +533,7 @@ class ClipDataset(Dataset):
             n, size = self.waves.lengths[index], self.clip_length
             # the same draw crop_or_pad makes, so cached and in-memory datasets give identical clips
             start = int(torch.randint(0, n - size + 1, (1,), generator=g)) if n > size and self.random_crop else 0
-            segment = torch.from_numpy(np.array(self.waves[index][start:start + size], dtype=np.float32))
+            segment = torch.from_numpy(self.waves.read(index, start, size))
             clip = torch.nn.functional.pad(segment, (0, size - segment.shape[0]))[None]
         else:
             clip = crop_or_pad(self.waves[index], self.clip_length, generator=g, random=self.random_crop)[None]
@@ -521,17 +544,40 @@ class ClipDataset(Dataset):
 
 def prepare_clips(sources: SourceList, sample_rate: int, cache_root: Path | None, num_workers: int = 0,
                   show_progress: bool = True) -> tuple[list[int], list[Any], list[int], list[str], int]:
-    """Decode (or find cached) every source.  Returns (kept source indices, payloads (cache paths or arrays),
-    lengths, messages of unusable files, how many of the kept ones were decoded now)."""
-    paths = [s.path for s in sources.sources]
-    loader = DataLoader(_Prepare(paths, sample_rate, cache_root), batch_size=None, shuffle=False,
-                        num_workers=min(num_workers, len(paths)), collate_fn=_first)
-    kept, payloads, lengths, bad, decoded = [], [], [], [], 0
-    description = "decoding audio" if cache_root is None else "decoding audio into the cache"
-    for i, (status, payload, length, now) in enumerate(progress(loader, total=len(paths), description=description,
-                                                                enabled=show_progress)):
-        if status == "ok":
-            decoded += now
+    """Find every source in the cache or decode it (with `num_workers` DataLoader workers).
+
+    Returns (kept source indices, payloads (cache paths, or arrays without a cache), lengths, messages of
+    unusable files, how many of the kept ones were decoded now)."""
+    rate_dir = cache_root / str(sample_rate) if cache_root is not None else None
+    index, by_source = _cache_index(rate_dir) if rate_dir is not None else ({}, {})
+    found: dict[int, tuple[bool, Any, int]] = {}
+    todo, keys, stale = [], [], []
+    for i, src in enumerate(sources.sources):
+        try:
+            st = src.path.stat()
+        except OSError:
+            found[i] = (False, f"{src.path}: file not found", 0)
+            continue
+        key = cache_key(src.path, st.st_size, st.st_mtime_ns, sample_rate) if rate_dir is not None else ""
+        if key in index:
+            found[i] = (True, str(rate_dir / f"{key}-{index[key]}.npy"), index[key])
+        else:
+            todo.append(i)
+            keys.append(key)
+            stale.append(by_source.get(key.split("-")[0], []))
+    decoded = 0
+    if todo:
+        loader = DataLoader(_Decode([sources.sources[i].path for i in todo], keys, stale, sample_rate, rate_dir),
+                            batch_size=None, shuffle=False, num_workers=min(num_workers, len(todo)),
+                            collate_fn=_first, generator=torch.Generator())   # leaves the global RNG alone
+        description = "decoding audio" if rate_dir is None else "decoding audio into the cache"
+        for i, result in zip(todo, progress(loader, total=len(todo), description=description, enabled=show_progress)):
+            found[i] = result
+            decoded += result[0]
+    kept, payloads, lengths, bad = [], [], [], []
+    for i in range(len(sources.sources)):
+        ok, payload, length = found[i]
+        if ok:
             kept.append(i)
             payloads.append(payload)
             lengths.append(length)

@@ -1,4 +1,9 @@
-"""A trained model bound to its schedule and audio settings: load, sample, save."""
+"""A trained model bound to its schedule and audio settings: load, sample, save.
+
+Domains (config.json "domain", see audiodiff/domains.py): a "waveform" run samples audio directly; a
+"mel" run samples normalised log-mel spectrograms (`sample_mel`) and `sample` turns them into audio through
+a vocoder run (`vocoder=`) or Griffin-Lim; a "vocoder" run turns mels into audio (`vocode`, `resynthesize`).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from . import checkpoint as ckpt
 from . import tasks
 from .audio import resample
 from .diffusion import GaussianDiffusion
+from .domains import features_from_config
+from .features import MelFeatures
 from .nets import build_network
 from .sampling import classifier_free_guidance
 
@@ -30,6 +37,9 @@ class Pipeline:
         self.diffusion = diffusion
         self.config = config
         self.device = torch.device(device)
+        self.domain: str = config.get("domain", "waveform")
+        self.features: MelFeatures | None = features_from_config(config)
+        self.vocoder: Pipeline | None = None   # a mel run's default vocoder (else Griffin-Lim)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None) -> "Pipeline":
@@ -42,6 +52,10 @@ class Pipeline:
         for key in ("model", "diffusion", "sample_rate", "clip_length"):
             if key not in config:
                 raise ValueError(f"{path / ckpt.CONFIG} lacks {key!r}: not an audiodiff model config")
+        features = features_from_config(config)
+        if features is not None and features.stats is None:
+            raise ValueError(f"{path / ckpt.CONFIG} lacks the mel normalisation statistics (\"features\": "
+                             f"{{\"stats\": ...}}): the run did not finish its first step")
         model = build_network(config["model"])
         ckpt.load_weights(path, model)
         if device is None:
@@ -65,13 +79,132 @@ class Pipeline:
     def sample(self, n: int = 1, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                length: int | None = None, eta: float | None = None, fast_betas: Sequence[float] | None = None,
                generator: torch.Generator | None = None, progress: bool = False,
-               labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None) -> Tensor:
+               labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
+               vocoder: "Pipeline | str | Path | None" = None) -> Tensor:
         """Generate n waveforms: float32 [n, length] in [−1, 1] at `sample_rate`.
 
         Unset options take the run's [sample] defaults (sampler, steps, eta, fast_betas, guidance).
         labels (one class for all, or n of them) need a class-conditional model; guidance is the
         classifier-free guidance scale (1 = plain conditional, 0 = unconditional).
+        A mel-domain run samples mels (`sample_mel`) and decodes them (`decode`) through `vocoder` (a vocoder
+        run or its path; default `self.vocoder`) or Griffin-Lim; its length is (length // hop)·hop samples.
         """
+        if self.domain == "vocoder":
+            raise ValueError("this run is a vocoder: it turns mel spectrograms into audio; use pipe.vocode(mel) or "
+                             "pipe.resynthesize(audio) (CLI: audiodiff vocode)")
+        if self.domain == "mel":
+            frames = None if length is None else self.features.frames(length)
+            mel = self.sample_mel(n, steps=steps, sampler=sampler, seed=seed, frames=frames, eta=eta,
+                                  fast_betas=fast_betas, generator=generator, progress=progress, labels=labels,
+                                  guidance=guidance)
+            return self.decode(mel, vocoder=vocoder, generator=generator, seed=seed, progress=progress)
+        if vocoder is not None:
+            raise ValueError("vocoder= is for mel-domain runs; this run makes waveforms directly")
+        x = self._generate(n, 1, length or self.clip_length, steps=steps, sampler=sampler, seed=seed, eta=eta,
+                           fast_betas=fast_betas, generator=generator, progress=progress, labels=labels,
+                           guidance=guidance)
+        return x[:, 0].clamp(-1.0, 1.0).float().cpu()
+
+    def sample_mel(self, n: int = 1, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
+                   frames: int | None = None, eta: float | None = None, fast_betas: Sequence[float] | None = None,
+                   generator: torch.Generator | None = None, progress: bool = False,
+                   labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None) -> Tensor:
+        """A mel-domain run: n normalised log-mel spectrograms, float32 [n, n_mels, frames] (default frames:
+        clip_length // hop_length).  Options as in `sample`; `decode` turns them into audio."""
+        if self.domain != "mel":
+            raise ValueError(f"sample_mel needs a mel-domain run; this one's domain is {self.domain!r}")
+        frames = frames or self.features.frames(self.clip_length)
+        x = self._generate(n, self.features.n_mels, frames, steps=steps, sampler=sampler, seed=seed, eta=eta,
+                           fast_betas=fast_betas, generator=generator, progress=progress, labels=labels,
+                           guidance=guidance)
+        return x.float().cpu()
+
+    def decode(self, mel: Any, vocoder: "Pipeline | str | Path | None" = None, seed: int | None = None,
+               generator: torch.Generator | None = None, progress: bool = False, **vocode_options: Any) -> Tensor:
+        """A mel-domain run's normalised mels [n, n_mels, F] (or [n_mels, F]) → audio [n, F·hop] (or [F·hop]).
+
+        Through `vocoder` (a vocoder run, or its path; default: `self.vocoder`), whose [sample] settings
+        apply unless given in vocode_options, or through Griffin-Lim when there is none."""
+        if self.features is None:
+            raise ValueError("decode needs a mel-domain run")
+        vocoder = vocoder if vocoder is not None else self.vocoder
+        mel = _as_tensor(mel).float()
+        if vocoder is None:
+            return self.features.decode_griffin_lim(mel.to(self.device)).float().cpu()
+        if not isinstance(vocoder, Pipeline):
+            vocoder = load(vocoder, device=self.device)
+        return vocoder.vocode(mel, features=self.features, seed=seed, generator=generator, progress=progress,
+                              **vocode_options)
+
+    def vocode(self, mel: Any, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
+               eta: float | None = None, fast_betas: Sequence[float] | None = None,
+               generator: torch.Generator | None = None, features: MelFeatures | None = None,
+               progress: bool = False) -> Any:
+        """A vocoder run: normalised mel [n_mels, F] or [B, n_mels, F] (numpy or torch) → audio [F·hop] or
+        [B, F·hop] in [−1, 1] at `sample_rate`, the same array type as the input.
+
+        The mel is taken as normalised with this run's statistics, or with `features`' (e.g. a mel-domain
+        run's `pipe.features`), which must describe the same transform.  Sampler options default to the
+        run's [sample] settings (DiffWave's 6-step fast schedule in recipes/ljspeech-vocoder)."""
+        if self.domain != "vocoder":
+            raise ValueError(f"vocode needs a vocoder run ([data] domain = \"vocoder\"); this one's domain is "
+                             f"{self.domain!r}")
+        is_numpy = isinstance(mel, np.ndarray)
+        m = _as_tensor(mel).float()
+        squeeze = m.ndim == 2
+        if squeeze:
+            m = m[None]
+        if m.ndim != 3:
+            raise ValueError(f"a mel spectrogram must be [n_mels, frames] or [B, n_mels, frames], got shape "
+                             f"{tuple(m.shape)}")
+        if m.shape[1] != self.features.n_mels:
+            raise ValueError(f"this vocoder expects mel spectrograms with {self.features.n_mels} mel bins, got "
+                             f"{m.shape[1]} (shape {tuple(_as_tensor(mel).shape)})")
+        if not torch.isfinite(m).all():
+            raise ValueError("the mel spectrogram holds NaN or infinite values")
+        if features is not None:
+            m = self.features.renormalise(m, features)
+        m = m.to(self.device)
+        x = self._generate(m.shape[0], 1, self.features.samples(m.shape[-1]), steps=steps, sampler=sampler,
+                           seed=seed, eta=eta, fast_betas=fast_betas, generator=generator, progress=progress,
+                           cond={"mel": m})
+        wave = x[:, 0].clamp(-1.0, 1.0).float().cpu()
+        wave = wave[0] if squeeze else wave
+        return wave.numpy() if is_numpy else wave
+
+    def resynthesize(self, audio: Any, sample_rate: int | None = None, **vocode_options: Any) -> Any:
+        """A vocoder run: re-synthesise a recording from its mel (computed with this run's features).
+
+        audio [L] or [B, L] (numpy or torch) at `sample_rate` (default: the model's; another rate is
+        resampled to it, and said in the log) → audio of the same shape at the model's rate (the input is
+        zero-padded to whole frames, the output cropped back)."""
+        if self.domain != "vocoder":
+            raise ValueError(f"resynthesize needs a vocoder run; this one's domain is {self.domain!r}")
+        is_numpy = isinstance(audio, np.ndarray)
+        x = _as_tensor(audio).float()
+        if x.ndim not in (1, 2) or x.shape[-1] == 0:
+            raise ValueError(f"audio must be [L] or [B, L], got shape {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise ValueError("the audio holds NaN or infinite samples")
+        squeeze = x.ndim == 1
+        x = x.reshape(-1, x.shape[-1])
+        if sample_rate is not None and int(sample_rate) != self.sample_rate:
+            log.info("resampling the input from %d Hz to the vocoder's %d Hz", sample_rate, self.sample_rate)
+            x = resample(x, int(sample_rate), self.sample_rate)
+        length = x.shape[-1]
+        hop = self.features.hop_length
+        x = torch.nn.functional.pad(x, (0, -length % hop))
+        mel = self.features.encode(x)
+        wave = self.vocode(mel, **vocode_options)[..., :length]
+        wave = wave[0] if squeeze else wave
+        return wave.numpy() if is_numpy else wave
+
+    def _generate(self, n: int, channels: int, length: int, steps: int | None = None, sampler: str | None = None,
+                  seed: int | None = None, eta: float | None = None, fast_betas: Sequence[float] | None = None,
+                  generator: torch.Generator | None = None, progress: bool = False,
+                  labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
+                  cond: dict[str, Any] | None = None) -> Tensor:
+        """The reverse chain for x of shape [n, channels, length] with the run's [sample] defaults filled in."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         defaults = self.sample_defaults
@@ -86,7 +219,6 @@ class Pipeline:
         if sampler == "ddpm":
             options["variance"] = defaults.get("variance", "posterior")
         generator = generator or self._generator(seed)
-        length = length or self.clip_length
         model = self.model
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
@@ -97,10 +229,9 @@ class Pipeline:
             model = classifier_free_guidance(self.model, labels, scale)
         elif guidance is not None:
             raise ValueError("guidance needs labels: say which class to generate")
-        x = self.diffusion.sample(model, (n, self.model_channels, length), sampler=sampler, steps=steps,
-                                  eta=eta, fast_betas=fast_betas, generator=generator, device=self.device,
-                                  progress_bar=progress, **options)
-        return x[:, 0].clamp(-1.0, 1.0).float().cpu()
+        return self.diffusion.sample(model, (n, channels, length), sampler=sampler, steps=steps,
+                                     eta=eta, fast_betas=fast_betas, generator=generator, device=self.device,
+                                     progress_bar=progress, **options, **(cond or {}))
 
     @property
     def model_channels(self) -> int:
@@ -158,8 +289,8 @@ class Pipeline:
 
     def _to_model_rate(self, audio: Any, sample_rate: int | None, back: bool = True):
         """numpy/torch [L] or [B, L] → ([B, 1, L'] float32 on the device, function undoing the conversion)."""
-        if self.model_channels != 1:
-            raise ValueError("this task needs a waveform model (1 channel)")
+        if self.model_channels != 1 or self.domain != "waveform":
+            raise ValueError(f"this task needs a waveform model (1 channel); this run's domain is {self.domain!r}")
         is_numpy = isinstance(audio, np.ndarray)
         x = _as_tensor(audio).float()
         if x.ndim not in (1, 2) or x.shape[-1] == 0:

@@ -59,6 +59,9 @@ class DataConfig:
     # dataset = "notes": synthetic plucked notes generated into `root` on first use
     notes: list = _f(QUICKSTART_NOTES)
     num_clips: int = _f(512, lo=1)
+    domain: str = _f("waveform", choices=("waveform", "mel", "vocoder"),
+                     help="what the model generates: waveforms, mel spectrograms ([features]), or waveforms "
+                          "from a mel (a vocoder)")
 
 
 @dataclass
@@ -94,6 +97,8 @@ class TrainConfig:
     tensorboard: bool = _f(True, help="TensorBoard logs in RUN_DIR/tb")
     preview_every: int = _f(5000, lo=0, help="steps between audio / mel previews in TensorBoard; 0 disables")
     preview_n: int = _f(4, lo=1, hi=64, help="clips per preview")
+    cond_drop: float = _f(0.1, lo=0, hi=1, hi_open=True,
+                          help="class-conditional models: share of labels dropped (classifier-free guidance)")
 
 
 @dataclass
@@ -107,6 +112,23 @@ class SampleConfig:
 
 
 @dataclass
+class FeaturesConfig:
+    """[features]: the log-mel spectrogram of the "mel" and "vocoder" domains (see audiodiff/features.py)."""
+    n_fft: int = _f(1024, lo=2)
+    hop_length: int = _f(256, lo=1, help="samples per mel frame; frames = clip_length // hop_length")
+    win_length: int = _f(0, lo=0, help="0 = n_fft")
+    n_mels: int = _f(80, lo=1)
+    f_min: float = _f(0.0, lo=0)
+    f_max: float = _f(0.0, lo=0, help="0 = sample_rate / 2")
+    power: float = _f(1.0, choices=(1.0, 2.0), help="1 = magnitude, 2 = power spectrogram")
+    mel_scale: str = _f("slaney", choices=("slaney", "htk"))
+    log_floor: float = _f(1e-5, lo=0, hi=1, lo_open=True, hi_open=True, help="log(max(mel, log_floor))")
+    norm: str = _f("minmax", choices=("minmax", "meanstd"), help="minmax: dataset log-mel range → [−1, 1]")
+    stats_clips: int = _f(256, lo=1, help="training clips sampled to compute the normalisation statistics")
+    griffin_lim_iters: int = _f(64, lo=1, help="iterations of the Griffin-Lim baseline inversion")
+
+
+@dataclass
 class Recipe:
     name: str
     data: DataConfig
@@ -115,14 +137,16 @@ class Recipe:
     train: TrainConfig
     sample: SampleConfig
     path: Path | None = None
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "data": dataclasses.asdict(self.data), "model": dict(self.model),
                 "diffusion": dataclasses.asdict(self.diffusion), "train": dataclasses.asdict(self.train),
-                "sample": dataclasses.asdict(self.sample)}
+                "sample": dataclasses.asdict(self.sample), "features": dataclasses.asdict(self.features)}
 
 
-SECTIONS = {"data": DataConfig, "diffusion": DiffusionConfig, "train": TrainConfig, "sample": SampleConfig}
+SECTIONS = {"data": DataConfig, "diffusion": DiffusionConfig, "train": TrainConfig, "sample": SampleConfig,
+            "features": FeaturesConfig}
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -271,8 +295,49 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
                           f"copy (its original host is offline); see recipes/gtzan/README.md")
     if data.file_list and data.dataset != "folder":
         raise RecipeError(f"{source}: [data] file_list is only for dataset = 'folder'")
-    if recipe.model["type"] == "diffwave" and recipe.model.get("in_channels", 1) != 1:
+    if recipe.data.domain != "mel" and recipe.model["type"] == "diffwave" and recipe.model.get("in_channels", 1) != 1:
         raise RecipeError(f"{source}: [model] in_channels must be 1 for waveform diffusion")
+    _domain_checks(recipe, source)
+
+
+def _domain_checks(recipe: Recipe, source: str) -> None:
+    """[data] domain and [features]: valid mel settings; the model's mel keys filled in from [features]."""
+    domain, model = recipe.data.domain, recipe.model
+    if domain == "waveform":
+        if model.get("n_mels"):
+            raise RecipeError(f"{source}: [model] n_mels = {model['n_mels']} makes a mel-conditioned vocoder: set "
+                              f"[data] domain = \"vocoder\" (and the mel settings in [features])")
+        return
+    from .features import MelFeatures
+
+    try:
+        features = MelFeatures.from_recipe(recipe)
+    except ValueError as exc:
+        raise RecipeError(f"{source}: [features] {str(exc).removeprefix('mel features: ')}") from None
+    hop, n_mels, clip = features.hop_length, features.n_mels, recipe.data.clip_length
+    if clip < hop:
+        raise RecipeError(f"{source}: [data] clip_length = {clip} is shorter than one mel frame ([features] "
+                          f"hop_length = {hop})")
+
+    def fill(key: str, value: int) -> None:
+        if model.setdefault(key, value) != value:
+            raise RecipeError(f"{source}: [model] {key} = {model[key]} contradicts [features] ({value}); leave "
+                              f"{key} out and it follows [features]")
+
+    if domain == "mel":
+        if model.get("n_mels"):
+            raise RecipeError(f"{source}: [model] n_mels is for vocoders; a mel-domain model takes the mel bins "
+                              f"as channels (in_channels = [features] n_mels)")
+        fill("in_channels", n_mels)
+    else:  # vocoder
+        if model["type"] != "diffwave":
+            raise RecipeError(f"{source}: [data] domain = \"vocoder\" needs [model] type = \"diffwave\" (the "
+                              f"mel-conditioned network), not {model['type']!r}")
+        if clip % hop:
+            raise RecipeError(f"{source}: [data] clip_length = {clip} must be a multiple of [features] hop_length "
+                              f"= {hop} for a vocoder (frames × hop samples), e.g. {clip // hop * hop}")
+        fill("n_mels", n_mels)
+        fill("hop_length", hop)
 
 
 def diffusion_config(d: DiffusionConfig) -> dict[str, Any]:

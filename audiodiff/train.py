@@ -71,6 +71,7 @@ from torch.utils.data import DataLoader
 from . import checkpoint as ckpt
 from .data import EpochBatchSampler, build_dataset
 from .diffusion import GaussianDiffusion
+from .domains import domain_config, fit_features, prepare_batch, preview_clips, split_item
 from .nets import build_network
 from .pipeline import Pipeline
 from .progress import make_progress
@@ -99,7 +100,7 @@ def resolve_device(name: str) -> torch.device:
 def run_config(recipe: Recipe) -> dict[str, Any]:
     """config.json: what `audiodiff.load` needs to rebuild the model, schedule and audio settings."""
     return {
-        "format": "audiodiff", "version": 1, "name": recipe.name, "domain": "waveform",
+        "format": "audiodiff", "version": 1, "name": recipe.name, **domain_config(recipe),
         "sample_rate": recipe.data.sample_rate, "clip_length": recipe.data.clip_length,
         "model": dict(recipe.model), "diffusion": diffusion_config(recipe.diffusion),
         "sample": asdict(recipe.sample), "recipe": recipe.to_dict(),
@@ -144,6 +145,17 @@ def _setup_distributed(device: torch.device) -> tuple[torch.device, int, int, in
     return device, dist.get_rank(), local_rank, dist.get_world_size(), not initialised
 
 
+def _drop_info(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
+
+
+def _quiet_logger() -> None:
+    """Ranks other than 0 keep the 'audiodiff' logger's warnings and errors only (data loading, for one,
+    would otherwise report the same clips once per process)."""
+    if _drop_info not in log.filters:
+        log.addFilter(_drop_info)
+
+
 def mel_image(wav: torch.Tensor, sample_rate: int, n_mels: int = 64) -> torch.Tensor:
     """Clips [n, L] → one log-mel spectrogram image [1, H, W] in [0, 1], clips side by side, low
     frequencies at the bottom, an 80 dB range (for TensorBoard's add_image; no matplotlib)."""
@@ -186,6 +198,8 @@ class Trainer:
         self.device, self.rank, self.local_rank, self.world_size, self._owns_group = _setup_distributed(device_)
         self.is_main = self.rank == 0
         self.show_progress = show_progress and self.is_main
+        if not self.is_main:
+            _quiet_logger()
         try:
             self._build()
         except BaseException:
@@ -213,6 +227,11 @@ class Trainer:
         self.skipped_total = 0
         self.last_checkpoint_step: int | None = None
         self._bad_what = "loss"
+        # The global RNG (dropout) as training must start from; applied just before the first step, because
+        # building the dataset may draw from it (differently when its decode cache is warm or cold).
+        self._pending_rng: dict[str, Any] | None = _rng_state()
+        self.features = None        # mel / vocoder runs: set in _fit, statistics from the data or the run
+        self._dataset = None
         self._resume()
         # What the loss calls: compiled (its parameters are self.model's) and/or DDP-wrapped.  The EMA,
         # the optimizer and checkpoints always use the plain self.model.
@@ -242,8 +261,8 @@ class Trainer:
         if not path.is_file():
             return
         old = ckpt.load_config(self.run_dir)
-        for key in ("model", "diffusion", "sample_rate", "clip_length"):
-            if old.get(key) != self.config.get(key):
+        for key in ("model", "diffusion", "sample_rate", "clip_length", "domain"):
+            if old.get(key, "waveform" if key == "domain" else None) != self.config.get(key):
                 raise TrainingError(f"{self.run_dir} holds a run with a different {key} "
                                     f"({old.get(key)} vs {self.config.get(key)}); choose another --out")
 
@@ -266,10 +285,10 @@ class Trainer:
         else:   # a different number of processes than the checkpoint's: fresh, distinct streams
             mine = None
             self.noise_rng.manual_seed(self.cfg.seed + 1 + RANK_SEED_STRIDE * self.rank + self.step)
-            torch.manual_seed(self.cfg.seed + RANK_SEED_STRIDE * self.rank + self.step)
+            self._pending_rng = {"seed": self.cfg.seed + RANK_SEED_STRIDE * self.rank + self.step}
         if mine is not None:
             self.noise_rng.set_state(mine["noise_rng"])
-            _set_rng_state(mine["rng"])
+            self._pending_rng = mine["rng"]
         if self.is_main:
             log.info("resuming %s from step %d", self.run_dir, self.step)
 
@@ -311,6 +330,31 @@ class Trainer:
             dist.destroy_process_group()
             self._owns_group = False
 
+    def _use_labels(self, dataset) -> None:
+        """Class-conditional models ([model] num_classes > 0) train on the dataset's labels."""
+        self.num_classes = int(self.recipe.model.get("num_classes", 0) or 0)
+        if not self.num_classes:
+            return
+        names = getattr(dataset, "class_names", None)
+        if getattr(dataset, "labels", None) is None or not names:
+            raise TrainingError(f"[model] num_classes = {self.num_classes} needs a labelled dataset "
+                                f"(e.g. dataset = \"speechcommands\"); {self.recipe.data.dataset!r} has no labels")
+        if self.num_classes < len(names):
+            raise TrainingError(f"[model] num_classes = {self.num_classes} but the dataset has {len(names)} "
+                                f"classes ({', '.join(names)})")
+        dataset.return_labels = True
+        self.config["class_names"] = list(names)
+
+    def _drop_labels(self, labels: torch.Tensor | None) -> torch.Tensor | None:
+        """Labels on the device, each replaced by "unlabelled" with probability [train] cond_drop."""
+        if labels is None:
+            return None
+        labels = labels.to(self.device, non_blocking=True)
+        if self.cfg.cond_drop > 0:
+            drop = torch.rand(labels.shape, device=self.device, generator=self.noise_rng) < self.cfg.cond_drop
+            labels = torch.where(drop, torch.full_like(labels, self.num_classes), labels)
+        return labels
+
     def _build_dataset(self):
         if self.world_size == 1:
             return build_dataset(self.recipe.data, seed=self.cfg.seed, show_progress=self.show_progress)
@@ -340,14 +384,15 @@ class Trainer:
         noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=self.noise_rng)
         return t, noise
 
-    def train_step(self, x0: torch.Tensor) -> float | None:
-        """One optimiser step on this process's share of the batch, x0: [B, 1, L], in grad_accum
-        micro-batches.  Returns the loss (averaged over all processes), or None when the loss or the
-        gradient norm was not finite and the step was skipped."""
+    def train_step(self, x0: torch.Tensor, **cond: torch.Tensor) -> float | None:
+        """One optimiser step on this process's share of the batch, x0: [B, 1, L] (conditioning tensors
+        [B, …] as keywords), in grad_accum micro-batches.  Returns the loss (averaged over all processes),
+        or None when the loss or the gradient norm was not finite and the step was skipped."""
         self.train_model.train()
         t, noise = self._draw(x0)
-        chunks = list(zip(x0.chunk(self.cfg.grad_accum), t.chunk(self.cfg.grad_accum),
-                          noise.chunk(self.cfg.grad_accum)))
+        n = self.cfg.grad_accum
+        conds = [dict(zip(cond, parts)) for parts in zip(*(v.chunk(n) for v in cond.values()))] if cond else None
+        chunks = list(zip(x0.chunk(n), t.chunk(n), noise.chunk(n)))
         batch = x0.shape[0]
         loss_sum = None
         per_example = []
@@ -356,7 +401,8 @@ class Trainer:
             sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
             with sync:
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-                    terms, _ = self.diffusion.loss_terms(self.train_model, xb, t=tb, noise=nb)
+                    terms, _ = self.diffusion.loss_terms(self.train_model, xb, t=tb, noise=nb,
+                                                         **(conds[i] if conds else {}))
                 loss = terms.mean()
                 if len(chunks) > 1:
                     loss = loss * (xb.shape[0] / batch)
@@ -409,6 +455,9 @@ class Trainer:
                          self.run_dir, self.step, self.max_steps)
             return
         dataset = self._build_dataset()
+        self._use_labels(dataset)
+        self.features = fit_features(self.config, dataset, self.run_dir, seed=self.cfg.seed)
+        self._dataset = dataset
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             stale = ckpt.remove_stale_temp_files(self.run_dir)
@@ -422,6 +471,12 @@ class Trainer:
                      self.step, self.max_steps, self.run_dir)
             self.writer = self._open_writer()
         batches = iter(self._loader(dataset))
+        if self._pending_rng is not None:
+            pending, self._pending_rng = self._pending_rng, None
+            if "seed" in pending:
+                torch.manual_seed(pending["seed"])
+            else:
+                _set_rng_state(pending)
         losses: list[float] = []
         start_step, t0 = self.step, time.perf_counter()
         last_log = (self.step, t0)
@@ -431,8 +486,10 @@ class Trainer:
             task = bar.add_task("training", total=self.max_steps, completed=self.step, info="")
         try:
             while self.step < self.max_steps:
-                x0 = next(batches).to(self.device, non_blocking=True)
-                value = self.train_step(x0)
+                wave, labels = split_item(next(batches))
+                wave = wave.to(self.device, non_blocking=True)
+                x0, cond = prepare_batch(self.config["domain"], self.features, wave, self._drop_labels(labels))
+                value = self.train_step(x0, **cond)
                 self.step += 1
                 if value is None:
                     self._on_bad_step()
@@ -519,7 +576,7 @@ class Trainer:
         """Clips from the EMA weights, made as `audiodiff sample` makes them by default, into TensorBoard."""
         start = time.perf_counter()
         pipe = Pipeline(self.ema.module, self.diffusion, self.config, device=self.device)
-        wav = pipe.sample(n=self.cfg.preview_n, seed=0)
+        wav = preview_clips(pipe, self.cfg.preview_n, self._dataset, seed=0)
         for i, clip in enumerate(wav):
             self.writer.add_audio(f"preview/audio_{i}", clip[None], self.step, sample_rate=pipe.sample_rate)
         self.writer.add_image("preview/mel", mel_image(wav, pipe.sample_rate), self.step)

@@ -168,7 +168,7 @@ def no_leftovers(root: Path) -> None:
     assert not left, left
 
 
-def test_sc09_download_extracts_atomically_and_verifies(tmp_path, monkeypatch, audiodiff_log):
+def test_sc09_download_extracts_atomically_and_verifies(tmp_path, monkeypatch):
     make_speechcommands(tmp_path / "src")
     payload = tar_of(tmp_path / "src")
     monkeypatch.setitem(data.ARCHIVE_SHA256, "speech_commands_v0.02.tar.gz", hashlib.sha256(payload).hexdigest())
@@ -217,6 +217,26 @@ def test_download_merges_into_partial_tree_and_refuses_unsafe_members(tmp_path, 
     with pytest.raises(DatasetError, match="outside"):
         data.extract_archive(tmp_path / "evil.tar.gz", tmp_path / "out", show_progress=False)
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_archive_placed_by_hand_is_verified_and_kept_and_wrong_layout_refused(tmp_path, monkeypatch):
+    make_speechcommands(tmp_path / "src")
+    payload = tar_of(tmp_path / "src")
+    root = tmp_path / "sc"
+    root.mkdir()
+    (root / "speech_commands_v0.02.tar.gz").write_bytes(payload)
+    serve(monkeypatch, b"")                                          # must not be called
+    with pytest.raises(DatasetError, match="not the standard speechcommands archive"):
+        build_dataset(cfg(root, "speechcommands", download=True), show_progress=False)
+    monkeypatch.setitem(data.ARCHIVE_SHA256, "speech_commands_v0.02.tar.gz", hashlib.sha256(payload).hexdigest())
+    ds = build_dataset(cfg(root, "speechcommands", download=True), show_progress=True)   # with progress bars
+    assert len(ds) == 8 and (root / "speech_commands_v0.02.tar.gz").is_file()   # the user's file is kept
+
+    write(tmp_path / "other" / "x.wav")                              # an archive without the layout
+    serve(monkeypatch, tar_of(tmp_path / "other"))
+    with pytest.raises(DatasetError, match="does not hold the ljspeech layout"):
+        build_dataset(cfg(tmp_path / "lj", "ljspeech", download=True, url="https://x.example/lj.tgz"),
+                      show_progress=False)
 
 
 # =================================================================== LJSpeech
@@ -469,6 +489,27 @@ def test_loader_workers_match_and_resume(tmp_path):
     clips, labels = next(iter(DataLoader(ds0, batch_sampler=EpochBatchSampler(len(ds0), 4, seed=1))))
     assert clips.shape == (4, 1, 1200) and labels.dtype == torch.int64
     assert all(0 <= int(y) <= 9 for y in labels)
+
+
+def test_build_dataset_leaves_global_rng_alone(tmp_path):
+    """Cold (decoding, with workers) or warm cache: the trainer's dropout stream must not depend on it."""
+    root = tmp_path / "audio"
+    for i in range(3):
+        write(root / f"f{i}.wav", n=500)
+    for workers in (2, 0):                       # cold with 2 decode workers, then warm
+        state = torch.get_rng_state()
+        build_dataset(cfg(root, num_workers=workers), show_progress=False)
+        assert torch.equal(torch.get_rng_state(), state), workers
+
+
+def test_truncated_cache_file_is_a_clear_error(tmp_path):
+    root = tmp_path / "audio"
+    write(root / "a.wav", n=2000)
+    ds = build_dataset(cfg(root), show_progress=False)
+    path = Path(ds.waves.paths[0])
+    path.write_bytes(path.read_bytes()[:-400])
+    with pytest.raises(DatasetError, match="truncated: delete the cache folder"):
+        ds[(0, 0)]
 
 
 # =================================================================== bad audio

@@ -80,3 +80,28 @@ def test_guided_samples_land_in_their_class_more_often():
         unguided, guided = share_in_class(k, None), share_in_class(k, 3.0)
         assert guided > unguided, (k, guided, unguided)
         assert guided > 0.9, (k, guided)
+
+
+def test_trainer_trains_on_dataset_labels_and_the_run_samples_by_label(tmp_path):
+    import audiodiff
+    from audiodiff.recipe import recipe_from_dict
+    from audiodiff.train import Trainer, TrainingError
+    from conftest import tiny_recipe_dict, write_tone_wavs
+    from test_datasets import make_speechcommands
+
+    make_speechcommands(tmp_path / "sc", rate=8000, n=300)
+    raw = tiny_recipe_dict(tmp_path / "sc", model={"type": "diffwave", "residual_layers": 2, "residual_channels": 8,
+                                                   "dilation_cycle": 2, "num_classes": 10}, cond_drop=0.5)
+    raw["data"].update(dataset="speechcommands", clip_length=256)
+    Trainer(recipe_from_dict(raw), tmp_path / "run", show_progress=False).fit()
+    pipe = audiodiff.load(tmp_path / "run", device="cpu")
+    assert pipe.config["class_names"][:2] == ["zero", "one"]
+    a = pipe.sample(2, steps=3, seed=0, labels=[3, 4], guidance=2.0)
+    assert a.shape == (2, 256) and torch.isfinite(a).all()
+    with pytest.raises(ValueError, match="0..9"):
+        pipe.sample(1, steps=3, seed=0, labels=10)
+
+    write_tone_wavs(tmp_path / "tones")
+    unlabelled = tiny_recipe_dict(tmp_path / "tones", model=raw["model"])
+    with pytest.raises(TrainingError, match="labelled dataset"):
+        Trainer(recipe_from_dict(unlabelled), tmp_path / "run2", show_progress=False).fit()

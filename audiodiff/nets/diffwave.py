@@ -1,6 +1,9 @@
 """DiffWave ε-network (Kong et al. 2021): a stack of dilated residual layers with gated units.
 
 Knows nothing of noise schedules: it maps (x_t: [B, 1, L], t: [B]) to ε̂: [B, 1, L] for any L.
+With n_mels > 0 it is a vocoder: a mel spectrogram [B, n_mels, frames] (keyword `mel`) is upsampled to
+frames × hop_length samples by transposed convolutions and added, through a 1×1 projection per layer, to
+every dilated convolution's output (the paper's local conditioner).
 """
 
 from __future__ import annotations
@@ -17,44 +20,149 @@ from .layers import LabelEmbedding, StepEmbedding, zero_init
 class ResidualLayer(nn.Module):
     """One dilated residual layer: step bias → dilated conv → tanh·sigmoid gate → residual / skip."""
 
-    def __init__(self, channels: int, dilation: int, embed_dim: int):
+    def __init__(self, channels: int, dilation: int, embed_dim: int, n_mels: int = 0):
         super().__init__()
         self.dilated_conv = nn.Conv1d(channels, 2 * channels, 3, padding=dilation, dilation=dilation)
         self.step_projection = nn.Linear(embed_dim, channels)
+        # vocoder only: the upsampled mel, projected to the gate and filter channels
+        self.conditioner_projection = nn.Conv1d(n_mels, 2 * channels, 1) if n_mels else None
         self.output_projection = nn.Conv1d(channels, 2 * channels, 1)
 
     def forward(self, x: Tensor, step: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x: [B, C, L], step: [B, E], cond: the upsampled mel [B, n_mels, L] (vocoder) or None."""
         y = self.dilated_conv(x + self.step_projection(step)[:, :, None])
         if cond is not None:
-            y = y + cond
+            y = y + self.conditioner_projection(cond)
         gate, filt = y.chunk(2, dim=1)
         y = self.output_projection(torch.sigmoid(gate) * torch.tanh(filt))
         residual, skip = y.chunk(2, dim=1)
         return (x + residual) / math.sqrt(2.0), skip
 
 
+MAX_STAGE_FACTOR = 32   # prefer upsampling stages of at most this factor (lmnt: 16 × 16 for hop 256)
+MAX_STAGES = 3
+
+
+def hop_factors(hop_length: int, max_factor: int = MAX_STAGE_FACTOR, max_stages: int = MAX_STAGES) -> list[int]:
+    """Split hop_length into upsampling factors (ascending) whose product is hop_length.
+
+    The fewest stages (1 … max_stages) whose largest factor is at most max_factor, as balanced as
+    possible: 256 → [16, 16], 200 → [10, 20], 275 → [11, 25], 300 → [15, 20], 128 → [8, 16],
+    160 → [10, 16], 1024 → [32, 32], 2048 → [8, 16, 16].  When no split stays under max_factor (a large
+    prime factor, e.g. 257 or 2·37), the split with the smallest largest factor is used.  hop 1 → [].
+    """
+    hop_length = int(hop_length)
+    if hop_length < 1:
+        raise ValueError(f"hop_length must be >= 1, got {hop_length}")
+    if hop_length == 1:
+        return []
+
+    def splits(n: int, parts: int, smallest: int = 2) -> list[list[int]]:
+        if parts == 1:
+            return [[n]] if n >= smallest else []
+        out = []
+        d = smallest
+        while d ** parts <= n:
+            if n % d == 0:
+                out += [[d, *rest] for rest in splits(n // d, parts - 1, d)]
+            d += 1
+        return out
+
+    best: list[int] | None = None
+    for stages in range(1, max_stages + 1):
+        options = splits(hop_length, stages)
+        if not options:
+            continue
+        choice = min(options, key=lambda f: (max(f), max(f) - min(f)))
+        if max(choice) <= max_factor:
+            return choice
+        if best is None or max(choice) < max(best):
+            best = choice
+    assert best is not None
+    return best
+
+
+class MelUpsampler(nn.Module):
+    """Mel frames [B, n_mels, F] → [B, n_mels, F·hop]: one transposed 2-D convolution per factor s of hop
+    (kernel 3 across mel bins, 2s along time, stride s; leaky ReLU 0.4 after each), as lmnt-com/diffwave's
+    two 16× stages but for any hop.  Each stage is cropped to exactly s times its input, so the output has
+    exactly F·hop samples: frame i drives the samples around [i·hop, (i+1)·hop)."""
+
+    def __init__(self, hop_length: int):
+        super().__init__()
+        self.hop_length = int(hop_length)
+        self.factors = hop_factors(hop_length)
+        self.stages = nn.ModuleList(
+            nn.ConvTranspose2d(1, 1, (3, 2 * s), stride=(1, s), padding=(1, s // 2)) for s in self.factors)
+
+    def forward(self, mel: Tensor) -> Tensor:
+        x = mel[:, None]
+        for s, stage in zip(self.factors, self.stages):
+            frames = x.shape[-1]
+            x = F.leaky_relu(stage(x)[..., :frames * s], 0.4)   # odd s: the stage gives one extra sample
+        return x[:, 0]
+
+
 class DiffWave(nn.Module):
-    """Unconditional DiffWave; the paper's SC09 model is DiffWave(36, 256, 12) with ~24M parameters.
+    """DiffWave; the paper's SC09 model is DiffWave(36, 256, 12) with ~24M parameters.
 
     With num_classes > 0 a class label (keyword `labels`: LongTensor [B]) is embedded and added to the
     step embedding; labels=None (or the index num_classes) means "unlabelled", for classifier-free guidance.
+    With n_mels > 0 it is a mel-conditioned vocoder (keyword `mel`: [B, n_mels, frames], and x_t must have
+    frames × hop_length samples); the paper's BASE vocoder is DiffWave(30, 64, 10, n_mels=80, hop_length=256).
+    n_mels = 0 (the default) adds no parameters: the unconditional model is unchanged.
     """
 
     def __init__(self, residual_layers: int = 30, residual_channels: int = 64, dilation_cycle: int = 10,
-                 in_channels: int = 1, embed_dim: int = 512, sinusoid_dim: int = 128, num_classes: int = 0):
+                 in_channels: int = 1, embed_dim: int = 512, sinusoid_dim: int = 128, num_classes: int = 0,
+                 n_mels: int = 0, hop_length: int = 256):
         super().__init__()
+        if n_mels < 0:
+            raise ValueError(f"n_mels must be >= 0 (0 = unconditional), got {n_mels}")
+        if n_mels and in_channels != 1:
+            raise ValueError(f"a vocoder (n_mels > 0) makes a waveform: in_channels must be 1, got {in_channels}")
         self.in_channels = in_channels
         self.num_classes = num_classes
+        self.n_mels = n_mels
+        self.hop_length = int(hop_length)
         self.label_embedding = LabelEmbedding(num_classes, embed_dim) if num_classes else None
+        self.mel_upsampler = MelUpsampler(hop_length) if n_mels else None
         self.input_projection = nn.Conv1d(in_channels, residual_channels, 1)
         self.step_embedding = StepEmbedding(sinusoid_dim, embed_dim)
         self.layers = nn.ModuleList(
-            ResidualLayer(residual_channels, 2 ** (i % dilation_cycle), embed_dim) for i in range(residual_layers))
+            ResidualLayer(residual_channels, 2 ** (i % dilation_cycle), embed_dim, n_mels)
+            for i in range(residual_layers))
         self.skip_projection = nn.Conv1d(residual_channels, residual_channels, 1)
         self.output_projection = zero_init(nn.Conv1d(residual_channels, in_channels, 1))
 
-    def forward(self, x: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
-        """x: [B, C, L], t: [B] (fractional allowed), labels: [B] or None → [B, C, L]."""
+    def upsample_mel(self, mel: Tensor, length: int | None = None) -> Tensor:
+        """Check a mel [B, n_mels, frames] against this vocoder (and an audio length) and upsample it."""
+        if self.mel_upsampler is None:
+            raise ValueError("this DiffWave is unconditional (n_mels = 0): it takes no mel")
+        if mel.ndim != 3:
+            raise ValueError(f"the mel must be [B, n_mels, frames], got shape {tuple(mel.shape)}")
+        if mel.shape[1] != self.n_mels:
+            raise ValueError(f"this vocoder expects mel spectrograms with {self.n_mels} mel bins, got "
+                             f"{mel.shape[1]} (shape {tuple(mel.shape)})")
+        frames = mel.shape[-1]
+        if length is not None and length != frames * self.hop_length:
+            raise ValueError(f"audio of {length} samples does not match {frames} mel frames: a vocoder with "
+                             f"hop_length {self.hop_length} needs frames × hop = {frames * self.hop_length} samples")
+        return self.mel_upsampler(mel.to(dtype=self.input_projection.weight.dtype))
+
+    def forward(self, x: Tensor, t: Tensor, mel: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
+        """x: [B, C, L], t: [B] (fractional allowed), mel: [B, n_mels, L / hop] (vocoder) or None,
+        labels: [B] or None → [B, C, L]."""
+        cond = None
+        if self.n_mels:
+            if mel is None:
+                raise ValueError(f"this DiffWave is a vocoder (n_mels = {self.n_mels}): pass mel = "
+                                 f"[B, {self.n_mels}, frames]")
+            if mel.shape[0] != x.shape[0]:
+                raise ValueError(f"mel batch {mel.shape[0]} does not match the audio batch {x.shape[0]}")
+            cond = self.upsample_mel(mel, x.shape[-1])
+        elif mel is not None:
+            raise ValueError("this DiffWave is unconditional (n_mels = 0): it takes no mel")
         h = F.relu(self.input_projection(x))
         step = self.step_embedding(t)
         if self.label_embedding is not None:
@@ -63,7 +171,7 @@ class DiffWave(nn.Module):
             raise ValueError("this model is unconditional (num_classes = 0): it takes no labels")
         skip = torch.zeros_like(h)
         for layer in self.layers:
-            h, s = layer(h, step)
+            h, s = layer(h, step, cond)
             skip = skip + s
         out = F.relu(self.skip_projection(skip / math.sqrt(len(self.layers))))
         return self.output_projection(out)

@@ -1,0 +1,397 @@
+"""Log-mel spectrogram features: one transform object for training, sampling, vocoding and tests.
+
+    wave [B, L] ──STFT (centred, Hann)──► |S|^power ──mel filters──► mel ──log(max(mel, floor))──► log-mel
+        ──normalise with dataset statistics──► x [B, n_mels, frames], about [−1, 1]
+
+Frame rule.  The centred STFT gives 1 + L // hop frames; the last one (centred on the final samples,
+half of it reflected padding) is dropped, so frames = L // hop and frame i is centred on sample i·hop.
+A clip of `frames` frames therefore stands for exactly frames × hop samples: a vocoder conditioned on
+F frames makes F × hop samples, and a waveform of length L is described by its first (L // hop) × hop
+samples (the remaining L mod hop samples are not covered by a whole frame).
+
+Normalisation.  "minmax" maps the log-mel range seen in a sample of training clips to [−1, 1] (one min and
+one max for the whole dataset; the min is the log floor as soon as any clip holds silence or padding);
+"meanstd" subtracts the mean and divides by the standard deviation (unit variance, not bounded).  The
+statistics are computed once per run (`fit_stats`) and stored with every other setting in the run's
+config.json (`to_config` / `from_config`), so training, sampling and vocoding use the same mapping.
+
+Inversion (the training-free baseline).  De-normalise → exp → InverseMelScale (least squares, negative
+values clipped) → Griffin-Lim (torchaudio, momentum 0.99, deterministic zero-phase start).
+
+`save_mel_png` writes a spectrogram as a PNG with the standard library only (zlib + struct).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import warnings
+import zlib
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchaudio
+from torch import Tensor
+
+NORMS = ("minmax", "meanstd")
+MEL_SCALES = ("htk", "slaney")
+# Everything that changes what a normalised mel means, apart from the statistics.
+TRANSFORM_KEYS = ("sample_rate", "n_fft", "hop_length", "win_length", "n_mels", "f_min", "f_max", "power",
+                  "mel_scale", "log_floor", "norm")
+
+
+class MelFeatures:
+    """wave ↔ normalised log-mel.  `encode(wave [B, L]) → [B, n_mels, L // hop]`, `decode_griffin_lim(mel)
+    → [B, frames · hop]`.  Rebuild from config.json with `from_config(cfg)`; `to_config()` gives it back.
+
+    win_length None → n_fft; f_max None → sample_rate / 2.  mel_scale "slaney" uses librosa's default
+    filters (Slaney scale, area-normalised), "htk" the HTK scale with peak-1 triangles.
+    """
+
+    def __init__(self, sample_rate: int, n_fft: int = 1024, hop_length: int = 256, win_length: int | None = None,
+                 n_mels: int = 80, f_min: float = 0.0, f_max: float | None = None, power: float = 1.0,
+                 mel_scale: str = "slaney", log_floor: float = 1e-5, norm: str = "minmax",
+                 stats: dict[str, float] | None = None, griffin_lim_iters: int = 64):
+        self.sample_rate = int(sample_rate)
+        self.n_fft = int(n_fft)
+        self.hop_length = int(hop_length)
+        self.win_length = int(win_length or n_fft)
+        self.n_mels = int(n_mels)
+        self.f_min = float(f_min)
+        self.f_max = float(f_max) if f_max else self.sample_rate / 2
+        self.power = float(power)
+        self.mel_scale = mel_scale
+        self.log_floor = float(log_floor)
+        self.norm = norm
+        self.griffin_lim_iters = int(griffin_lim_iters)
+        self._check()
+        self.stats = None if stats is None else self._checked_stats(stats)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # empty mel filters are refused by _check above
+            self._mel = torchaudio.transforms.MelSpectrogram(
+                sample_rate=self.sample_rate, n_fft=self.n_fft, win_length=self.win_length,
+                hop_length=self.hop_length, f_min=self.f_min, f_max=self.f_max, n_mels=self.n_mels,
+                power=self.power, center=True, pad_mode="reflect", norm=self._filter_norm, mel_scale=self.mel_scale)
+
+    # ----------------------------------------------------------------- settings
+    @property
+    def _filter_norm(self) -> str | None:
+        return "slaney" if self.mel_scale == "slaney" else None
+
+    def _check(self) -> None:
+        def bad(why: str) -> ValueError:
+            return ValueError(f"mel features: {why}")
+
+        if self.sample_rate < 1:
+            raise bad(f"sample_rate must be >= 1, got {self.sample_rate}")
+        if self.n_fft < 2:
+            raise bad(f"n_fft must be >= 2, got {self.n_fft}")
+        if not 1 <= self.win_length <= self.n_fft:
+            raise bad(f"win_length ({self.win_length}) must be between 1 and n_fft ({self.n_fft})")
+        if not 1 <= self.hop_length <= self.win_length:
+            raise bad(f"hop_length ({self.hop_length}) must be between 1 and win_length ({self.win_length}): "
+                      f"a larger hop leaves samples that no frame sees")
+        if not 1 <= self.n_mels <= self.n_fft // 2 + 1:
+            raise bad(f"n_mels ({self.n_mels}) must be between 1 and n_fft // 2 + 1 ({self.n_fft // 2 + 1})")
+        if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
+            raise bad(f"need 0 <= f_min < f_max <= sample_rate / 2 ({self.sample_rate / 2:g} Hz), got f_min "
+                      f"{self.f_min:g}, f_max {self.f_max:g}")
+        if self.power not in (1.0, 2.0):
+            raise bad(f"power must be 1 (magnitude) or 2 (power), got {self.power:g}")
+        if self.mel_scale not in MEL_SCALES:
+            raise bad(f"mel_scale must be one of {', '.join(MEL_SCALES)}, got {self.mel_scale!r}")
+        if not 0 < self.log_floor < 1:
+            raise bad(f"log_floor must be in (0, 1), got {self.log_floor:g}")
+        if self.norm not in NORMS:
+            raise bad(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
+        if self.griffin_lim_iters < 1:
+            raise bad(f"griffin_lim_iters must be >= 1, got {self.griffin_lim_iters}")
+        with warnings.catch_warnings():   # torchaudio warns about empty filters; this says which setting to change
+            warnings.simplefilter("ignore")
+            fb = torchaudio.functional.melscale_fbanks(self.n_fft // 2 + 1, self.f_min, self.f_max, self.n_mels,
+                                                       self.sample_rate, self._filter_norm, self.mel_scale)
+        empty = int((fb.max(dim=0).values == 0).sum())
+        if empty:
+            raise bad(f"{empty} of the {self.n_mels} mel filters are empty at n_fft {self.n_fft} and "
+                      f"{self.sample_rate} Hz (too few FFT bins below {self.f_max:g} Hz): lower n_mels, raise n_fft "
+                      f"or f_min")
+
+    def _checked_stats(self, stats: dict[str, float]) -> dict[str, float]:
+        keys = ("min", "max") if self.norm == "minmax" else ("mean", "std")
+        missing = [k for k in keys if k not in stats]
+        if missing:
+            raise ValueError(f"mel features: norm {self.norm!r} needs statistics {', '.join(keys)}; "
+                             f"missing {', '.join(missing)}")
+        out = {k: float(stats[k]) for k in keys}
+        if not all(math.isfinite(v) for v in out.values()):
+            raise ValueError(f"mel features: statistics must be finite, got {out}")
+        if (self.norm == "minmax" and out["max"] <= out["min"]) or (self.norm == "meanstd" and out["std"] <= 0):
+            raise ValueError(f"mel features: degenerate statistics {out}")
+        return out
+
+    def to_config(self) -> dict[str, Any]:
+        """Every setting and the statistics, JSON-ready (config.json's "features")."""
+        return {"sample_rate": self.sample_rate, "n_fft": self.n_fft, "hop_length": self.hop_length,
+                "win_length": self.win_length, "n_mels": self.n_mels, "f_min": self.f_min, "f_max": self.f_max,
+                "power": self.power, "mel_scale": self.mel_scale, "log_floor": self.log_floor, "norm": self.norm,
+                "griffin_lim_iters": self.griffin_lim_iters, "stats": None if self.stats is None else dict(self.stats)}
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> "MelFeatures":
+        cfg = dict(cfg)
+        unknown = set(cfg) - {*TRANSFORM_KEYS, "stats", "griffin_lim_iters", "stats_clips"}
+        if unknown:
+            raise ValueError(f"mel features: unknown setting(s) {', '.join(sorted(unknown))}")
+        cfg.pop("stats_clips", None)
+        return cls(**cfg)
+
+    @classmethod
+    def from_recipe(cls, recipe: Any) -> "MelFeatures":
+        """The recipe's [features] table at its [data] sample_rate, without statistics (see fit_stats)."""
+        f = recipe.features
+        return cls(recipe.data.sample_rate, n_fft=f.n_fft, hop_length=f.hop_length, win_length=f.win_length or None,
+                   n_mels=f.n_mels, f_min=f.f_min, f_max=f.f_max or None, power=f.power, mel_scale=f.mel_scale,
+                   log_floor=f.log_floor, norm=f.norm, griffin_lim_iters=f.griffin_lim_iters)
+
+    def same_transform(self, other: "MelFeatures") -> list[str]:
+        """The settings (statistics aside) in which `other` differs from this one; [] when none."""
+        a, b = self.to_config(), other.to_config()
+        return [k for k in TRANSFORM_KEYS if a[k] != b[k]]
+
+    def __repr__(self) -> str:
+        return (f"MelFeatures({self.sample_rate} Hz, n_fft={self.n_fft}, hop={self.hop_length}, "
+                f"n_mels={self.n_mels}, norm={self.norm}, stats={self.stats})")
+
+    # ----------------------------------------------------------------- geometry
+    def frames(self, length: int) -> int:
+        """Frames describing `length` samples: length // hop_length."""
+        return int(length) // self.hop_length
+
+    def samples(self, frames: int) -> int:
+        """Samples a vocoder makes from `frames` frames: frames × hop_length."""
+        return int(frames) * self.hop_length
+
+    # ----------------------------------------------------------------- forward
+    def log_mel(self, wave: Tensor) -> Tensor:
+        """wave [L], [B, L] or [B, 1, L] → un-normalised log-mel [n_mels, F] or [B, n_mels, F], F = L // hop."""
+        wave = torch.as_tensor(wave)
+        if wave.ndim == 3:
+            if wave.shape[1] != 1:
+                raise ValueError(f"expected mono audio [B, 1, L], got shape {tuple(wave.shape)}")
+            wave = wave[:, 0]
+        if wave.ndim not in (1, 2):
+            raise ValueError(f"audio must be [L], [B, L] or [B, 1, L], got shape {tuple(wave.shape)}")
+        length = wave.shape[-1]
+        frames = self.frames(length)
+        if frames < 1:
+            raise ValueError(f"audio of {length} samples is shorter than one hop ({self.hop_length} samples)")
+        wave = wave.float()
+        if length <= self.n_fft // 2:   # reflect padding needs more samples than half a window
+            wave = F.pad(wave, (0, self.n_fft // 2 + 1 - length))
+        self._mel.to(wave.device)
+        mel = self._mel(wave)[..., :frames]
+        return mel.clamp_min(self.log_floor).log()
+
+    def normalise(self, log_mel: Tensor) -> Tensor:
+        s = self._require_stats()
+        if self.norm == "minmax":
+            return 2 * (log_mel - s["min"]) / (s["max"] - s["min"]) - 1
+        return (log_mel - s["mean"]) / s["std"]
+
+    def denormalise(self, mel: Tensor) -> Tensor:
+        s = self._require_stats()
+        if self.norm == "minmax":
+            return (mel + 1) / 2 * (s["max"] - s["min"]) + s["min"]
+        return mel * s["std"] + s["mean"]
+
+    def encode(self, wave: Tensor) -> Tensor:
+        """wave [B, L] (or [L], [B, 1, L]) → normalised log-mel [B, n_mels, L // hop_length]."""
+        return self.normalise(self.log_mel(wave))
+
+    def renormalise(self, mel: Tensor, source: "MelFeatures") -> Tensor:
+        """A mel normalised by `source` (e.g. a mel-domain run's features) → normalised by these features.
+
+        Both must describe the same transform; only the statistics may differ."""
+        diff = self.same_transform(source)
+        if diff:
+            mine, theirs = self.to_config(), source.to_config()
+            raise ValueError("the mel features do not match: " + ", ".join(
+                f"{k} {theirs[k]} vs {mine[k]}" for k in diff))
+        if source.stats == self.stats:
+            return mel
+        return self.normalise(source.denormalise(mel))
+
+    def _require_stats(self) -> dict[str, float]:
+        if self.stats is None:
+            raise ValueError("mel features have no normalisation statistics yet: call fit_stats(clips) first "
+                             "(a trained run's config.json holds them)")
+        return self.stats
+
+    # ----------------------------------------------------------------- statistics
+    def fit_stats(self, clips: Iterable[Tensor]) -> "MelFeatures":
+        """Compute the normalisation statistics from waveforms ([L], [1, L] or [B, L] each); returns self."""
+        count, total, total_sq = 0, 0.0, 0.0
+        lo, hi = math.inf, -math.inf
+        for clip in clips:
+            clip = torch.as_tensor(clip).float().reshape(-1, torch.as_tensor(clip).shape[-1])
+            if clip.shape[-1] < self.hop_length:
+                continue
+            y = self.log_mel(clip).double()
+            lo, hi = min(lo, float(y.min())), max(hi, float(y.max()))
+            count += y.numel()
+            total += float(y.sum())
+            total_sq += float((y * y).sum())
+        if not count:
+            raise ValueError(f"no clip of at least one hop ({self.hop_length} samples) to compute mel statistics from")
+        if self.norm == "minmax":
+            # all-silent data: give the range some width so normalising stays finite
+            self.stats = {"min": lo, "max": max(hi, lo + 1.0)}
+        else:
+            mean = total / count
+            std = math.sqrt(max(total_sq / count - mean * mean, 0.0))
+            self.stats = {"mean": mean, "std": max(std, 1e-3)}
+        return self
+
+    # ----------------------------------------------------------------- inverse
+    def decode_griffin_lim(self, mel: Tensor, n_iter: int | None = None) -> Tensor:
+        """Normalised mel [n_mels, F] or [B, n_mels, F] → wave [F·hop] or [B, F·hop] in [−1, 1] (Griffin-Lim).
+
+        The frame the encoder dropped (see the module docstring) is restored as a copy of the last one, so
+        the centred inverse STFT returns exactly F·hop samples."""
+        mel = torch.as_tensor(mel).float()
+        squeeze = mel.ndim == 2
+        if squeeze:
+            mel = mel[None]
+        self._check_mel(mel)
+        device = mel.device
+        # log values far above any real spectrum would overflow exp; this bound is never reached by audio
+        linear_mel = self.denormalise(mel).clamp(max=20.0).exp().cpu()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            inverse = torchaudio.transforms.InverseMelScale(
+                n_stft=self.n_fft // 2 + 1, n_mels=self.n_mels, sample_rate=self.sample_rate, f_min=self.f_min,
+                f_max=self.f_max, norm=self._filter_norm, mel_scale=self.mel_scale, driver="gelsd")
+        spec = inverse.double()(linear_mel.double()).float().to(device)     # [B, n_freq, F], ≈ |S|^power
+        spec = torch.cat([spec, spec[..., -1:]], dim=-1)                   # F + 1 frames → F·hop samples
+        frames = mel.shape[-1]
+        gl = torchaudio.transforms.GriffinLim(
+            n_fft=self.n_fft, n_iter=int(n_iter or self.griffin_lim_iters), win_length=self.win_length,
+            hop_length=self.hop_length, power=self.power, length=self.samples(frames), rand_init=False).to(device)
+        wave = gl(spec).clamp(-1.0, 1.0)
+        wave = torch.nan_to_num(wave)
+        return wave[0] if squeeze else wave
+
+    def _check_mel(self, mel: Tensor) -> None:
+        if mel.ndim != 3 or mel.shape[-1] < 1:
+            raise ValueError(f"a mel spectrogram must be [n_mels, frames] or [B, n_mels, frames], got shape "
+                             f"{tuple(mel.shape)}")
+        if mel.shape[1] != self.n_mels:
+            raise ValueError(f"expected a mel spectrogram with {self.n_mels} mel bins, got {mel.shape[1]}")
+
+
+# =================================================================== measures
+def spectral_convergence(reference: Tensor, estimate: Tensor) -> float:
+    """‖|S| − |Ŝ|‖_F / ‖|S|‖_F for two (linear, non-negative) spectrograms of the same shape."""
+    reference, estimate = reference.double(), estimate.double()
+    return float(torch.linalg.vector_norm(reference - estimate) / torch.linalg.vector_norm(reference).clamp_min(1e-12))
+
+
+def mel_distance(features: MelFeatures, reference: Tensor, estimate: Tensor, range_db: float | None = 60.0) -> float:
+    """Mean absolute difference of two waveforms' log-mel spectrograms (natural-log units, un-normalised).
+
+    With range_db, both are floored at the reference's peak minus range_db (as a spectrogram display's
+    dynamic range), so bins far below the signal (where any residual noise, however quiet, dominates the
+    log) do not swamp the measure; None compares down to the features' own log floor."""
+    n = min(reference.shape[-1], estimate.shape[-1])
+    a, b = features.log_mel(reference[..., :n]), features.log_mel(estimate[..., :n])
+    if range_db is not None:
+        floor = a.max() - range_db / (20.0 if features.power == 1.0 else 10.0) * math.log(10.0)
+        a, b = a.clamp_min(floor), b.clamp_min(floor)
+    return float((a - b).abs().mean())
+
+
+# =================================================================== PNG
+# A perceptually ordered dark-to-bright colour map ("magma"-like anchors, interpolated linearly).
+_COLOURS = np.array([[0, 0, 4], [28, 16, 68], [79, 18, 123], [129, 37, 129], [181, 54, 122], [229, 80, 100],
+                     [251, 135, 97], [254, 194, 135], [252, 253, 191]], dtype=np.float64)
+
+
+def mel_image(mel: Tensor | np.ndarray, lo: float | None = None, hi: float | None = None,
+              min_height: int = 160, min_width: int = 256) -> np.ndarray:
+    """A mel spectrogram [n_mels, frames] → RGB uint8 [H, W, 3], low frequencies at the bottom.
+
+    Values are mapped from [lo, hi] (default: the array's own range) onto the colour map; each bin and
+    frame becomes a block of pixels so small spectrograms stay legible."""
+    m = np.asarray(mel.detach().float().cpu() if isinstance(mel, Tensor) else mel, dtype=np.float64)
+    if m.ndim != 2 or m.size == 0:
+        raise ValueError(f"a mel image needs a [n_mels, frames] array, got shape {m.shape}")
+    m = np.nan_to_num(m)
+    lo = float(m.min()) if lo is None else lo
+    hi = float(m.max()) if hi is None else hi
+    v = np.clip((m - lo) / max(hi - lo, 1e-9), 0.0, 1.0)[::-1]
+    pos = v * (len(_COLOURS) - 1)
+    i = np.minimum(pos.astype(int), len(_COLOURS) - 2)
+    w = (pos - i)[..., None]
+    rgb = (_COLOURS[i] * (1 - w) + _COLOURS[i + 1] * w).round().astype(np.uint8)
+    ry = max(1, math.ceil(min_height / m.shape[0]))
+    rx = max(1, math.ceil(min_width / m.shape[1]))
+    return np.repeat(np.repeat(rgb, ry, axis=0), rx, axis=1)
+
+
+def write_png(path: str | Path, rgb: np.ndarray) -> Path:
+    """Write an RGB uint8 array [H, W, 3] as an 8-bit PNG (standard library only: zlib + struct)."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"write_png needs an RGB array [H, W, 3], got shape {rgb.shape}")
+    h, w, _ = rgb.shape
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = np.concatenate([np.zeros((h, 1), np.uint8), rgb.reshape(h, w * 3)], axis=1)   # filter type 0
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png)
+    return path
+
+
+def save_mel_png(path: str | Path, mel: Tensor | np.ndarray, lo: float | None = -1.0, hi: float | None = 1.0) -> Path:
+    """A normalised mel [n_mels, frames] as a PNG (colours span [lo, hi]; None = the mel's own range)."""
+    return write_png(path, mel_image(mel, lo, hi))
+
+
+def read_png_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from a PNG's header."""
+    data = Path(path).read_bytes()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError(f"{path} is not a PNG file")
+    return struct.unpack(">II", data[16:24])
+
+
+def preview_features(sample_rate: int, length: int | None = None) -> MelFeatures:
+    """Display settings for a waveform model's audio: ≈ 32 ms windows, hop a quarter window, as many mel
+    bins (80 at most) as the window resolves without empty filters.  No statistics (use `log_mel`)."""
+    n_fft = 2 ** max(4, round(math.log2(sample_rate * 0.032)))
+    if length:
+        n_fft = min(n_fft, 2 ** max(4, int(math.log2(max(length, 16)))))
+    for n_mels in (80, 64, 48, 32, 24, 16, 8, 4):
+        try:
+            return MelFeatures(sample_rate, n_fft=n_fft, hop_length=n_fft // 4, n_mels=n_mels)
+        except ValueError:
+            continue
+    return MelFeatures(sample_rate, n_fft=n_fft, hop_length=n_fft // 4, n_mels=1)
+
+
+def clip_sample(dataset: Sequence[Any], max_clips: int, seed: int = 0) -> Iterable[Tensor]:
+    """Up to max_clips waveforms of a dataset (items: clip, or (clip, label)), a seeded random choice."""
+    n = len(dataset)
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(n, generator=g)[:max_clips].tolist() if n > max_clips else range(n)
+    for i in order:
+        item = dataset[i]
+        yield item[0] if isinstance(item, (tuple, list)) else item

@@ -1,0 +1,274 @@
+"""The mel-conditioned DiffWave vocoder: hop factorisation and alignment, shapes for awkward hops, bad input,
+an overfit that beats Griffin-Lim, and `pipe.vocode` / `audiodiff vocode`."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+from audiodiff import checkpoint as ckpt
+from audiodiff.cli import app
+from audiodiff.diffusion import GaussianDiffusion
+from audiodiff.domains import domain_config, fit_features, prepare_batch
+from audiodiff.features import mel_distance, spectral_convergence
+from audiodiff.nets import DiffWave, build_network
+from audiodiff.nets.diffwave import MelUpsampler, hop_factors
+from audiodiff.pipeline import load
+from audiodiff.recipe import recipe_from_dict
+from audiodiff.train import run_config
+
+runner = CliRunner()
+
+RATE, N_FFT, HOP, N_MELS = 8000, 128, 32, 16
+CLIP = 512                                  # 64 ms at 8 kHz: 16 frames of 32 samples
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def tiny_vocoder(n_mels: int = 8, hop_length: int = 16, **kw) -> DiffWave:
+    return DiffWave(**{"residual_layers": 2, "residual_channels": 8, "dilation_cycle": 2, "embed_dim": 16,
+                       "sinusoid_dim": 16, "n_mels": n_mels, "hop_length": hop_length, **kw})
+
+
+# ----------------------------------------------------------------- hop factorisation and alignment
+@pytest.mark.parametrize("hop, factors", [(256, [16, 16]), (200, [10, 20]), (275, [11, 25]), (300, [15, 20]),
+                                          (128, [8, 16]), (160, [10, 16]), (64, [8, 8]), (7, [7]), (1, []),
+                                          (2048, [8, 16, 16]), (257, [257])])
+def test_hop_factors_multiply_to_the_hop(hop, factors):
+    assert hop_factors(hop) == factors
+    assert math.prod(factors) == hop
+
+
+@pytest.mark.parametrize("hop", [1, 7, 128, 160, 200, 256, 275, 300])
+@pytest.mark.parametrize("frames", [1, 3, 5])
+def test_upsampler_gives_exactly_frames_times_hop(hop, frames):
+    up = MelUpsampler(hop)
+    with torch.no_grad():
+        out = up(torch.randn(2, 4, frames))
+    assert out.shape == (2, 4, frames * hop)
+
+
+@pytest.mark.parametrize("hop", [160, 200, 256, 275])
+def test_each_frame_drives_the_samples_of_its_own_hop(hop):
+    """Changing frame k changes the upsampled signal only around [k·hop, (k+1)·hop) (within half a hop
+    per stage), never frames away: the conditioner is aligned with the audio."""
+    torch.manual_seed(0)
+    up = MelUpsampler(hop)
+    mel = torch.randn(1, 4, 9)
+    bumped = mel.clone()
+    bumped[..., 4] += 3.0
+    with torch.no_grad():
+        changed = (up(bumped) - up(mel)).abs().sum(dim=1)[0] > 1e-6
+    where = changed.nonzero().flatten()
+    assert len(where) > hop // 2
+    assert int(where.min()) >= 3 * hop and int(where.max()) < 6 * hop
+    centre = float(where.float().mean())
+    assert 4 * hop <= centre <= 5 * hop
+
+
+@pytest.mark.parametrize("hop", [128, 160, 200, 275, 300])
+def test_vocoder_forward_for_odd_hops(hop):
+    m = tiny_vocoder(hop_length=hop).eval()
+    with torch.no_grad():
+        y = m(torch.randn(2, 1, 3 * hop), torch.tensor([1.0, 7.5]), mel=torch.randn(2, 8, 3))
+    assert y.shape == (2, 1, 3 * hop)
+
+
+def test_parameter_counts():
+    n = lambda m: sum(p.numel() for p in m.parameters())          # noqa: E731
+    unconditional = DiffWave(36, 256, 12)
+    assert n(unconditional) == 24_034_305
+    assert not any("conditioner" in k or "upsampler" in k for k in unconditional.state_dict())
+    # the paper's BASE vocoder; the same count as lmnt-com/diffwave's model (two 3×32 transposed convs)
+    assert n(DiffWave(30, 64, 10, n_mels=80, hop_length=256)) == 2_619_971
+
+
+def test_mel_and_labels_together():
+    m = tiny_vocoder(num_classes=3).eval()
+    with torch.no_grad():
+        y = m(torch.randn(2, 1, 48), torch.tensor([0.0, 3.0]), mel=torch.randn(2, 8, 3), labels=torch.tensor([0, 2]))
+    assert y.shape == (2, 1, 48)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda m: m(torch.zeros(1, 1, 48), torch.zeros(1), mel=torch.zeros(1, 6, 3)),
+     ("expects mel spectrograms with 8 mel bins, got 6",)),
+    (lambda m: m(torch.zeros(1, 1, 48), torch.zeros(1)), ("vocoder", "pass mel")),
+    (lambda m: m(torch.zeros(1, 1, 50), torch.zeros(1), mel=torch.zeros(1, 8, 3)), ("50 samples", "48")),
+    (lambda m: m(torch.zeros(2, 1, 48), torch.zeros(2), mel=torch.zeros(1, 8, 3)), ("batch",)),
+    (lambda m: DiffWave(2, 8, 2, embed_dim=16, sinusoid_dim=16)(torch.zeros(1, 1, 48), torch.zeros(1),
+                                                                mel=torch.zeros(1, 8, 3)), ("unconditional",)),
+])
+def test_bad_mel_input_is_a_clear_error(call, words):
+    with pytest.raises(ValueError) as info:
+        call(tiny_vocoder())
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
+
+
+# ----------------------------------------------------------------- a vocoder overfit on one clip
+def training_clip() -> torch.Tensor:
+    """A gliding harmonic tone (300 → 900 Hz) with 6 Hz tremolo, 64 ms at 8 kHz, peak 0.8."""
+    t = torch.arange(CLIP, dtype=torch.float64) / RATE
+    phase = 2 * math.pi * torch.cumsum((300 + 600 * t / t[-1]) / RATE, 0)
+    w = sum(0.4 / k * torch.sin(k * phase + k) for k in range(1, 5))
+    w = w * (0.6 + 0.4 * torch.sin(2 * math.pi * 6 * t))
+    return (0.8 * w / w.abs().max()).float()
+
+
+def vocoder_recipe() -> dict:
+    return {"name": "tiny-vocoder",
+            "data": {"root": "unused", "sample_rate": RATE, "clip_length": CLIP, "domain": "vocoder"},
+            "features": {"n_fft": N_FFT, "hop_length": HOP, "n_mels": N_MELS, "griffin_lim_iters": 64},
+            "model": {"type": "diffwave", "residual_layers": 6, "residual_channels": 16, "dilation_cycle": 3,
+                      "embed_dim": 32, "sinusoid_dim": 16},
+            # DiffWave BASE's T = 50 schedule; x0 targets memorise a single clip far faster than ε on CPU
+            "diffusion": {"schedule": "linear", "num_steps": 50, "beta_start": 1e-4, "beta_end": 0.05,
+                          "prediction": "x0"},
+            "sample": {"sampler": "fast"}}
+
+
+@pytest.fixture(scope="module")
+def overfit_run(tmp_path_factory) -> tuple[Path, torch.Tensor, float]:
+    """Train the tiny vocoder on one clip (1200 Adam steps, batch 4, ~20 s on one core) with the same
+    prepare_batch + GaussianDiffusion.loss the trainer uses, and save it as a run directory."""
+    recipe = recipe_from_dict(vocoder_recipe())
+    config = {**run_config(recipe), **domain_config(recipe)}
+    clip = training_clip()
+    features = fit_features(config, [clip[None]])
+    torch.manual_seed(0)
+    model = build_network(config["model"])
+    diffusion = GaussianDiffusion.from_config(config["diffusion"])
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    x0, cond = prepare_batch(config["domain"], features, clip.expand(4, 1, CLIP).contiguous())
+    start = time.perf_counter()
+    for _ in range(1200):
+        loss = diffusion.loss(model, x0, generator=g, **cond)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    seconds = time.perf_counter() - start
+    run = tmp_path_factory.mktemp("runs") / "vocoder"
+    ckpt.save_config(run, config)
+    ckpt.save_weights(run, model)
+    return run, clip, seconds
+
+
+def test_vocoder_reproduces_its_training_clip_better_than_griffin_lim(overfit_run):
+    run, clip, seconds = overfit_run
+    pipe = load(run, device="cpu")
+    mel = pipe.features.encode(clip)                              # [16 mels, 16 frames]
+    vocoded = pipe.vocode(mel, seed=0)                            # the run's default: fast, 6 steps
+    griffin_lim = pipe.features.decode_griffin_lim(mel)           # 64 iterations
+    assert vocoded.shape == griffin_lim.shape == (CLIP,)
+    f = pipe.features
+    d_voc, d_gl = mel_distance(f, clip, vocoded), mel_distance(f, clip, griffin_lim)
+    full_voc, full_gl = mel_distance(f, clip, vocoded, None), mel_distance(f, clip, griffin_lim, None)
+    ref = f.log_mel(clip).exp()
+    sc_voc = spectral_convergence(ref, f.log_mel(vocoded).exp())
+    sc_gl = spectral_convergence(ref, f.log_mel(griffin_lim).exp())
+    print(f"\ntrained in {seconds:.1f} s; mel distance (60 dB range) vocoder {d_voc:.4f} vs Griffin-Lim {d_gl:.4f}; "
+          f"full range {full_voc:.4f} vs {full_gl:.4f}; spectral convergence {sc_voc:.4f} vs {sc_gl:.4f}")
+    assert d_voc < d_gl
+    assert full_voc < full_gl
+    assert sc_voc < sc_gl
+
+
+def test_pipe_vocode_types_and_wrong_bins(overfit_run):
+    pipe = load(overfit_run[0], device="cpu")
+    mel = pipe.features.encode(overfit_run[1])
+    batch = pipe.vocode(torch.stack([mel, mel]).numpy(), steps=None, seed=1)
+    assert isinstance(batch, np.ndarray) and batch.shape == (2, CLIP) and np.isfinite(batch).all()
+    with pytest.raises(ValueError, match="expects mel spectrograms with 16 mel bins, got 12"):
+        pipe.vocode(torch.zeros(12, 16))
+    with pytest.raises(ValueError, match="vocoder"):
+        pipe.sample(1)
+
+
+def test_resynthesize_keeps_the_length_and_resamples_with_a_log_message(overfit_run, audiodiff_log):
+    pipe = load(overfit_run[0], device="cpu")
+    wave = pipe.resynthesize(torch.zeros(1000).numpy() + 0.1 * np.sin(np.arange(1000) / 5), seed=0)
+    assert wave.shape == (1000,) and np.isfinite(wave).all()
+    assert not any("resampling" in r.message for r in audiodiff_log.records)
+    out = pipe.resynthesize(torch.zeros(2, 1600), sample_rate=16000, seed=0)
+    assert out.shape == (2, 800)
+    assert any("resampling" in r.message and "16000" in r.message and "8000" in r.message
+               for r in audiodiff_log.records)
+
+
+# ----------------------------------------------------------------- audiodiff vocode
+def test_cli_vocode_a_wav_at_another_rate(overfit_run, tmp_path, audiodiff_log):
+    run, clip, _ = overfit_run
+    src = tmp_path / "in16k.wav"
+    t = np.arange(3200) / 16000
+    sf.write(str(src), (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000, subtype="PCM_16")
+    out = tmp_path / "out.wav"
+    result = runner.invoke(app, ["vocode", str(src), "--model", str(run), "--out", str(out), "--seed", "0",
+                                 "--no-progress"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    data, rate = sf.read(str(out))
+    assert rate == RATE and len(data) == 1600 and np.isfinite(data).all()
+    assert any("resampling the input from 16000 Hz to the vocoder's 8000 Hz" in r.message
+               for r in audiodiff_log.records)
+
+
+def test_cli_vocode_a_silent_file(overfit_run, tmp_path):
+    src = tmp_path / "silence.wav"
+    sf.write(str(src), np.zeros(700, np.float32), RATE, subtype="PCM_16")
+    out = tmp_path / "out.wav"
+    result = runner.invoke(app, ["vocode", str(src), "--model", str(overfit_run[0]), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    data, _ = sf.read(str(out))
+    assert len(data) == 700 and np.isfinite(data).all()
+
+
+def test_cli_vocode_a_saved_mel(overfit_run, tmp_path):
+    run, clip, _ = overfit_run
+    pipe = load(run, device="cpu")
+    good = tmp_path / "mel.npy"
+    np.save(good, pipe.features.encode(clip).numpy())
+    out = tmp_path / "out.wav"
+    result = runner.invoke(app, ["vocode", str(good), "--model", str(run), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert len(sf.read(str(out))[0]) == CLIP
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((12, 16), np.float32))
+    result = runner.invoke(app, ["vocode", str(bad), "--model", str(run), "--out", str(out), "--no-progress"])
+    assert isinstance(result.exception, ValueError)               # main() prints it as a one-line error
+    assert "expects mel spectrograms with 16 mel bins, got 12" in str(result.exception)
+
+
+def test_cli_sample_refuses_a_vocoder_run(overfit_run, tmp_path):
+    result = runner.invoke(app, ["sample", "--model", str(overfit_run[0]), "--out", str(tmp_path), "--n", "1"])
+    assert result.exit_code == 1
+    assert "vocoder" in result.output and "audiodiff vocode" in result.output
+
+
+def test_bench_vocoder_smoke(tmp_path):
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_vocoder", REPO / "benchmarks" / "bench_vocoder.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "b.json"
+    result = bench.main(["--device", "cpu", "--seconds", "0.02", "--schedules", "full,fast", "--json", str(out)])
+    assert out.is_file() and result["model"]["params"] == 2_619_971
+    assert result["frames"] == 2 and result["samples"] == 512
+    assert result["schedules"]["full"]["steps"] == 50 and result["schedules"]["fast"]["steps"] == 6
+    assert all(s["rtf"] > 0 for s in result["schedules"].values())
