@@ -9,11 +9,22 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
 SAMPLE_RATE = 8000
 CLIP_LENGTH = 256
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Every test runs on one intra-op thread: the models are tiny, and 2 CPU cores shared by several
+    threads (or pytest processes) spin-wait far slower than one thread alone."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 
 # A DiffWave of ~2.6k parameters: 2 residual layers of 8 channels and a 16-wide step embedding.
 TINY_DIFFWAVE = {"type": "diffwave", "residual_layers": 2, "residual_channels": 8, "dilation_cycle": 2,

@@ -17,14 +17,6 @@ from audiodiff.audio import AudioReadError, crop_or_pad, load_audio, resample, s
 from audiodiff.data import ClipDataset, DatasetError, EpochBatchSampler, find_audio_files, generate_notes, load_folder
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def sine(n: int, rate: int, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
     return (amp * np.sin(2 * np.pi * freq * np.arange(n) / rate)).astype(np.float32)
 

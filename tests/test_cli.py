@@ -13,19 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 from typer.testing import CliRunner
 
 from audiodiff.cli import app
 from conftest import CLIP_LENGTH, REPO, SAMPLE_RATE, TINY_DIFFWAVE, tiny_recipe_dict, write_recipe, write_tone_wavs
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def run_cli(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -28,14 +28,6 @@ from audiodiff.recipe import DataConfig, RecipeError, load_recipe, recipe_from_d
 from conftest import REPO, tiny_recipe_dict
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(autouse=True)
 def _no_network(monkeypatch):
     """Any attempt to open a URL fails the test; download tests install their own opener."""

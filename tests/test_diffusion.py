@@ -13,14 +13,6 @@ from audiodiff.schedule import NoiseSchedule
 PREDICTIONS = ("eps", "v", "x0")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def levels(schedule: NoiseSchedule, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(a, s) = (√ᾱ_t, √(1 − ᾱ_t)) from a python-float cumulative product, float64 [B, 1, 1]."""
     ab, p = [], 1.0

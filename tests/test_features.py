@@ -16,14 +16,6 @@ from audiodiff.features import (MelFeatures, mel_distance, mel_image, preview_fe
 from audiodiff.recipe import RecipeError, recipe_from_dict
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def chirp(sample_rate: int, length: int, f_lo: float = 200.0, f_hi: float = 1700.0) -> torch.Tensor:
     """A rising tone with two harmonics: energy moves across the mel bins over time."""
     t = torch.arange(length, dtype=torch.float64) / sample_rate

@@ -7,14 +7,6 @@ from audiodiff import DiffWave, GaussianDiffusion, NoiseSchedule, UNet1D
 from audiodiff.sampling import classifier_free_guidance
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.mark.parametrize("net", [DiffWave(2, 8, 2, num_classes=3, embed_dim=16, sinusoid_dim=8),
                                  UNet1D(1, 8, (1, 2), (2,), blocks_per_level=1, num_classes=3)])
 def test_labels_change_the_output_and_none_means_unlabelled(net):

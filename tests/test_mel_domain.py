@@ -35,14 +35,6 @@ TINY_VOCODER = {"type": "diffwave", "residual_layers": 2, "residual_channels": 8
                 "embed_dim": 16, "sinusoid_dim": 16}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tones(count: int = 4, length: int = CLIP) -> list[torch.Tensor]:
     t = torch.arange(length) / RATE
     return [(0.5 / (i + 1) * torch.sin(2 * torch.pi * 220 * (i + 1) * t))[None] for i in range(count)]

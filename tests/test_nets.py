@@ -8,14 +8,6 @@ import torch
 from audiodiff.nets import NETWORKS, DiffWave, UNet1D, build_network, network_options
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def n_params(m: torch.nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 

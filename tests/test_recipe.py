@@ -6,20 +6,11 @@ import copy
 from pathlib import Path
 
 import pytest
-import torch
 
 from audiodiff.recipe import (DataConfig, Recipe, RecipeError, TrainConfig, diffusion_config, load_recipe,
                               recipe_from_dict)
 from audiodiff.schedule import NoiseSchedule
 from conftest import REPO, TINY_DIFFWAVE, TINY_UNET, tiny_recipe_dict, to_toml, write_recipe
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def base() -> dict:

@@ -34,15 +34,6 @@ AB = SCHED.alphas_cumprod.tolist()
 FAST_BETAS = torch.logspace(-4, math.log10(0.2), 200, dtype=torch.float64).tolist()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # the oracle works on small tensors; intra-op threads only contend for the 2 shared cores
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

@@ -11,15 +11,6 @@ import torch
 from audiodiff.schedule import NoiseSchedule
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: intra-op threads only fight over the 2 shared cores
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def cumprod_py(betas):
     out, p = [], 1.0
     for b in betas:

@@ -10,14 +10,6 @@ from audiodiff.tasks import bandwidth_extension, denoise, denoising_start, estim
 from oracle import MU, SIGMA, GaussianOracle, assert_moments
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def prior(n: int, length: int, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     mu = torch.tensor(MU).reshape(1, -1, 1)

@@ -22,14 +22,6 @@ from conftest import CLIP_LENGTH, SAMPLE_RATE, TINY_DIFFWAVE, TINY_UNET, tiny_re
 train_mod = importlib.import_module("audiodiff.train")  # the attribute `audiodiff.train` is the function
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_recipe(data_root: Path, model=None, **train):
     return recipe_from_dict(tiny_recipe_dict(data_root, model=model, **train), source="tiny")
 

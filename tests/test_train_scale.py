@@ -28,14 +28,6 @@ from conftest import REPO, TINY_DIFFWAVE, tiny_recipe_dict, write_recipe
 train_mod = importlib.import_module("audiodiff.train")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("AUDIODIFF_DEBUG", "WORLD_SIZE", "RANK", "LOCAL_RANK")}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", COLUMNS="100", PYTHONWARNINGS="ignore",

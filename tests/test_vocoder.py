@@ -30,14 +30,6 @@ RATE, N_FFT, HOP, N_MELS = 8000, 128, 32, 16
 CLIP = 512                                  # 64 ms at 8 kHz: 16 frames of 32 samples
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_vocoder(n_mels: int = 8, hop_length: int = 16, **kw) -> DiffWave:
     return DiffWave(**{"residual_layers": 2, "residual_channels": 8, "dilation_cycle": 2, "embed_dim": 16,
                        "sinusoid_dim": 16, "n_mels": n_mels, "hop_length": hop_length, **kw})

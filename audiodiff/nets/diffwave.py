@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import LabelEmbedding, StepEmbedding, zero_init
+from .layers import LabelEmbedding, StepEmbedding, add_label_embedding, zero_init
 
 
 class ResidualLayer(nn.Module):
@@ -165,10 +165,7 @@ class DiffWave(nn.Module):
             raise ValueError("this DiffWave is unconditional (n_mels = 0): it takes no mel")
         h = F.relu(self.input_projection(x))
         step = self.step_embedding(t)
-        if self.label_embedding is not None:
-            step = step + self.label_embedding(labels, x.shape[0], x.device)
-        elif labels is not None:
-            raise ValueError("this model is unconditional (num_classes = 0): it takes no labels")
+        step = add_label_embedding(self.label_embedding, step, labels)
         skip = torch.zeros_like(h)
         for layer in self.layers:
             h, s = layer(h, step, cond)

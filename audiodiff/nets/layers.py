@@ -67,3 +67,12 @@ class LabelEmbedding(nn.Module):
         if labels.shape != (batch,):
             raise ValueError(f"labels must have shape [{batch}], got {tuple(labels.shape)}")
         return self.embedding(labels)
+
+
+def add_label_embedding(embedding: LabelEmbedding | None, step: Tensor, labels: Tensor | None) -> Tensor:
+    """step [B, D] plus the labels' embedding; an unconditional model (embedding None) refuses labels."""
+    if embedding is None:
+        if labels is not None:
+            raise ValueError("this model is unconditional (num_classes = 0): it takes no labels")
+        return step
+    return step + embedding(labels, step.shape[0], step.device)

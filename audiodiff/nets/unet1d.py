@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .layers import LabelEmbedding, StepEmbedding, zero_init
+from .layers import LabelEmbedding, StepEmbedding, add_label_embedding, zero_init
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -137,10 +137,7 @@ class UNet1D(nn.Module):
         if pad:
             x = F.pad(x, (0, pad))
         emb = self.step_embedding(t)
-        if self.label_embedding is not None:
-            emb = emb + self.label_embedding(labels, x.shape[0], x.device)
-        elif labels is not None:
-            raise ValueError("this model is unconditional (num_classes = 0): it takes no labels")
+        emb = add_label_embedding(self.label_embedding, emb, labels)
         h = self.stem(x)
         skips = []
         for i, level in enumerate(self.down):
