@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import shutil
@@ -40,18 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _common import cpu_name, write_json  # noqa: E402
 from audiodiff.data import SC09_WORDS, EpochBatchSampler, build_dataset  # noqa: E402
 from audiodiff.recipe import DataConfig  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_tree(root: Path, clips: int, rate: int, seed: int = 0) -> int:
@@ -161,8 +151,7 @@ def main() -> None:
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "tree_generation_s": gen_s, "rows": rows,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
 
     print(f"fake SC09 tree: {args.clips} digit clips at {args.source_rate} Hz → {args.sample_rate} Hz, "
           f"{n_train} in the train split, batch {args.batch_size}, clip {args.clip_length}")
