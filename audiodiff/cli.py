@@ -362,7 +362,7 @@ def main() -> None:
 
     _setup_logging()
     try:
-        app()
+        code = app(standalone_mode=False)
     except KeyboardInterrupt:
         typer.echo("interrupted: run the same command again to resume from the last checkpoint", err=True)
         sys.exit(130)
@@ -371,3 +371,13 @@ def main() -> None:
             raise
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    except Exception as exc:  # Typer's (click's) usage errors: a bad option value, a missing argument
+        if type(exc).__name__ == "Abort":  # Ctrl-C, re-raised as Abort outside standalone mode
+            typer.echo("interrupted: run the same command again to resume from the last checkpoint", err=True)
+            sys.exit(130)
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        typer.echo(f"error: {exc.format_message()} (see --help)", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+

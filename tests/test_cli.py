@@ -92,9 +92,20 @@ def test_bad_recipe_key_one_line_error(tmp_path):
 
 def test_unknown_sampler_no_traceback():
     proc = run_cli("sample", "--sampler", "nope", "--no-progress")
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr
-    assert "nope" in proc.stderr and "--sampler" in proc.stderr
+    assert_one_line_error(proc, "nope", "--sampler")
+    assert proc.returncode == 2   # a usage error, as click / Typer number them
+
+
+@pytest.mark.parametrize("args, words", [(("train",), ("Missing argument",)),
+                                         (("sample", "--n", "0"), ("--n",)),
+                                         (("nope",), ("nope",))])
+def test_usage_errors_are_one_line(args, words):
+    assert_one_line_error(run_cli(*args), *words)
+
+
+def test_help_exits_zero():
+    proc = run_cli("--help")
+    assert proc.returncode == 0 and "train" in proc.stdout
 
 
 def test_model_dir_without_model_one_line_error(tmp_path):
