@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.py, also when imported
 from _common import cpu_name, write_json  # noqa: E402
 import audiodiff  # noqa: E402
 from audiodiff.sampling import DIFFWAVE_FAST_BETAS  # noqa: E402
