@@ -82,6 +82,15 @@ class GaussianOracle:
         return out.to(device=x_t.device, dtype=x_t.dtype)
 
 
+def cumprod_py(betas: Sequence[float]) -> list[float]:
+    """ᾱ_t = ∏_{s≤t} (1 − β_s) in plain Python floats, independent of torch."""
+    out, p = [], 1.0
+    for b in betas:
+        p *= 1.0 - b
+        out.append(p)
+    return out
+
+
 # --------------------------------------------------------------------------- noise-level plans
 def spaced_levels(alphas_cumprod: Sequence[float], steps: int, top: int | None = None
                   ) -> tuple[list[float], list[float]]:

@@ -20,8 +20,8 @@ import torch
 from audiodiff.diffusion import GaussianDiffusion
 from audiodiff.sampling import DIFFWAVE_FAST_BETAS, fast_plan, sample, spaced_plan
 from audiodiff.schedule import NoiseSchedule
-from oracle import (MU, SIGMA, GaussianOracle, assert_moments, channel_stats, exact_output_law, fast_levels,
-                    logsnr_levels, se_mean, se_var, spaced_levels)
+from oracle import (MU, SIGMA, GaussianOracle, assert_moments, channel_stats, cumprod_py, exact_output_law,
+                    fast_levels, logsnr_levels, se_mean, se_var, spaced_levels)
 
 PREDICTIONS = ("eps", "v", "x0")
 SHAPE = (2000, 2, 4)          # 8000 draws per channel
@@ -36,14 +36,6 @@ FAST_BETAS = torch.logspace(-4, math.log10(0.2), 200, dtype=torch.float64).tolis
 
 def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
-
-
-def cumprod_py(betas):
-    out, p = [], 1.0
-    for b in betas:
-        p *= 1.0 - b
-        out.append(p)
-    return out
 
 
 def law(levels, rule, mu=MU, sigma=SIGMA, **kw):

@@ -9,14 +9,7 @@ import pytest
 import torch
 
 from audiodiff.schedule import NoiseSchedule
-
-
-def cumprod_py(betas):
-    out, p = [], 1.0
-    for b in betas:
-        p *= 1.0 - b
-        out.append(p)
-    return out
+from oracle import cumprod_py
 
 
 # --------------------------------------------------------------------------- linear

@@ -24,6 +24,7 @@ from audiodiff import checkpoint as ckpt
 from audiodiff.recipe import RecipeError, load_recipe, recipe_from_dict
 from audiodiff.train import Trainer, TrainingError
 from conftest import REPO, TINY_DIFFWAVE, tiny_recipe_dict, write_recipe
+from test_train import state_tensors
 
 train_mod = importlib.import_module("audiodiff.train")
 
@@ -41,15 +42,6 @@ def make_recipe(data_root: Path, **train):
 
 def weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(str(run / ckpt.WEIGHTS))
-
-
-def state_tensors(run: Path) -> dict[str, torch.Tensor]:
-    state = ckpt.load_state(run)
-    out = {f"model.{k}": v for k, v in state["model"].items()}
-    out.update({f"ema.{k}": v for k, v in state["ema"].items() if torch.is_tensor(v)})
-    for pid, s in state["optimizer"]["state"].items():
-        out.update({f"opt.{pid}.{k}": v for k, v in s.items() if torch.is_tensor(v)})
-    return out
 
 
 def assert_close_dicts(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], what: str, atol: float = 1e-6) -> None:
