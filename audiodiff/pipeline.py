@@ -180,24 +180,15 @@ class Pipeline:
         zero-padded to whole frames, the output cropped back)."""
         if self.domain != "vocoder":
             raise ValueError(f"resynthesize needs a vocoder run; this one's domain is {self.domain!r}")
-        is_numpy = isinstance(audio, np.ndarray)
-        x = _as_tensor(audio).float()
-        if x.ndim not in (1, 2) or x.shape[-1] == 0:
-            raise ValueError(f"audio must be [L] or [B, L], got shape {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
+        batch, restore = self._to_model_rate(audio, sample_rate, back=False, domain="vocoder")
+        if not torch.isfinite(batch).all():
             raise ValueError("the audio holds NaN or infinite samples")
-        squeeze = x.ndim == 1
-        x = x.reshape(-1, x.shape[-1])
         if sample_rate is not None and int(sample_rate) != self.sample_rate:
             log.info("resampling the input from %d Hz to the vocoder's %d Hz", sample_rate, self.sample_rate)
-            x = resample(x, int(sample_rate), self.sample_rate)
-        length = x.shape[-1]
-        hop = self.features.hop_length
-        x = torch.nn.functional.pad(x, (0, -length % hop))
-        mel = self.features.encode(x)
-        wave = self.vocode(mel, **vocode_options)[..., :length]
-        wave = wave[0] if squeeze else wave
-        return wave.numpy() if is_numpy else wave
+        length = batch.shape[-1]
+        padded = torch.nn.functional.pad(batch[:, 0], (0, -length % self.features.hop_length))
+        wave = self.vocode(self.features.encode(padded), **vocode_options)[..., :length]
+        return restore(wave[:, None])
 
     def _generate(self, n: int, channels: int, length: int, steps: int | None = None, sampler: str | None = None,
                   seed: int | None = None, eta: float | None = None, fast_betas: Sequence[float] | None = None,
@@ -287,10 +278,12 @@ class Pipeline:
                                         sampler=sampler, steps=steps, generator=self._generator(seed))
         return restore(out)
 
-    def _to_model_rate(self, audio: Any, sample_rate: int | None, back: bool = True):
-        """numpy/torch [L] or [B, L] → ([B, 1, L'] float32 on the device, function undoing the conversion)."""
-        if self.model_channels != 1 or self.domain != "waveform":
-            raise ValueError(f"this task needs a waveform model (1 channel); this run's domain is {self.domain!r}")
+    def _to_model_rate(self, audio: Any, sample_rate: int | None, back: bool = True, domain: str = "waveform"):
+        """numpy/torch [L] or [B, L] → ([B, 1, L'] float32 on the device, function undoing the conversion).
+
+        Shared by the tasks on waveform runs and a vocoder run's re-synthesis (domain="vocoder")."""
+        if self.model_channels != 1 or self.domain != domain:
+            raise ValueError(f"this task needs a {domain} model (1 channel); this run's domain is {self.domain!r}")
         is_numpy = isinstance(audio, np.ndarray)
         x = _as_tensor(audio).float()
         if x.ndim not in (1, 2) or x.shape[-1] == 0:
