@@ -202,12 +202,17 @@ def _save_npy(path: Path, array) -> None:
     np.save(path, array.astype(np.float32), allow_pickle=False)
 
 
-def _read_input(path: Path):
-    from .audio import load_audio
-
+def _require_file(path: Path) -> None:
     if not path.is_file():
         fail(f"input file {path} does not exist")
-    return load_audio(path)
+
+
+def _read_input(path: Path, sample_rate: int | None = None):
+    """(wave [L], rate) of an input recording, resampled to sample_rate when given; one-line error if missing."""
+    from .audio import load_audio
+
+    _require_file(path)
+    return load_audio(path, sample_rate)
 
 
 @app.command()
@@ -259,8 +264,7 @@ def vocode(
 
     if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
-    if not audio.is_file():
-        fail(f"input file {audio} does not exist")
+    _require_file(audio)
     pipe = _load_pipeline(model, device)
     if pipe.domain != "vocoder":
         fail(f"{model or 'this run'} is not a vocoder (its domain is {pipe.domain!r}): pass a vocoder run with --model")
@@ -318,12 +322,10 @@ def inpaint(
     """Regenerate a span of a recording; everything outside the span is kept exactly."""
     import torch
 
-    from .audio import load_audio, save_wav
+    from .audio import save_wav
 
     pipe = _load_pipeline(model, device)
-    if not audio.is_file():
-        fail(f"input file {audio} does not exist")
-    wave, rate = load_audio(audio, pipe.sample_rate)
+    wave, rate = _read_input(audio, pipe.sample_rate)
     start, end = _parse_gap(gap, rate, wave.shape[-1])
     mask = torch.zeros_like(wave, dtype=torch.bool)
     mask[start:end] = True
