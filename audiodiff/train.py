@@ -57,7 +57,6 @@ import math
 import os
 import sys
 import time
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -72,6 +71,7 @@ from . import checkpoint as ckpt
 from .data import EpochBatchSampler, build_dataset
 from .diffusion import GaussianDiffusion
 from .domains import domain_config, fit_features, prepare_batch, preview_clips, split_item
+from .features import preview_features
 from .nets import build_network
 from .pipeline import Pipeline
 from .progress import make_progress
@@ -156,23 +156,14 @@ def _quiet_logger() -> None:
         log.addFilter(_drop_info)
 
 
-def mel_image(wav: torch.Tensor, sample_rate: int, n_mels: int = 64) -> torch.Tensor:
+def mel_image(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """Clips [n, L] → one log-mel spectrogram image [1, H, W] in [0, 1], clips side by side, low
-    frequencies at the bottom, an 80 dB range (for TensorBoard's add_image; no matplotlib)."""
-    import torchaudio
-
-    length = wav.shape[-1]
-    n_fft = 2 ** max(4, round(math.log2(sample_rate * 0.032)))          # ≈ 32 ms windows
-    n_fft = min(n_fft, 2 ** int(math.log2(max(length, 16))))
-    n_mels = max(8, min(n_mels, n_fft // 8))
-    with warnings.catch_warnings():   # short windows at low rates leave some mel filters empty: harmless here
-        warnings.simplefilter("ignore")
-        mel = torchaudio.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=n_fft, hop_length=n_fft // 4,
-                                                   n_mels=n_mels)(wav.float().cpu())
-    db = 10 * torch.log10(mel.clamp_min(1e-10))                               # [n, M, F]
-    top = db.max()
-    db = db.clamp_min(top - 80.0)
-    img = (db - db.min()) / (top - db.min()).clamp_min(1e-6)
+    frequencies at the bottom, an 80 dB range (for TensorBoard's add_image; no matplotlib).  The display
+    settings are `preview_features`', the same as `audiodiff sample --plot` uses."""
+    log_mel = preview_features(sample_rate, wav.shape[-1]).log_mel(wav.float().cpu())   # [n, M, F], natural log
+    top = log_mel.max()
+    log_mel = log_mel.clamp_min(top - 8 * math.log(10))                                   # 80 dB
+    img = (log_mel - log_mel.min()) / (top - log_mel.min()).clamp_min(1e-6)
     gap = torch.ones(img.shape[1], 2)
     tiles = [x for clip in img for x in (clip, gap)][:-1]
     return torch.cat(tiles, dim=1).flip(0)[None].clamp(0, 1)
