@@ -218,9 +218,6 @@ class Trainer:
         self.skipped_total = 0
         self.last_checkpoint_step: int | None = None
         self._bad_what = "loss"
-        # The global RNG (dropout) as training must start from; applied just before the first step, because
-        # building the dataset may draw from it (differently when its decode cache is warm or cold).
-        self._pending_rng: dict[str, Any] | None = _rng_state()
         self.features = None        # mel / vocoder runs: set in _fit, statistics from the data or the run
         self._dataset = None
         self._resume()
@@ -276,10 +273,10 @@ class Trainer:
         else:   # a different number of processes than the checkpoint's: fresh, distinct streams
             mine = None
             self.noise_rng.manual_seed(self.cfg.seed + 1 + RANK_SEED_STRIDE * self.rank + self.step)
-            self._pending_rng = {"seed": self.cfg.seed + RANK_SEED_STRIDE * self.rank + self.step}
+            torch.manual_seed(self.cfg.seed + RANK_SEED_STRIDE * self.rank + self.step)
         if mine is not None:
             self.noise_rng.set_state(mine["noise_rng"])
-            self._pending_rng = mine["rng"]
+            _set_rng_state(mine["rng"])
         if self.is_main:
             log.info("resuming %s from step %d", self.run_dir, self.step)
 
@@ -462,12 +459,6 @@ class Trainer:
                      self.step, self.max_steps, self.run_dir)
             self.writer = self._open_writer()
         batches = iter(self._loader(dataset))
-        if self._pending_rng is not None:
-            pending, self._pending_rng = self._pending_rng, None
-            if "seed" in pending:
-                torch.manual_seed(pending["seed"])
-            else:
-                _set_rng_state(pending)
         losses: list[float] = []
         start_step, t0 = self.step, time.perf_counter()
         last_log = (self.step, t0)
