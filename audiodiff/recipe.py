@@ -216,11 +216,13 @@ def _check_value(name: str, value: Any, kind: type, meta: Any, source: str) -> A
     choices = meta.get("choices")
     if choices and value not in choices:
         raise fail(f"allowed values: {', '.join(map(str, choices))}")
-    lo, hi = meta.get("lo"), meta.get("hi")
-    if lo is not None and (value <= lo if meta.get("lo_open") else value < lo):
-        raise fail(f"must be {'>' if meta.get('lo_open') else '>='} {lo}" + (f" and {'<' if meta.get('hi_open') else '<='} {hi}" if hi is not None else ""))
-    if hi is not None and (value >= hi if meta.get("hi_open") else value > hi):
-        raise fail(f"must be {'<' if meta.get('hi_open') else '<='} {hi}" + (f" and {'>' if meta.get('lo_open') else '>='} {lo}" if lo is not None else ""))
+    lo, hi, lo_open, hi_open = meta.get("lo"), meta.get("hi"), meta.get("lo_open"), meta.get("hi_open")
+    too_low = lo is not None and (value <= lo if lo_open else value < lo)
+    too_high = hi is not None and (value >= hi if hi_open else value > hi)
+    if too_low or too_high:
+        bounds = ([f"{'>' if lo_open else '>='} {lo}"] if lo is not None else []) + \
+                 ([f"{'<' if hi_open else '<='} {hi}"] if hi is not None else [])
+        raise fail("must be " + " and ".join(bounds))
     return value
 
 
