@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
 from torch import Tensor
+
+from .install import torchaudio
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
@@ -44,7 +45,7 @@ def resample(wave: Tensor, orig_rate: int, new_rate: int) -> Tensor:
     """Band-limited resampling (torchaudio's windowed sinc) along the last axis."""
     if orig_rate == new_rate:
         return wave
-    return AF.resample(wave, int(orig_rate), int(new_rate)).clamp_(-1.0, 1.0)
+    return torchaudio.functional.resample(wave, int(orig_rate), int(new_rate)).clamp_(-1.0, 1.0)
 
 
 def crop_or_pad(wave: Tensor, length: int, generator: torch.Generator | None = None, random: bool = True) -> Tensor:

@@ -65,7 +65,8 @@ MODEL_HELP = "Run directory or export (default: the most recently trained run un
 
 @app.command()
 def train(
-    recipe: Path = typer.Argument(..., help="Recipe directory holding recipe.toml (e.g. recipes/quickstart)."),
+    recipe: Path = typer.Argument(..., help="Recipe directory holding recipe.toml (e.g. recipes/quickstart), a "
+                                  ".toml file, or a built-in recipe's name (e.g. quickstart; see audiodiff recipes)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory (default: runs/<recipe name>). "
                                        "An existing run is resumed from its last checkpoint."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps in total "
@@ -74,12 +75,13 @@ def train(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Train a model from a recipe (GPU when present, CPU otherwise); resumes an existing run."""
+    from .catalog import resolve_recipe
     from .recipe import load_recipe
     from .train import train as run_training
 
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
-    r = load_recipe(recipe)
+    r = load_recipe(resolve_recipe(recipe))
     run_dir = out or RUNS_DIR / r.name
     run_training(r, run_dir, device=device, max_steps=max_steps, show_progress=progress)
     typer.echo(f"model ready in {run_dir}; generate with: audiodiff sample --model {run_dir} --n 16 --out wavs/")
@@ -355,20 +357,71 @@ def upsample(
     typer.echo(f"wrote {out} ({rate} Hz → {pipe.sample_rate} Hz)")
 
 
+@app.command()
+def env() -> None:
+    """Print versions, devices and bf16 support (paste it into a bug report); exit 1 if torchaudio cannot load."""
+    from .install import InstallError, check_install, environment, format_environment
+
+    typer.echo(format_environment(environment()))
+    try:
+        check_install()
+    except InstallError as exc:
+        fail(str(exc))
+
+
+recipes_app = typer.Typer(help="The built-in recipes: list them, or copy one to edit.", invoke_without_command=True)
+app.add_typer(recipes_app, name="recipes")
+
+
+@recipes_app.callback()
+def recipes(ctx: typer.Context) -> None:
+    """List the built-in recipes (train one by name: audiodiff train quickstart)."""
+    from .catalog import builtin_recipes
+
+    if ctx.invoked_subcommand is not None:
+        return
+    found = builtin_recipes()
+    if not found:
+        fail("this install has no built-in recipes (reinstall audiodiff)")
+    width = max(len(r.name) for r in found)
+    for r in found:
+        typer.echo(f"{r.name:<{width}}  {r.description}")
+
+
+@recipes_app.command("copy")
+def recipes_copy(
+    name: str = typer.Argument(..., help="A built-in recipe's name (see audiodiff recipes)."),
+    dest: Path = typer.Argument(..., help="New directory to copy it into."),
+) -> None:
+    """Copy a built-in recipe (recipe.toml, README.md) into a new directory to edit and train."""
+    from .catalog import copy_recipe
+
+    copy_recipe(name, dest)
+    typer.echo(f"copied recipe {name} to {dest}; edit {dest / 'recipe.toml'}, then: audiodiff train {dest}")
+
+
 def main() -> None:
     """Entry point: run the app, turning known errors into one-line messages."""
     from .audio import AudioReadError
     from .data import DatasetError
+    from .install import InstallError, check_install
     from .recipe import RecipeError
     from .train import TrainingError
 
     _setup_logging()
+    if sys.argv[1:2] != ["env"]:   # `env` reports a broken install itself, after the versions
+        try:
+            check_install()
+        except InstallError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            sys.exit(1)
     try:
         code = app(standalone_mode=False)
     except KeyboardInterrupt:
         typer.echo("interrupted: run the same command again to resume from the last checkpoint", err=True)
         sys.exit(130)
-    except (RecipeError, DatasetError, TrainingError, AudioReadError, FileNotFoundError, ValueError) as exc:
+    except (RecipeError, DatasetError, TrainingError, AudioReadError, InstallError, FileNotFoundError,
+            ValueError) as exc:
         if os.environ.get("AUDIODIFF_DEBUG"):
             raise
         typer.echo(f"error: {exc}", err=True)

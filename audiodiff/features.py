@@ -33,8 +33,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchaudio
 from torch import Tensor
+
+from .install import torchaudio
 
 NORMS = ("minmax", "meanstd")
 MEL_SCALES = ("htk", "slaney")
