@@ -7,6 +7,7 @@ the key and what is allowed.  Unknown keys are errors (a typo never passes silen
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import sys
 import typing
@@ -19,7 +20,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .nets import NETWORKS, network_options
+import torch
+
+from .nets import NETWORKS, build_network, entry_bottleneck, network_options
+
+log = logging.getLogger("audiodiff")
 
 
 class RecipeError(ValueError):
@@ -300,6 +305,24 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
     if recipe.data.domain != "mel" and recipe.model["type"] == "diffwave" and recipe.model.get("in_channels", 1) != 1:
         raise RecipeError(f"{source}: [model] in_channels must be 1 for waveform diffusion")
     _domain_checks(recipe, source)
+    _warn_bottleneck(recipe, source)
+
+
+# The [model] key that widens each network's first layer, for the bottleneck warning.
+FIRST_LAYER_KEY = {"unet1d": "base_channels", "diffwave": "residual_channels"}
+
+
+def _warn_bottleneck(recipe: Recipe, source: str) -> None:
+    """Warn (with the fix) when the network's first layer is narrower than its input; built on the meta device,
+    so it costs no memory."""
+    with torch.device("meta"):
+        narrow = entry_bottleneck(build_network(recipe.model))
+    if narrow:
+        values, width = narrow
+        kind = recipe.model["type"]
+        log.warning(f"{source}: [model] the first layer maps {values} input values per position (input channels × "
+                    f"stem stride) into {width} channels, a bottleneck the network cannot learn around; widen it ([model] {FIRST_LAYER_KEY.get(kind, 'channels')} for {kind}) to at least "
+                    f"{values}")
 
 
 def _domain_checks(recipe: Recipe, source: str) -> None:

@@ -32,4 +32,16 @@ def build_network(cfg: dict[str, Any]) -> nn.Module:
     return NETWORKS[kind](**cfg)
 
 
-__all__ = ["DiffWave", "UNet1D", "NETWORKS", "build_network", "network_options"]
+def entry_bottleneck(net: nn.Module) -> tuple[int, int] | None:
+    """(values per output position entering the first layer, channels it maps them to) when the first layer is
+    narrower than its input, else None.  The first Conv1d that reads the network's input (UNet1D's stem, DiffWave's
+    input projection) sees in_channels × stride values per position: fewer output channels squeeze every frame
+    through a bottleneck (e.g. 80 mel bins into a 64-wide first level), which no amount of training undoes."""
+    for module in net.modules():
+        if isinstance(module, nn.Conv1d) and module.in_channels == getattr(net, "in_channels", None):
+            values = module.in_channels * module.stride[0]
+            return (values, module.out_channels) if module.out_channels < values else None
+    return None
+
+
+__all__ = ["DiffWave", "UNet1D", "NETWORKS", "build_network", "entry_bottleneck", "network_options"]
