@@ -317,7 +317,10 @@ def inpaint(
     out: Path = typer.Option(..., "--out", help="Output WAV at the model's rate."),
     model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
     steps: Optional[int] = typer.Option(None, "--steps", min=1),
-    jumps: int = typer.Option(1, "--jumps", min=1, help="RePaint resampling per step (more = more coherent)."),
+    jumps: int = typer.Option(1, "--jumps", "--jump-n-sample", min=1, help="RePaint's jump_n_sample: times each "
+                              "stretch is resampled (more = more coherent; the paper uses 10)."),
+    jump_length: int = typer.Option(1, "--jump-length", min=1, help="RePaint's jump_length: steps the chain goes "
+                                    "back up each time (the paper uses 10)."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
 ) -> None:
@@ -331,7 +334,7 @@ def inpaint(
     start, end = _parse_gap(gap, rate, wave.shape[-1])
     mask = torch.zeros_like(wave, dtype=torch.bool)
     mask[start:end] = True
-    filled = pipe.inpaint(wave, mask, steps=steps, resample_jumps=jumps, seed=seed)
+    filled = pipe.inpaint(wave, mask, steps=steps, resample_jumps=jumps, jump_length=jump_length, seed=seed)
     save_wav(out, filled, rate)
     typer.echo(f"wrote {out} ({(end - start) / rate:.3f} s regenerated)")
 

@@ -24,7 +24,8 @@ from .schedule import NoiseSchedule
 
 SAMPLERS = ("ddpm", "ddim", "fast", "dpm++")
 VARIANCES = ("posterior", "beta")
-DIFFWAVE_FAST_BETAS = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)
+DIFFWAVE_FAST_BETAS = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)        # DiffWave's 6-step list for its T = 50 models
+DIFFWAVE_FAST_BETAS_T200 = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.7)   # ... and for its T = 200 models (SC09)
 
 # A constraint applied after every step, e.g. inpainting: (x at level ᾱ_prev, ᾱ_prev) -> x.
 Constraint = Callable[[Tensor, float], Tensor]
@@ -63,13 +64,14 @@ def spaced_plan(schedule: NoiseSchedule, steps: int | None = None, t_start: floa
     """`steps` evenly spaced levels from t_start (default T−1) down to step 0, both included.
 
     A fractional t_start begins at the interpolated level ᾱ(t_start) (see sqrt_alpha_cumprod_at), then
-    visits integer steps below it; denoising starts there to match a measured noise level exactly.
+    visits integer steps below it; denoising starts there to match a measured noise level exactly.  The integer
+    levels are spaced over the whole span from t_start (not from ⌊t_start⌋, which would spend a network call a
+    fraction of a step below the start), and the last is always step 0.
     """
     top, n = _start_and_count(schedule, steps, t_start)
     floor = int(math.floor(top))
     if top > floor:
-        below = torch.linspace(floor, 0, n - 1, dtype=torch.float64).round().unique_consecutive() if n > 1 \
-            else torch.zeros(0, dtype=torch.float64)
+        below = _distinct_steps(torch.linspace(top, 0, n, dtype=torch.float64)[1:], floor)
         ts = torch.cat([torch.tensor([top], dtype=torch.float64), below])
         ab = torch.cat([schedule.sqrt_alpha_cumprod_at(ts[:1]) ** 2, schedule.alphas_cumprod[below.long()]])
     else:
@@ -77,6 +79,17 @@ def spaced_plan(schedule: NoiseSchedule, steps: int | None = None, t_start: floa
         ab = schedule.alphas_cumprod[ts.long()]
     prev = torch.cat([ab[1:], torch.ones(1, dtype=torch.float64)])
     return Plan(ts, ab, prev)
+
+
+def _distinct_steps(levels: Tensor, ceiling: int) -> Tensor:
+    """Round decreasing levels [k] to distinct integer steps in [0, ceiling], ending at 0 (k <= ceiling + 1):
+    where rounding makes two equal, the upper one moves up by one step."""
+    steps = levels.round().clamp(0, ceiling)
+    if steps.numel():
+        steps[-1] = 0
+        for j in range(steps.numel() - 2, -1, -1):
+            steps[j] = max(steps[j], steps[j + 1] + 1)
+    return steps
 
 
 def logsnr_plan(schedule: NoiseSchedule, steps: int | None = None, t_start: float | None = None) -> Plan:
@@ -167,16 +180,17 @@ def sample(diffusion: GaussianDiffusion, model: Model, shape: Sequence[int], sam
            steps: int | None = None, eta: float | None = None, variance: str = "posterior",
            fast_betas: Sequence[float] | None = None, generator: torch.Generator | None = None,
            device: torch.device | str | None = None, x_start: Tensor | None = None, t_start: float | None = None,
-           constraint: Constraint | None = None, resample: int = 1, progress_bar: bool = False,
-           **cond: Any) -> Tensor:
+           constraint: Constraint | None = None, resample: int = 1, jump_length: int = 1,
+           progress_bar: bool = False, **cond: Any) -> Tensor:
     """Generate x_0 of `shape` ([B, C, L]) by running `sampler` on the diffusion's schedule.
 
     sampler: "ddpm" (Ho et al. eq. 11; variance "posterior" = β̃_t or "beta" = β_t), "ddim" (η = eta,
     default 0), "fast" (DiffWave alignment, β list `fast_betas`), "dpm++" (DPM-Solver++ 2M).
     steps: None → every training step (fast: its β list).  x_start/t_start: begin part-way, from a
     state at training step t_start instead of pure noise.  `constraint(x, ᾱ_prev)` runs after every
-    step (inpainting, bandwidth extension); with resample = r > 1 each step is repeated r times, the state
-    re-noised back with q(x_t | x_{t−1}) in between (RePaint's resampling).  `cond` goes to the model.
+    step (inpainting, bandwidth extension); with resample = r > 1 (RePaint's jump_n_sample) the chain jumps back
+    up `jump_length` steps after every jump_length-th step, r − 1 times, re-noising with q(x_t | x_s) (see
+    repaint_order); jump_length 1 repeats each step r times.  `cond` goes to the model.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
@@ -193,6 +207,8 @@ def sample(diffusion: GaussianDiffusion, model: Model, shape: Sequence[int], sam
         raise ValueError("x_start and t_start go together")
     if int(resample) < 1 or (resample > 1 and sampler not in ("ddpm", "ddim")):
         raise ValueError(f"resample must be >= 1, and > 1 only with 'ddpm' or 'ddim' (got {resample}, {sampler!r})")
+    if int(jump_length) < 1:
+        raise ValueError(f"jump_length must be >= 1, got {jump_length}")
 
     plan = make_plan(diffusion, sampler, steps, fast_betas, t_start)
     device = torch.device(device) if device is not None else (
@@ -206,26 +222,43 @@ def sample(diffusion: GaussianDiffusion, model: Model, shape: Sequence[int], sam
     ab_list, prev_list = ab.tolist(), ab_prev.tolist()
     prev_x0: Tensor | None = None
 
-    for i in progress(range(len(plan)), total=len(plan), description=f"sampling ({sampler})",
-                      enabled=progress_bar):
+    order = repaint_order(len(plan), int(jump_length), int(resample))
+    done = -1   # the last step taken: x is at level alpha_bar_prev[done]
+    for i in progress(order, total=len(order), description=f"sampling ({sampler})", enabled=progress_bar):
         last = i == len(plan) - 1
         a_t, a_prev = ab_list[i], prev_list[i]
-        for r in range(1 if last else int(resample)):
-            if r:  # RePaint: jump back from level ᾱ_prev to ᾱ_t and take the step again
-                ratio = a_t / a_prev
-                x = ratio ** 0.5 * x + (1 - ratio) ** 0.5 * randn(x.shape, generator, x.device, x.dtype)
-            x0_hat, eps_hat = diffusion.predict(model, x, t_dev[i].expand(b), ab_dev[i], **cond)
-            if sampler in ("ddpm", "fast"):
-                x = _ancestral_step(x, eps_hat, a_t, a_prev, variance, last, generator)
-            elif sampler == "ddim":
-                x = _ddim_step(x0_hat, eps_hat, a_t, a_prev, eta, last, generator)
-            else:
-                h_prev = _lambda(ab_list[i - 1]) if i > 0 else None
-                x = _dpmpp_2m_step(x, x0_hat, prev_x0, a_t, a_prev, h_prev, last)
-                prev_x0 = x0_hat
-            if constraint is not None:
-                x = constraint(x, a_prev)
+        if i <= done:  # RePaint: jump back up from level ᾱ after step `done` to ᾱ_t of step i in one draw
+            ratio = a_t / prev_list[done]
+            x = ratio ** 0.5 * x + (1 - ratio) ** 0.5 * randn(x.shape, generator, x.device, x.dtype)
+        x0_hat, eps_hat = diffusion.predict(model, x, t_dev[i].expand(b), ab_dev[i], **cond)
+        if sampler in ("ddpm", "fast"):
+            x = _ancestral_step(x, eps_hat, a_t, a_prev, variance, last, generator)
+        elif sampler == "ddim":
+            x = _ddim_step(x0_hat, eps_hat, a_t, a_prev, eta, last, generator)
+        else:
+            h_prev = _lambda(ab_list[i - 1]) if i > 0 else None
+            x = _dpmpp_2m_step(x, x0_hat, prev_x0, a_t, a_prev, h_prev, last)
+            prev_x0 = x0_hat
+        if constraint is not None:
+            x = constraint(x, a_prev)
+        done = i
     return x
+
+
+def repaint_order(num_steps: int, jump_length: int = 1, jump_n_sample: int = 1) -> list[int]:
+    """The plan steps in the order RePaint (Lugmayr et al. 2022) takes them: after every jump_length-th step
+    (the final step excepted) the chain goes back up jump_length steps and down again, jump_n_sample − 1 times.
+    A step index not above the previous one means "re-noise back to that step's level first"."""
+    jumps_left = {i: jump_n_sample - 1 for i in range(jump_length - 1, num_steps - 1, jump_length)}
+    order, i = [], 0
+    while i < num_steps:
+        order.append(i)
+        if jumps_left.get(i, 0) > 0:
+            jumps_left[i] -= 1
+            i += 1 - jump_length
+        else:
+            i += 1
+    return order
 
 
 def _model_device(model: Model) -> torch.device:
