@@ -21,13 +21,14 @@ sees exactly the batches an uninterrupted one would.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import math
 import os
 import shutil
 import tarfile
+import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .audio import AUDIO_EXTENSIONS, AudioReadError, crop_or_pad, load_audio, save_wav
+from .fetch import fetch_into, open_url
 from .progress import progress
 
 log = logging.getLogger("audiodiff")
@@ -228,41 +230,59 @@ def list_gtzan(root: Path, split: str = "train") -> SourceList:
 
 
 # =================================================================== download
-def _open_url(url: str):
+def _open_url(url: str, headers: dict[str, str] | None = None):
     """The URL opener (tests replace it; nothing else in audiodiff touches the network)."""
-    return urllib.request.urlopen(url, timeout=60)
+    return open_url(url, headers)
+
+
+DOWNLOAD_ATTEMPTS = 3     # transfers per download_file call; each one resumes the last
 
 
 def download_file(url: str, dest: Path, sha256: str | None = None, show_progress: bool = True) -> Path:
-    """Fetch url into dest atomically (dest.part, then rename); check sha256 when given."""
+    """Fetch url into dest atomically (dest.part, then rename); check sha256 when given.
+
+    The bytes received must add up to the Content-Length the server announced.  A transfer cut short is
+    resumed from dest.part (an HTTP Range request; from the start when the server ignores ranges), up to
+    DOWNLOAD_ATTEMPTS times; after that, or on a network error, dest.part is kept so that running the same
+    command again resumes it.  An HTTP error status or a checksum mismatch removes it."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    digest = hashlib.sha256()
     log.info("downloading %s → %s", url, dest)
-    try:
-        with _open_url(url) as resp, open(part, "wb") as out:
-            total = resp.headers.get("Content-Length") if getattr(resp, "headers", None) else None
-            total = int(total) if total and str(total).isdigit() else None
-            for chunk in progress(_chunks(resp), total=math.ceil(total / (1 << 20)) if total else None,
-                                  description=f"downloading {dest.name} (MiB)", enabled=show_progress):
-                out.write(chunk)
-                digest.update(chunk)
-    except OSError as exc:       # URLError, HTTPError, timeouts, disk full
-        part.unlink(missing_ok=True)
-        raise DatasetError(f"download of {url} failed ({exc}); fetch it by hand and extract it into "
-                           f"{dest.parent}") from None
-    if sha256 and digest.hexdigest() != sha256:
-        part.unlink(missing_ok=True)
-        raise DatasetError(f"download of {url} is corrupt: sha256 {digest.hexdigest()} instead of {sha256}; "
-                           f"try again")
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            size, total = fetch_into(url, part, _open_url, show_progress, description=f"downloading {dest.name}")
+        except urllib.error.HTTPError as exc:
+            part.unlink(missing_ok=True)
+            raise DatasetError(f"download of {url} failed ({exc}); fetch it by hand and extract it into "
+                               f"{dest.parent}") from None
+        except (OSError, http.client.HTTPException) as exc:   # URLError, timeouts, a reset connection, disk full
+            kept = part.stat().st_size if part.is_file() else 0
+            if kept and attempt < DOWNLOAD_ATTEMPTS and not isinstance(exc, urllib.error.URLError):
+                log.warning("download of %s broke off after %d bytes (%s); resuming", url, kept, exc)
+                continue
+            again = f"; the {kept} bytes received are kept in {part}: run the same command again to resume" \
+                if kept else f"; fetch it by hand and extract it into {dest.parent}"
+            raise DatasetError(f"download of {url} failed ({exc}){again}") from None
+        if total is None or size == total:
+            break
+        if size > total:
+            part.unlink(missing_ok=True)
+            raise DatasetError(f"download of {url} sent {size} bytes, more than the {total} it announced; "
+                               f"try again")
+        if attempt < DOWNLOAD_ATTEMPTS:
+            log.warning("download of %s stopped after %d of %d bytes; resuming", url, size, total)
+    else:
+        raise DatasetError(f"download of {url} was cut short ({size} of {total} bytes after {DOWNLOAD_ATTEMPTS} "
+                           f"tries); run the same command again to resume from {part}")
+    if sha256:
+        digest = _sha256(part)
+        if digest != sha256.lower():
+            part.unlink(missing_ok=True)
+            raise DatasetError(f"download of {url} is corrupt: sha256 {digest} instead of {sha256}; try again "
+                               f"(or, if you trust that file, pin it with [data] sha256 = \"{digest}\")")
     os.replace(part, dest)
     return dest
-
-
-def _chunks(resp, size: int = 1 << 20) -> Iterator[bytes]:
-    while chunk := resp.read(size):
-        yield chunk
 
 
 def _safe_target(base: Path, name: str) -> Path:
@@ -319,35 +339,44 @@ def _move_into(src: Path, dst: Path) -> None:
         os.replace(src, dst)
 
 
-def download_dataset(dataset: str, root: str | Path, url: str = "", show_progress: bool = True) -> Path:
-    """Download and extract `dataset`'s archive into root (unless its files are already there)."""
+def download_dataset(dataset: str, root: str | Path, url: str = "", show_progress: bool = True,
+                     sha256: str = "") -> Path:
+    """Download and extract `dataset`'s archive into root (unless its files are already there).
+
+    sha256 ([data] sha256): the archive's pinned digest; a download or an archive already in root that
+    differs is refused.  Without a pin, an archive whose file name is a standard one (ARCHIVE_SHA256) must
+    have the standard digest, whichever URL it came from (a mirror included); any other archive is used
+    with its digest logged, so that it can be pinned."""
     root = Path(root)
     url = url or DEFAULT_URLS.get(dataset, "")
     if not url:
         raise DatasetError(f"no download URL for dataset {dataset!r}: set [data] url")
     name = Path(urllib.parse.urlparse(url).path).name or f"{dataset}.archive"
+    pinned = sha256.lower() or None
     known = ARCHIVE_SHA256.get(name)
-    # The standard URL must deliver the known archive; another URL (a mirror) is checked when it names a
-    # known archive and the content agrees, otherwise only its checksum is logged.
-    strict = url == DEFAULT_URLS.get(dataset)
+    expected = pinned or known
     archive = root / name
     downloaded = not archive.is_file()
     if downloaded:
-        download_file(url, archive, sha256=known if strict else None, show_progress=show_progress)
+        download_file(url, archive, sha256=expected, show_progress=show_progress)
     else:
         log.info("using %s, already in %s", name, root)
-    if not (downloaded and strict and known):
+    if not (downloaded and expected):
         digest = _sha256(archive)
-        if known and digest == known:
+        if pinned and digest != pinned:
+            raise DatasetError(f"{archive} has sha256 {digest}, not the [data] sha256 = {pinned} the recipe pins: "
+                               f"delete it and try again, or correct the pin")
+        elif pinned:
+            log.info("%s matches the pinned sha256", name)
+        elif known and digest == known:
             log.info("%s matches the sha256 of the standard %s archive", name, dataset)
-        elif strict and known:
-            raise DatasetError(f"{archive} is not the standard {dataset} archive (sha256 {digest} instead of "
-                               f"{known}): delete it and try again")
         elif known:
-            log.warning("%s: sha256 %s differs from the standard archive's %s; using it unverified", archive,
-                        digest, known)
+            raise DatasetError(f"{archive} is not the standard {dataset} archive (sha256 {digest} instead of "
+                               f"{known}): delete it and try again, or pin this file with [data] sha256 = "
+                               f"\"{digest}\"")
         else:
-            log.warning("%s: sha256 %s (not a known archive; unverified)", archive, digest)
+            log.warning("%s: sha256 %s (not a known archive; unverified: pin it with [data] sha256 = \"%s\")",
+                        archive, digest, digest)
     last = ("validation_list.txt", "testing_list.txt") if dataset == "speechcommands" else ()
     extract_archive(archive, root, last=last, show_progress=show_progress)
     if downloaded:
@@ -384,7 +413,7 @@ def list_sources(data_cfg: Any, seed: int = 0, show_progress: bool = True) -> So
     lister, present = LISTERS[kind]
     if present(root) is None and getattr(data_cfg, "download", False):
         url = getattr(data_cfg, "url", "") or DEFAULT_URLS.get(kind, "")
-        download_dataset(kind, root, url=url, show_progress=show_progress)
+        download_dataset(kind, root, url=url, show_progress=show_progress, sha256=getattr(data_cfg, "sha256", ""))
         if present(root) is None:
             raise DatasetError(f"the archive from {url} does not hold the {kind} layout (see the error without "
                                f"download); its files were extracted into {root}")
