@@ -298,9 +298,26 @@ def extract_archive(archive: Path, root: Path, last: Sequence[str] = (), show_pr
     whose presence says the dataset is complete)."""
     root = Path(root)
     tmp = root / f".{archive.name}.extract.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    if tmp.is_symlink() or tmp.is_file():
+        tmp.unlink()                      # never followed: only a folder of our own is removed
+    elif tmp.exists():
+        shutil.rmtree(tmp)                # left by an interrupted extraction
     tmp.mkdir(parents=True)
+    try:
+        _extract_into(archive, tmp, show_progress)
+        entries = sorted(tmp.iterdir(), key=lambda p: (p.name in last, p.name))
+        clash = next((c for c in (_clash(e, root / e.name) for e in entries) if c), None)
+        if clash:
+            raise DatasetError(f"cannot extract {archive} into {root}: {clash}; move it out of the way and run "
+                               f"again (nothing was extracted)")
+        for entry in entries:
+            _move_into(entry, root / entry.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)    # also after a refused member: no temp folder is left
+
+
+def _extract_into(archive: Path, tmp: Path, show_progress: bool) -> None:
+    """Every file and folder member of the archive into tmp (links and devices are skipped)."""
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
@@ -319,23 +336,33 @@ def extract_archive(archive: Path, root: Path, last: Sequence[str] = (), show_pr
                     else:  # pragma: no cover - Python without extraction filters
                         tf.extract(member, tmp)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise DatasetError(f"cannot extract {archive} ({exc}); delete it and download again") from None
-    entries = sorted(tmp.iterdir(), key=lambda p: (p.name in last, p.name))
-    for entry in entries:
-        _move_into(entry, root / entry.name)
-    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _clash(src: Path, dst: Path) -> str | None:
+    """Where moving the extracted entry src onto dst would have to replace a folder by a file or a file
+    by a folder (which would delete what the archive did not create), described; else None."""
+    if not os.path.lexists(dst):
+        return None
+    if src.is_dir():
+        if not dst.is_dir():
+            return f"the archive holds a folder {dst.name}/ but {dst} is a file"
+        return next((c for c in (_clash(child, dst / child.name) for child in sorted(src.iterdir())) if c), None)
+    if dst.is_dir():
+        return f"the archive holds a file {dst.name} but {dst} is a folder"
+    return None
 
 
 def _move_into(src: Path, dst: Path) -> None:
-    """os.replace, merging into an existing folder (left by an interrupted extraction)."""
+    """os.replace, merging into an existing folder (left by an interrupted extraction); a file replaces
+    a file of the same name.  `_clash` has ruled out file-versus-folder replacements beforehand."""
     if dst.is_dir() and src.is_dir():
         for child in sorted(src.iterdir()):
             _move_into(child, dst / child.name)
         src.rmdir()
+    elif dst.is_dir():
+        raise DatasetError(f"refusing to replace the folder {dst} by a file of the archive")
     else:
-        if dst.is_dir():
-            shutil.rmtree(dst)
         os.replace(src, dst)
 
 

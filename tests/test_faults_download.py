@@ -210,3 +210,80 @@ def test_cli_truncated_download_is_one_line(server, tmp_path):
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: download of {server.url}/sc09.tar was cut short (") and "Traceback" not in proc.stderr
+
+
+# ----------------------------------------------------------------- crafted archives
+def crafted_tar(path: Path, members: list[tuple[str, bytes | None]]) -> Path:
+    """A .tar.gz of (name, bytes) files and (name, None) folders, in that order."""
+    with tarfile.open(path, "w:gz") as tf:
+        for name, body in members:
+            info = tarfile.TarInfo(name)
+            if body is None:
+                info.type = tarfile.DIRTYPE
+                tf.addfile(info)
+            else:
+                info.size = len(body)
+                tf.addfile(info, io.BytesIO(body))
+    return path
+
+
+@pytest.mark.parametrize("evil", ["../escaped.txt", "/abs/escaped.txt", "ok/../../escaped.txt"])
+def test_refused_member_leaves_no_temp_folder(tmp_path, evil):
+    archive = crafted_tar(tmp_path / "evil.tar.gz", [("fine.txt", b"ok"), (evil, b"hi")])
+    out = tmp_path / "out"
+    with pytest.raises(DatasetError, match="outside .*refusing to extract it"):
+        data.extract_archive(archive, out, show_progress=False)
+    assert list(out.iterdir()) == []                     # no .evil.tar.gz.extract.tmp, no fine.txt
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_zip_member_outside_is_refused_without_leftovers(tmp_path):
+    import zipfile
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("a.txt", "a")
+        zf.writestr("../../z.txt", "z")
+    with pytest.raises(DatasetError, match="outside"):
+        data.extract_archive(archive, tmp_path / "out", show_progress=False)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_file_member_named_like_an_existing_folder_never_deletes_it(tmp_path):
+    root = tmp_path / "root"
+    (root / "wavs").mkdir(parents=True)
+    (root / "wavs" / "mine.wav").write_bytes(b"user data")
+    archive = crafted_tar(tmp_path / "a.tar.gz", [("a.txt", b"a"), ("wavs", b"a file, not a folder")])
+    with pytest.raises(DatasetError, match=r"the archive holds a file wavs but .*root/wavs is a folder.*nothing was "
+                                           r"extracted"):
+        data.extract_archive(archive, root, show_progress=False)
+    assert (root / "wavs" / "mine.wav").read_bytes() == b"user data"
+    assert sorted(p.name for p in root.iterdir()) == ["wavs"]         # not even a.txt, and no temp folder
+    # nested, inside a folder that is merged: the same
+    (root / "wavs" / "sub").mkdir()
+    archive = crafted_tar(tmp_path / "b.tar.gz", [("wavs/", None), ("wavs/new.wav", b"n"), ("wavs/sub", b"x")])
+    with pytest.raises(DatasetError, match="holds a file sub but"):
+        data.extract_archive(archive, root, show_progress=False)
+    assert (root / "wavs" / "sub").is_dir() and not (root / "wavs" / "new.wav").exists()
+
+
+def test_folder_member_named_like_an_existing_file_is_refused(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "metadata.csv").write_text("user's")
+    archive = crafted_tar(tmp_path / "c.tar.gz", [("metadata.csv/", None), ("metadata.csv/x", b"x")])
+    with pytest.raises(DatasetError, match="holds a folder metadata.csv/ but .* is a file"):
+        data.extract_archive(archive, root, show_progress=False)
+    assert (root / "metadata.csv").read_text() == "user's"
+
+
+def test_stale_temp_name_that_is_a_symlink_is_not_followed(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("keep")
+    root = tmp_path / "root"
+    root.mkdir()
+    archive = crafted_tar(tmp_path / "d.tar.gz", [("f.txt", b"f")])
+    (root / f".{archive.name}.extract.tmp").symlink_to(elsewhere, target_is_directory=True)
+    data.extract_archive(archive, root, show_progress=False)
+    assert (elsewhere / "precious.txt").read_text() == "keep"
+    assert sorted(p.name for p in root.iterdir()) == ["f.txt"]
