@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import io
 import logging
 import math
 import os
@@ -33,7 +34,7 @@ import zipfile
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import librosa
 import numpy as np
@@ -469,14 +470,27 @@ def _cache_index(rate_dir: Path) -> tuple[dict[str, int], dict[str, list[str]]]:
 
 def _write_npy(target: Path, wave: np.ndarray) -> None:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, np.ascontiguousarray(wave, dtype="<f4"))
-    os.replace(tmp, target)
+    buf = io.BytesIO()     # np.save to a real file reports a full disk as a short write without errno
+    np.save(buf, np.ascontiguousarray(wave, dtype="<f4"))
+    try:
+        with open(tmp, "wb") as f:
+            f.write(buf.getbuffer())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class _InMemory(NamedTuple):
+    """A decoded clip the cache could not take (disk full, file size limit): kept in memory, and why."""
+    wave: np.ndarray
+    reason: str
 
 
 class _Decode(Dataset):
     """Item i: decode file i, then write it to the cache (rate_dir given) or return it.  Run through a
-    DataLoader so that decoding uses the recipe's workers.  Returns (ok, cache path | array | message, length)."""
+    DataLoader so that decoding uses the recipe's workers.  Returns (ok, cache path | array | _InMemory
+    (the cache write failed) | message, length)."""
 
     def __init__(self, paths: list[Path], keys: list[str], stale: list[list[str]], sample_rate: int,
                  rate_dir: Path | None):
@@ -493,7 +507,10 @@ class _Decode(Dataset):
         if self.rate_dir is None:
             return True, wave, int(wave.shape[0])
         target = self.rate_dir / f"{self.keys[i]}-{wave.shape[0]}.npy"
-        _write_npy(target, wave)
+        try:
+            _write_npy(target, wave)
+        except OSError as exc:      # ENOSPC, EDQUOT, EFBIG: build_dataset falls back to memory
+            return True, _InMemory(wave, exc.strerror or str(exc)), int(wave.shape[0])
         for name in self.stale[i]:         # older versions of the same source file
             if name != target.name:
                 (self.rate_dir / name).unlink(missing_ok=True)
@@ -677,6 +694,12 @@ def build_dataset(data_cfg: Any, seed: int = 0, show_progress: bool = True) -> C
     if not kept:
         first = f" (first: {bad[0]})" if bad else ""
         raise DatasetError(f"none of the {total} audio files {sources.where} could be decoded{first}")
+    spilled = next((p for p in payloads if isinstance(p, _InMemory)), None)
+    if spilled is not None:
+        log.warning("cannot write the audio cache in %s (%s): keeping the decoded audio in memory instead; free "
+                    "some space or set [data] cache_dir to another disk", cache_root / str(rate), spilled.reason)
+        payloads = [p.wave if isinstance(p, _InMemory) else np.load(p) for p in payloads]
+        cache_root = None
     chosen = [sources.sources[i] for i in kept]
     waves = CachedWaves(payloads, lengths) if cache_root is not None else [torch.from_numpy(w) for w in payloads]
     labels = [s.label for s in chosen] if sources.class_names is not None else None
