@@ -58,6 +58,7 @@ import contextlib
 import logging
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -351,11 +352,31 @@ class Trainer:
                      "scheduler": self.scheduler.state_dict(), **rng}
             if ranks is not None:
                 state["ranks"] = ranks
-            ckpt.save_checkpoint(self.run_dir, state, self.ema.module, {**self.config, "step": self.step},
-                                 metadata={"step": str(self.step)})
+            with self._disk_errors():
+                ckpt.save_checkpoint(self.run_dir, state, self.ema.module, {**self.config, "step": self.step},
+                                     metadata={"step": str(self.step)})
             if self.writer is not None:
                 self.writer.flush()
         self.last_checkpoint_step = self.step
+
+    @contextlib.contextmanager
+    def _disk_errors(self):
+        """A checkpoint write that fails (disk full, quota, file size limit) → one line; the files it was
+        replacing are whole (checkpoint.atomic_write_many removes its temp files)."""
+        try:
+            yield
+        except Exception as exc:   # OSError; on a full disk torch.save raises RuntimeError, safetensors its own
+            if not isinstance(exc, (OSError, RuntimeError)) and type(exc).__name__ != "SafetensorError":
+                raise
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+                (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            with contextlib.suppress(OSError):
+                if shutil.disk_usage(self.run_dir).free < 1 << 20:
+                    reason = f"the disk is full; {reason}"
+            kept = f"the checkpoint of step {self.last_checkpoint_step} is kept" \
+                if self.last_checkpoint_step is not None else "no checkpoint was written yet"
+            raise TrainingError(f"cannot write a checkpoint to {self.run_dir} ({reason}): {kept}; free some space "
+                                f"and run the same command to resume") from exc
 
     # ----------------------------------------------------------------- distributed helpers
     def _barrier(self) -> None:
@@ -516,7 +537,8 @@ class Trainer:
             stale = ckpt.remove_stale_temp_files(self.run_dir)
             if stale:
                 log.info("removed %d temp file(s) left by an interrupted checkpoint", len(stale))
-            ckpt.save_config(self.run_dir, {**self.config, "step": self.step})
+            with self._disk_errors():
+                ckpt.save_config(self.run_dir, {**self.config, "step": self.step})
             n_params = sum(p.numel() for p in self.model.parameters())
             procs = f" × {self.world_size} processes" if self.world_size > 1 else ""
             log.info("training %s (%s, %.2fM parameters) on %s%s, %d clips, steps %d → %d, run dir %s",

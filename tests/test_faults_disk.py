@@ -91,3 +91,35 @@ def test_cache_under_a_file_size_limit_falls_back_to_memory(tmp_path):
     assert out["clips"] == [reference[(i, 0)].tolist() for i in range(len(reference))]
     names = sorted(p.name for p in (cache / "16000").iterdir())
     assert len(names) == 5 and not [n for n in names if n.endswith(".tmp")]
+
+
+@pytest.fixture
+def tmpfs_150k(tmp_path):
+    """A tmpfs with room for one tiny run's checkpoint (~95 kB) but not for its replacement beside it."""
+    mount = tmp_path / "run-disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=150k", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root and permission to mount a tmpfs")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_checkpoint_on_a_full_disk_is_one_line_and_keeps_the_previous(tmp_path, tmpfs_150k):
+    from audiodiff import checkpoint as ckpt
+    from conftest import tiny_recipe_dict, write_recipe, write_tone_wavs
+    from test_train_scale import child_env
+
+    write_tone_wavs(tmp_path / "audio")
+    recipe = write_recipe(tmp_path / "recipe", tiny_recipe_dict(tmp_path / "audio", checkpoint_every=1, max_steps=3,
+                                                               tensorboard=False))
+    run = tmpfs_150k / "run"
+    proc = subprocess.run([sys.executable, "cli.py", "train", str(recipe), "--out", str(run), "--no-progress"],
+                          cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot write a checkpoint to {run} (the disk is full; ") and \
+        last.endswith("): the checkpoint of step 1 is kept; free some space and run the same command to resume")
+    assert ckpt.load_state(run)["step"] == 1 and not [p for p in run.iterdir() if p.name.endswith(ckpt.TEMP_SUFFIX)]
