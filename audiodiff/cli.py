@@ -73,8 +73,13 @@ def train(
                                             "(overrides \\[train] max_steps)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    restart: bool = typer.Option(False, "--restart", help="Train from step 0 even though --out holds a "
+                                 "checkpoint or weights (they are replaced at the first checkpoint)."),
 ) -> None:
-    """Train a model from a recipe (GPU when present, CPU otherwise); resumes an existing run."""
+    """Train a model from a recipe (GPU when present, CPU otherwise); resumes an existing run.
+
+    Ctrl-C, SIGTERM or SIGHUP stop it after the current step with a checkpoint (exit status 130, 143,
+    129); the same command resumes."""
     from .catalog import resolve_recipe
     from .recipe import load_recipe
     from .train import train as run_training
@@ -83,7 +88,7 @@ def train(
         raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
     r = load_recipe(resolve_recipe(recipe))
     run_dir = out or RUNS_DIR / r.name
-    run_training(r, run_dir, device=device, max_steps=max_steps, show_progress=progress)
+    run_training(r, run_dir, device=device, max_steps=max_steps, show_progress=progress, restart=restart)
     typer.echo(f"model ready in {run_dir}; generate with: audiodiff sample --model {run_dir} --n 16 --out wavs/")
 
 
@@ -408,6 +413,7 @@ def main() -> None:
     from .audio import AudioReadError
     from .data import DatasetError
     from .install import InstallError, check_install
+    from .interrupt import Interrupted
     from .recipe import RecipeError
     from .train import TrainingError
 
@@ -420,6 +426,9 @@ def main() -> None:
             sys.exit(1)
     try:
         code = app(standalone_mode=False)
+    except Interrupted as exc:     # the trainer stopped on a signal (after a checkpoint, when it could)
+        typer.echo(str(exc), err=True)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted: run the same command again to resume from the last checkpoint", err=True)
         sys.exit(130)
@@ -430,6 +439,12 @@ def main() -> None:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(1)
     except Exception as exc:  # Typer's (click's) usage errors: a bad option value, a missing argument
+        if type(exc).__name__ == "Abort" and isinstance(exc.__cause__, EOFError):   # Typer's wrapping of EOFError
+            if os.environ.get("AUDIODIFF_DEBUG"):
+                raise
+            typer.echo(f"error: a file ended early ({exc.__cause__ or 'EOFError'}): it is empty or truncated; "
+                       f"set AUDIODIFF_DEBUG=1 to see which", err=True)
+            sys.exit(1)
         if type(exc).__name__ == "Abort":  # Ctrl-C, re-raised as Abort outside standalone mode
             typer.echo("interrupted: run the same command again to resume from the last checkpoint", err=True)
             sys.exit(130)
@@ -437,5 +452,7 @@ def main() -> None:
             raise
         typer.echo(f"error: {exc.format_message()} (see --help)", err=True)
         sys.exit(exc.exit_code)
+    if code == 130:   # Typer turns a KeyboardInterrupt (Ctrl-C outside training) into a silent exit 130
+        typer.echo("interrupted", err=True)
     sys.exit(code if isinstance(code, int) else 0)
 

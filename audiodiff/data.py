@@ -21,18 +21,20 @@ sees exactly the batches an uninterrupted one would.
 from __future__ import annotations
 
 import hashlib
+import http.client
+import io
 import logging
 import math
 import os
 import shutil
 import tarfile
+import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import librosa
 import numpy as np
@@ -41,6 +43,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .audio import AUDIO_EXTENSIONS, AudioReadError, crop_or_pad, load_audio, save_wav
+from .fetch import fetch_into, open_url
 from .progress import progress
 
 log = logging.getLogger("audiodiff")
@@ -228,41 +231,59 @@ def list_gtzan(root: Path, split: str = "train") -> SourceList:
 
 
 # =================================================================== download
-def _open_url(url: str):
+def _open_url(url: str, headers: dict[str, str] | None = None):
     """The URL opener (tests replace it; nothing else in audiodiff touches the network)."""
-    return urllib.request.urlopen(url, timeout=60)
+    return open_url(url, headers)
+
+
+DOWNLOAD_ATTEMPTS = 3     # transfers per download_file call; each one resumes the last
 
 
 def download_file(url: str, dest: Path, sha256: str | None = None, show_progress: bool = True) -> Path:
-    """Fetch url into dest atomically (dest.part, then rename); check sha256 when given."""
+    """Fetch url into dest atomically (dest.part, then rename); check sha256 when given.
+
+    The bytes received must add up to the Content-Length the server announced.  A transfer cut short is
+    resumed from dest.part (an HTTP Range request; from the start when the server ignores ranges), up to
+    DOWNLOAD_ATTEMPTS times; after that, or on a network error, dest.part is kept so that running the same
+    command again resumes it.  An HTTP error status or a checksum mismatch removes it."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    digest = hashlib.sha256()
     log.info("downloading %s → %s", url, dest)
-    try:
-        with _open_url(url) as resp, open(part, "wb") as out:
-            total = resp.headers.get("Content-Length") if getattr(resp, "headers", None) else None
-            total = int(total) if total and str(total).isdigit() else None
-            for chunk in progress(_chunks(resp), total=math.ceil(total / (1 << 20)) if total else None,
-                                  description=f"downloading {dest.name} (MiB)", enabled=show_progress):
-                out.write(chunk)
-                digest.update(chunk)
-    except OSError as exc:       # URLError, HTTPError, timeouts, disk full
-        part.unlink(missing_ok=True)
-        raise DatasetError(f"download of {url} failed ({exc}); fetch it by hand and extract it into "
-                           f"{dest.parent}") from None
-    if sha256 and digest.hexdigest() != sha256:
-        part.unlink(missing_ok=True)
-        raise DatasetError(f"download of {url} is corrupt: sha256 {digest.hexdigest()} instead of {sha256}; "
-                           f"try again")
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            size, total = fetch_into(url, part, _open_url, show_progress, description=f"downloading {dest.name}")
+        except urllib.error.HTTPError as exc:
+            part.unlink(missing_ok=True)
+            raise DatasetError(f"download of {url} failed ({exc}); fetch it by hand and extract it into "
+                               f"{dest.parent}") from None
+        except (OSError, http.client.HTTPException) as exc:   # URLError, timeouts, a reset connection, disk full
+            kept = part.stat().st_size if part.is_file() else 0
+            if kept and attempt < DOWNLOAD_ATTEMPTS and not isinstance(exc, urllib.error.URLError):
+                log.warning("download of %s broke off after %d bytes (%s); resuming", url, kept, exc)
+                continue
+            again = f"; the {kept} bytes received are kept in {part}: run the same command again to resume" \
+                if kept else f"; fetch it by hand and extract it into {dest.parent}"
+            raise DatasetError(f"download of {url} failed ({exc}){again}") from None
+        if total is None or size == total:
+            break
+        if size > total:
+            part.unlink(missing_ok=True)
+            raise DatasetError(f"download of {url} sent {size} bytes, more than the {total} it announced; "
+                               f"try again")
+        if attempt < DOWNLOAD_ATTEMPTS:
+            log.warning("download of %s stopped after %d of %d bytes; resuming", url, size, total)
+    else:
+        raise DatasetError(f"download of {url} was cut short ({size} of {total} bytes after {DOWNLOAD_ATTEMPTS} "
+                           f"tries); run the same command again to resume from {part}")
+    if sha256:
+        digest = _sha256(part)
+        if digest != sha256.lower():
+            part.unlink(missing_ok=True)
+            raise DatasetError(f"download of {url} is corrupt: sha256 {digest} instead of {sha256}; try again "
+                               f"(or, if you trust that file, pin it with [data] sha256 = \"{digest}\")")
     os.replace(part, dest)
     return dest
-
-
-def _chunks(resp, size: int = 1 << 20) -> Iterator[bytes]:
-    while chunk := resp.read(size):
-        yield chunk
 
 
 def _safe_target(base: Path, name: str) -> Path:
@@ -278,9 +299,26 @@ def extract_archive(archive: Path, root: Path, last: Sequence[str] = (), show_pr
     whose presence says the dataset is complete)."""
     root = Path(root)
     tmp = root / f".{archive.name}.extract.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    if tmp.is_symlink() or tmp.is_file():
+        tmp.unlink()                      # never followed: only a folder of our own is removed
+    elif tmp.exists():
+        shutil.rmtree(tmp)                # left by an interrupted extraction
     tmp.mkdir(parents=True)
+    try:
+        _extract_into(archive, tmp, show_progress)
+        entries = sorted(tmp.iterdir(), key=lambda p: (p.name in last, p.name))
+        clash = next((c for c in (_clash(e, root / e.name) for e in entries) if c), None)
+        if clash:
+            raise DatasetError(f"cannot extract {archive} into {root}: {clash}; move it out of the way and run "
+                               f"again (nothing was extracted)")
+        for entry in entries:
+            _move_into(entry, root / entry.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)    # also after a refused member: no temp folder is left
+
+
+def _extract_into(archive: Path, tmp: Path, show_progress: bool) -> None:
+    """Every file and folder member of the archive into tmp (links and devices are skipped)."""
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
@@ -299,55 +337,74 @@ def extract_archive(archive: Path, root: Path, last: Sequence[str] = (), show_pr
                     else:  # pragma: no cover - Python without extraction filters
                         tf.extract(member, tmp)
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise DatasetError(f"cannot extract {archive} ({exc}); delete it and download again") from None
-    entries = sorted(tmp.iterdir(), key=lambda p: (p.name in last, p.name))
-    for entry in entries:
-        _move_into(entry, root / entry.name)
-    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _clash(src: Path, dst: Path) -> str | None:
+    """Where moving the extracted entry src onto dst would have to replace a folder by a file or a file
+    by a folder (which would delete what the archive did not create), described; else None."""
+    if not os.path.lexists(dst):
+        return None
+    if src.is_dir():
+        if not dst.is_dir():
+            return f"the archive holds a folder {dst.name}/ but {dst} is a file"
+        return next((c for c in (_clash(child, dst / child.name) for child in sorted(src.iterdir())) if c), None)
+    if dst.is_dir():
+        return f"the archive holds a file {dst.name} but {dst} is a folder"
+    return None
 
 
 def _move_into(src: Path, dst: Path) -> None:
-    """os.replace, merging into an existing folder (left by an interrupted extraction)."""
+    """os.replace, merging into an existing folder (left by an interrupted extraction); a file replaces
+    a file of the same name.  `_clash` has ruled out file-versus-folder replacements beforehand."""
     if dst.is_dir() and src.is_dir():
         for child in sorted(src.iterdir()):
             _move_into(child, dst / child.name)
         src.rmdir()
+    elif dst.is_dir():
+        raise DatasetError(f"refusing to replace the folder {dst} by a file of the archive")
     else:
-        if dst.is_dir():
-            shutil.rmtree(dst)
         os.replace(src, dst)
 
 
-def download_dataset(dataset: str, root: str | Path, url: str = "", show_progress: bool = True) -> Path:
-    """Download and extract `dataset`'s archive into root (unless its files are already there)."""
+def download_dataset(dataset: str, root: str | Path, url: str = "", show_progress: bool = True,
+                     sha256: str = "") -> Path:
+    """Download and extract `dataset`'s archive into root (unless its files are already there).
+
+    sha256 ([data] sha256): the archive's pinned digest; a download or an archive already in root that
+    differs is refused.  Without a pin, an archive whose file name is a standard one (ARCHIVE_SHA256) must
+    have the standard digest, whichever URL it came from (a mirror included); any other archive is used
+    with its digest logged, so that it can be pinned."""
     root = Path(root)
     url = url or DEFAULT_URLS.get(dataset, "")
     if not url:
         raise DatasetError(f"no download URL for dataset {dataset!r}: set [data] url")
     name = Path(urllib.parse.urlparse(url).path).name or f"{dataset}.archive"
+    pinned = sha256.lower() or None
     known = ARCHIVE_SHA256.get(name)
-    # The standard URL must deliver the known archive; another URL (a mirror) is checked when it names a
-    # known archive and the content agrees, otherwise only its checksum is logged.
-    strict = url == DEFAULT_URLS.get(dataset)
+    expected = pinned or known
     archive = root / name
     downloaded = not archive.is_file()
     if downloaded:
-        download_file(url, archive, sha256=known if strict else None, show_progress=show_progress)
+        download_file(url, archive, sha256=expected, show_progress=show_progress)
     else:
         log.info("using %s, already in %s", name, root)
-    if not (downloaded and strict and known):
+    if not (downloaded and expected):
         digest = _sha256(archive)
-        if known and digest == known:
+        if pinned and digest != pinned:
+            raise DatasetError(f"{archive} has sha256 {digest}, not the [data] sha256 = {pinned} the recipe pins: "
+                               f"delete it and try again, or correct the pin")
+        elif pinned:
+            log.info("%s matches the pinned sha256", name)
+        elif known and digest == known:
             log.info("%s matches the sha256 of the standard %s archive", name, dataset)
-        elif strict and known:
-            raise DatasetError(f"{archive} is not the standard {dataset} archive (sha256 {digest} instead of "
-                               f"{known}): delete it and try again")
         elif known:
-            log.warning("%s: sha256 %s differs from the standard archive's %s; using it unverified", archive,
-                        digest, known)
+            raise DatasetError(f"{archive} is not the standard {dataset} archive (sha256 {digest} instead of "
+                               f"{known}): delete it and try again, or pin this file with [data] sha256 = "
+                               f"\"{digest}\"")
         else:
-            log.warning("%s: sha256 %s (not a known archive; unverified)", archive, digest)
+            log.warning("%s: sha256 %s (not a known archive; unverified: pin it with [data] sha256 = \"%s\")",
+                        archive, digest, digest)
     last = ("validation_list.txt", "testing_list.txt") if dataset == "speechcommands" else ()
     extract_archive(archive, root, last=last, show_progress=show_progress)
     if downloaded:
@@ -384,7 +441,7 @@ def list_sources(data_cfg: Any, seed: int = 0, show_progress: bool = True) -> So
     lister, present = LISTERS[kind]
     if present(root) is None and getattr(data_cfg, "download", False):
         url = getattr(data_cfg, "url", "") or DEFAULT_URLS.get(kind, "")
-        download_dataset(kind, root, url=url, show_progress=show_progress)
+        download_dataset(kind, root, url=url, show_progress=show_progress, sha256=getattr(data_cfg, "sha256", ""))
         if present(root) is None:
             raise DatasetError(f"the archive from {url} does not hold the {kind} layout (see the error without "
                                f"download); its files were extracted into {root}")
@@ -413,14 +470,27 @@ def _cache_index(rate_dir: Path) -> tuple[dict[str, int], dict[str, list[str]]]:
 
 def _write_npy(target: Path, wave: np.ndarray) -> None:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, np.ascontiguousarray(wave, dtype="<f4"))
-    os.replace(tmp, target)
+    buf = io.BytesIO()     # np.save to a real file reports a full disk as a short write without errno
+    np.save(buf, np.ascontiguousarray(wave, dtype="<f4"))
+    try:
+        with open(tmp, "wb") as f:
+            f.write(buf.getbuffer())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class _InMemory(NamedTuple):
+    """A decoded clip the cache could not take (disk full, file size limit): kept in memory, and why."""
+    wave: np.ndarray
+    reason: str
 
 
 class _Decode(Dataset):
     """Item i: decode file i, then write it to the cache (rate_dir given) or return it.  Run through a
-    DataLoader so that decoding uses the recipe's workers.  Returns (ok, cache path | array | message, length)."""
+    DataLoader so that decoding uses the recipe's workers.  Returns (ok, cache path | array | _InMemory
+    (the cache write failed) | message, length)."""
 
     def __init__(self, paths: list[Path], keys: list[str], stale: list[list[str]], sample_rate: int,
                  rate_dir: Path | None):
@@ -437,7 +507,10 @@ class _Decode(Dataset):
         if self.rate_dir is None:
             return True, wave, int(wave.shape[0])
         target = self.rate_dir / f"{self.keys[i]}-{wave.shape[0]}.npy"
-        _write_npy(target, wave)
+        try:
+            _write_npy(target, wave)
+        except OSError as exc:      # ENOSPC, EDQUOT, EFBIG: build_dataset falls back to memory
+            return True, _InMemory(wave, exc.strerror or str(exc)), int(wave.shape[0])
         for name in self.stale[i]:         # older versions of the same source file
             if name != target.name:
                 (self.rate_dir / name).unlink(missing_ok=True)
@@ -621,6 +694,12 @@ def build_dataset(data_cfg: Any, seed: int = 0, show_progress: bool = True) -> C
     if not kept:
         first = f" (first: {bad[0]})" if bad else ""
         raise DatasetError(f"none of the {total} audio files {sources.where} could be decoded{first}")
+    spilled = next((p for p in payloads if isinstance(p, _InMemory)), None)
+    if spilled is not None:
+        log.warning("cannot write the audio cache in %s (%s): keeping the decoded audio in memory instead; free "
+                    "some space or set [data] cache_dir to another disk", cache_root / str(rate), spilled.reason)
+        payloads = [p.wave if isinstance(p, _InMemory) else np.load(p) for p in payloads]
+        cache_root = None
     chosen = [sources.sources[i] for i in kept]
     waves = CachedWaves(payloads, lengths) if cache_root is not None else [torch.from_numpy(w) for w in payloads]
     labels = [s.label for s in chosen] if sources.class_names is not None else None

@@ -58,6 +58,8 @@ class DataConfig:
                     help="speechcommands: the official lists; gtzan: clip numbers; ljspeech: a fixed hash split")
     download: bool = _f(False, help="fetch the dataset's archive into root when it is missing")
     url: str = _f("", help="archive URL for download; empty = the dataset's standard URL")
+    sha256: str = _f("", help="the archive's SHA-256 (64 hex digits): a download or archive that differs is "
+                              "refused; empty = check standard archives by name only")
     file_list: str = _f("", help="folder: a text file of paths relative to root, one per line")
     cache: bool = _f(True, help="keep decoded, resampled clips on disk (.npy) for later epochs and runs")
     cache_dir: str = _f("", help="where the cache goes; empty = <root>/.audiodiff-cache")
@@ -300,6 +302,8 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
     if data.download and data.dataset == "gtzan" and not data.url:
         raise RecipeError(f"{source}: [data] download = true for gtzan needs [data] url = the archive of a GTZAN "
                           f"copy (its original host is offline); see recipes/gtzan/README.md")
+    if data.sha256 and not (len(data.sha256) == 64 and all(c in "0123456789abcdefABCDEF" for c in data.sha256)):
+        raise RecipeError(f"{source}: [data] sha256 = {data.sha256!r}: must be 64 hex digits (sha256sum's output)")
     if data.file_list and data.dataset != "folder":
         raise RecipeError(f"{source}: [data] file_list is only for dataset = 'folder'")
     if recipe.data.domain != "mel" and recipe.model["type"] == "diffwave" and recipe.model.get("in_channels", 1) != 1:

@@ -43,7 +43,10 @@ image of them, generated from the EMA weights exactly as `audiodiff sample` woul
 Fault tolerance: checkpoints are written as one atomic unit (see checkpoint.py), so a kill at any moment
 leaves the last one loadable, and the same command resumes from it with bit-exact results on CPU.
 Non-finite losses or gradient norms skip the step (counted in the log); MAX_BAD_STEPS in a row stop the
-run, naming the last checkpoint.
+run, naming the last checkpoint.  SIGINT / SIGTERM / SIGHUP stop the run after the current step with a
+checkpoint (every rank after the same step; see interrupt.py).  Only one trainer at a time writes a run
+directory: it holds RUN_DIR/.lock (see runlock.py).  A damaged training_state.pt, or trained weights
+without one, are refused unless `restart` (--restart) says to train from step 0.
 
 The hot loop synchronises with the host once per step (the loss and gradient norm, read together, for
 skipping non-finite steps and for logging); the per-bin losses stay on the device until logged.
@@ -55,6 +58,8 @@ import contextlib
 import logging
 import math
 import os
+import shutil
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -72,10 +77,12 @@ from .data import EpochBatchSampler, build_dataset
 from .diffusion import GaussianDiffusion
 from .domains import domain_config, fit_features, prepare_batch, preview_clips, split_item
 from .features import preview_features
+from .interrupt import Interrupted, StopFlag
 from .nets import build_network
 from .pipeline import Pipeline
 from .progress import make_progress
 from .recipe import Recipe, diffusion_config
+from .runlock import RunLock
 
 log = logging.getLogger("audiodiff")
 
@@ -173,7 +180,10 @@ class Trainer:
     """Trains recipe's model into run_dir; `fit()` runs until max_steps, checkpointing on the way."""
 
     def __init__(self, recipe: Recipe, run_dir: str | Path, device: str = "auto", max_steps: int | None = None,
-                 show_progress: bool = True):
+                 show_progress: bool = True, restart: bool = False):
+        """restart: train from step 0 even though run_dir holds a checkpoint or weights (they are replaced
+        at the first checkpoint); without it a run is resumed, and weights without a training state are
+        refused rather than silently overwritten."""
         self.recipe = recipe
         self.run_dir = Path(run_dir)
         self.cfg = recipe.train
@@ -184,9 +194,17 @@ class Trainer:
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         self.config = run_config(recipe)
-        self._check_run_dir()
-        self.writer = None
-        self.device, self.rank, self.local_rank, self.world_size, self._owns_group = _setup_distributed(device_)
+        self.restart = restart
+        self._stop = StopFlag()          # SIGINT / SIGTERM / SIGHUP during fit(): see interrupt.py
+        self._stop_agreed = False        # every rank's verdict of the last step's all-reduce
+        self._lock = self._lock_run_dir()
+        try:
+            self._check_run_dir()
+            self.writer = None
+            self.device, self.rank, self.local_rank, self.world_size, self._owns_group = _setup_distributed(device_)
+        except BaseException:
+            self._lock.release()
+            raise
         self.is_main = self.rank == 0
         self.show_progress = show_progress and self.is_main
         if not self.is_main:
@@ -194,6 +212,7 @@ class Trainer:
         try:
             self._build()
         except BaseException:
+            self._lock.release()
             self._close_distributed(ok=False)
             raise
 
@@ -244,6 +263,23 @@ class Trainer:
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
     # ----------------------------------------------------------------- run directory
+    def _lock_run_dir(self) -> RunLock:
+        """Rank 0 (the process that writes the run) takes the run directory's lock, creating the folder;
+        a run another trainer holds is refused, naming that process (see runlock.py)."""
+        lock = RunLock(self.run_dir)
+        if _launch_rank() != 0:
+            return lock
+        try:
+            holder = lock.acquire()
+        except OSError as exc:
+            raise TrainingError(f"cannot use {self.run_dir} as a run directory ({exc.strerror or exc}); "
+                                f"choose another --out") from None
+        if holder is not None:
+            who = f"PID {holder}" if holder else "another process"
+            raise TrainingError(f"{self.run_dir} is in use by another audiodiff train ({who}): wait for it to "
+                                f"finish or stop it, or choose another --out")
+        return lock
+
     def _check_run_dir(self) -> None:
         path = self.run_dir / ckpt.CONFIG
         if not path.is_file():
@@ -255,9 +291,32 @@ class Trainer:
                                     f"({old.get(key)} vs {self.config.get(key)}); choose another --out")
 
     def _resume(self) -> None:
+        if self.restart:
+            if self.is_main and (self.run_dir / ckpt.WEIGHTS).is_file():
+                log.info("--restart: training %s again from step 0; its checkpoint is replaced at the first save",
+                         self.run_dir)
+            return
         state = ckpt.load_state(self.run_dir)
         if state is None:
+            if (self.run_dir / ckpt.WEIGHTS).is_file():
+                raise TrainingError(f"{self.run_dir} holds trained weights ({ckpt.WEIGHTS}) but no {ckpt.STATE} "
+                                    f"to resume from: pass --restart to train it again from step 0 (replacing "
+                                    f"them), or choose another --out")
             return
+        try:
+            self._load_state(state)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise TrainingError(f"{self.run_dir / ckpt.STATE} does not fit this run ({type(exc).__name__}: "
+                                f"{reason}): restore it from a backup, or pass --restart to train from step 0 "
+                                f"(replacing {ckpt.WEIGHTS})") from None
+        if self.is_main:
+            log.info("resuming %s from step %d", self.run_dir, self.step)
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        """Model, EMA, optimiser, scheduler, step and RNG streams from a training_state.pt dict."""
+        if not isinstance(state, dict) or not isinstance(state.get("step"), int) or state["step"] < 0:
+            raise ValueError("not a training state: no step count")
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -277,8 +336,6 @@ class Trainer:
         if mine is not None:
             self.noise_rng.set_state(mine["noise_rng"])
             _set_rng_state(mine["rng"])
-        if self.is_main:
-            log.info("resuming %s from step %d", self.run_dir, self.step)
 
     def save_checkpoint(self) -> None:
         """Training state, EMA weights and config, replaced together (see checkpoint.save_checkpoint).
@@ -295,11 +352,31 @@ class Trainer:
                      "scheduler": self.scheduler.state_dict(), **rng}
             if ranks is not None:
                 state["ranks"] = ranks
-            ckpt.save_checkpoint(self.run_dir, state, self.ema.module, {**self.config, "step": self.step},
-                                 metadata={"step": str(self.step)})
+            with self._disk_errors():
+                ckpt.save_checkpoint(self.run_dir, state, self.ema.module, {**self.config, "step": self.step},
+                                     metadata={"step": str(self.step)})
             if self.writer is not None:
                 self.writer.flush()
         self.last_checkpoint_step = self.step
+
+    @contextlib.contextmanager
+    def _disk_errors(self):
+        """A checkpoint write that fails (disk full, quota, file size limit) → one line; the files it was
+        replacing are whole (checkpoint.atomic_write_many removes its temp files)."""
+        try:
+            yield
+        except Exception as exc:   # OSError; on a full disk torch.save raises RuntimeError, safetensors its own
+            if not isinstance(exc, (OSError, RuntimeError)) and type(exc).__name__ != "SafetensorError":
+                raise
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+                (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            with contextlib.suppress(OSError):
+                if shutil.disk_usage(self.run_dir).free < 1 << 20:
+                    reason = f"the disk is full; {reason}"
+            kept = f"the checkpoint of step {self.last_checkpoint_step} is kept" \
+                if self.last_checkpoint_step is not None else "no checkpoint was written yet"
+            raise TrainingError(f"cannot write a checkpoint to {self.run_dir} ({reason}): {kept}; free some space "
+                                f"and run the same command to resume") from exc
 
     # ----------------------------------------------------------------- distributed helpers
     def _barrier(self) -> None:
@@ -402,11 +479,15 @@ class Trainer:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
         else:
             grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-        stats = torch.stack([loss_sum.float(), grad_norm.float().to(loss_sum.device)])
+        stats = [loss_sum.float(), grad_norm.float().to(loss_sum.device)]
+        if self.world_size > 1:   # + this rank's stop flag: a signal to any rank stops all after this step
+            stats.append(loss_sum.new_full((), float(self._stop.requested)))   # a fill kernel, no copy
+        stats = torch.stack(stats)
         if self.world_size > 1:
             dist.all_reduce(stats)   # a NaN on any rank reaches every rank, so all of them skip together
             stats = stats / self.world_size
-        loss_value, norm_value = stats.tolist()   # the one host sync per step
+        loss_value, norm_value, *stop = stats.tolist()   # the one host sync per step
+        self._stop_agreed = stop[0] > 0 if stop else self._stop.requested
         if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
             self._bad_what = "loss" if not math.isfinite(loss_value) else "gradient norm"
             self.optimizer.zero_grad(set_to_none=True)
@@ -427,13 +508,18 @@ class Trainer:
         at the end (when the trainer created it)."""
         ok = False
         try:
-            self._fit()
+            with self._stop:
+                self._fit()
             ok = True
+        except Interrupted as exc:
+            ok = exc.step is not None    # an agreed stop: every rank is here and meets at the barrier
+            raise
         finally:
             if self.writer is not None:
                 self.writer.close()
                 self.writer = None
             self._close_distributed(ok)
+            self._lock.release()
         return self.run_dir
 
     def _fit(self) -> None:
@@ -451,7 +537,8 @@ class Trainer:
             stale = ckpt.remove_stale_temp_files(self.run_dir)
             if stale:
                 log.info("removed %d temp file(s) left by an interrupted checkpoint", len(stale))
-            ckpt.save_config(self.run_dir, {**self.config, "step": self.step})
+            with self._disk_errors():
+                ckpt.save_config(self.run_dir, {**self.config, "step": self.step})
             n_params = sum(p.numel() for p in self.model.parameters())
             procs = f" × {self.world_size} processes" if self.world_size > 1 else ""
             log.info("training %s (%s, %.2fM parameters) on %s%s, %d clips, steps %d → %d, run dir %s",
@@ -466,6 +553,7 @@ class Trainer:
         if bar:
             bar.start()
             task = bar.add_task("training", total=self.max_steps, completed=self.step, info="")
+        self._stop.deferring = True      # from here on a signal stops after the current step
         try:
             while self.step < self.max_steps:
                 wave, labels = split_item(next(batches))
@@ -494,6 +582,8 @@ class Trainer:
                         log.info("step %d/%d  %s", self.step, self.max_steps, info)
                 if bar:
                     bar.advance(task)
+                if self._stop_agreed:
+                    break
                 if self.writer is not None and self.cfg.preview_every and self.step % self.cfg.preview_every == 0:
                     self._preview()
                 if self.step % self.cfg.checkpoint_every == 0 and self.step < self.max_steps:
@@ -501,6 +591,10 @@ class Trainer:
         finally:
             if bar:
                 bar.stop()
+        if self._stop_agreed and self.step < self.max_steps:
+            if self.last_checkpoint_step != self.step:
+                self.save_checkpoint()
+            raise Interrupted(self._stop.signum or signal.SIGTERM, self.step)
         self.save_checkpoint()
         if self.is_main:
             log.info("done: %d steps in %.1f s; model saved to %s", self.step - start_step,
@@ -566,7 +660,16 @@ class Trainer:
                  time.perf_counter() - start)
 
 
+def _launch_rank() -> int:
+    """This process's rank before the process group exists (torchrun's RANK; 0 without torchrun)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+
+
 def train(recipe: Recipe, run_dir: str | Path, device: str = "auto", max_steps: int | None = None,
-          show_progress: bool = True) -> Path:
-    """Train (or resume) `recipe` into run_dir; returns run_dir."""
-    return Trainer(recipe, run_dir, device=device, max_steps=max_steps, show_progress=show_progress).fit()
+          show_progress: bool = True, restart: bool = False) -> Path:
+    """Train (or resume) `recipe` into run_dir; returns run_dir.  Raises interrupt.Interrupted after
+    checkpointing when SIGINT / SIGTERM / SIGHUP stops it."""
+    return Trainer(recipe, run_dir, device=device, max_steps=max_steps, show_progress=show_progress,
+                   restart=restart).fit()
