@@ -75,9 +75,11 @@ class ReportClip:
 
 
 def write_report(path: str | Path, clips: Sequence[ReportClip], metrics: Mapping[str, Any] | None = None,
-                 card: Mapping[str, Any] | None = None, title: str = "audiodiff report") -> Path:
-    """Write the report page for `clips` (see the module docstring) to `path`, atomically; returns the path."""
-    page = render_report(clips, metrics, card, title)
+                 card: Mapping[str, Any] | None = None, title: str = "audiodiff report",
+                 card_title: str = "Model") -> Path:
+    """Write the report page for `clips` (see the module docstring) to `path`, atomically; returns the path.
+    `card_title` heads the card's table (e.g. "Data" when the clips are recordings, not samples)."""
+    page = render_report(clips, metrics, card, title, card_title)
     path = Path(path)
     try:
         atomic_write(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
@@ -97,14 +99,15 @@ def write_sample_report(path: str | Path, clips: Sequence[tuple[str, Any]], pipe
 
 
 def render_report(clips: Sequence[ReportClip], metrics: Mapping[str, Any] | None = None,
-                  card: Mapping[str, Any] | None = None, title: str = "audiodiff report") -> str:
+                  card: Mapping[str, Any] | None = None, title: str = "audiodiff report",
+                  card_title: str = "Model") -> str:
     """The report page as an HTML string."""
     clips = list(clips)
     if not clips:
         raise ValueError("a report needs at least one clip")
     tables = []
     if card:
-        tables.append(_table("Model", card))
+        tables.append(_table(card_title, card))
     if metrics:
         tables.append(_table("Metrics", metrics))
     parts = [

@@ -134,6 +134,8 @@ def test_metric_and_card_tables(tmp_path):
     card = {"recipe": "sc09", "steps trained": 300, "seed": None}
     p = PageParser(write_report(tmp_path / "r.html", mixed_clips()[:1], metrics=metrics, card=card).read_text())
     assert p.h2[:2] == ["Model", "Metrics"]
+    p_data = PageParser(write_report(tmp_path / "d.html", mixed_clips()[:1], card=card, card_title="Data").read_text())
+    assert p_data.h2 == ["Data", "one (1 clip)"] and p_data.rows == {k: p.rows[k] for k in card}
     assert p.rows == {"recipe": "sc09", "steps trained": "300", "seed": "—", "fid": "1.235", "is": "8.5",
                       "n_samples": "32", "histogram": "zero: 3, one: 0.5"}
 
