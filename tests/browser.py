@@ -94,7 +94,7 @@ class Browser:
 
     def call(self, method: str, params: dict[str, Any] | None = None, session: str | None = None,
              timeout: float | None = None) -> dict[str, Any]:
-        """Send a command and wait for its reply (events read meanwhile are kept for wait_event)."""
+        """Send a command and wait for its reply (events read meanwhile are kept, see events)."""
         wanted = self.send(method, params, session)
         deadline = time.monotonic() + (timeout or self.timeout)
         while True:
@@ -103,17 +103,6 @@ class Browser:
                 if "error" in message:
                     raise BrowserError(f"{method}: {message['error']}")
                 return message.get("result", {})
-            if "method" in message:
-                self._events.append(message)
-
-    def wait_event(self, method: str, session: str | None = None, timeout: float | None = None) -> dict[str, Any]:
-        deadline = time.monotonic() + (timeout or self.timeout)
-        while True:
-            for event in self._events:
-                if event["method"] == method and event.get("sessionId") == session:
-                    self._events.remove(event)
-                    return event.get("params", {})
-            message = self._receive(deadline, method)
             if "method" in message:
                 self._events.append(message)
 
@@ -146,9 +135,21 @@ class Browser:
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.call(f"{domain}.enable", session=session)
-        self.call("Page.navigate", {"url": url}, session=session)
-        self.wait_event("Page.loadEventFired", session)
-        return Page(self, session)
+        result = self.call("Page.navigate", {"url": url}, session=session)
+        if result.get("errorText"):
+            raise BrowserError(f"cannot open {url}: {result['errorText']}")
+        page = Page(self, session)
+        # poll rather than wait for one load event, which could be the blank tab's own
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                if page.evaluate("location.href !== 'about:blank' && document.readyState === 'complete'"):
+                    return page
+            except BrowserError:   # evaluated while the documents were swapped: ask again
+                pass
+            if time.monotonic() > deadline:
+                raise BrowserError(f"{url} did not finish loading within {self.timeout:g} s")
+            time.sleep(0.05)
 
     def close(self) -> None:
         if self.process.poll() is None:
