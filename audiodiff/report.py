@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import html
 import numbers
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -40,7 +41,7 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;background:#f6f6f8;color:#222}
 h1{font-size:1.4rem;margin:0 0 .2rem}h2{font-size:1.1rem;margin:1.2rem 0 .5rem}
 .summary,.count{color:#666;font-weight:normal}
-.tables{display:flex;flex-wrap:wrap;gap:1.5rem}
+.tables{display:flex;flex-wrap:wrap;gap:1.5rem;margin-bottom:1rem}
 table{border-collapse:collapse;background:#fff}td,th{padding:.2rem .6rem;border:1px solid #ddd;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(210px,1fr));gap:.8rem}
@@ -81,8 +82,13 @@ def write_report(path: str | Path, clips: Sequence[ReportClip], metrics: Mapping
     `card_title` heads the card's table (e.g. "Data" when the clips are recordings, not samples)."""
     page = render_report(clips, metrics, card, title, card_title)
     path = Path(path)
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(page, encoding="utf-8")
+        os.chmod(tmp, 0o666 & ~_umask())   # the temp file is private (0600); a page is for sharing
+
     try:
-        atomic_write(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+        atomic_write(path, write)
     except OSError as exc:
         raise ValueError(f"cannot write the report page {path}: {exc.strerror or exc}") from None
     return path
@@ -107,9 +113,9 @@ def render_report(clips: Sequence[ReportClip], metrics: Mapping[str, Any] | None
         raise ValueError("a report needs at least one clip")
     tables = []
     if card:
-        tables.append(_table(card_title, card))
+        tables.append(_table(card_title, card, numbers_right=False))
     if metrics:
-        tables.append(_table("Metrics", metrics))
+        tables.append(_table("Metrics", metrics, numbers_right=True))
     parts = [
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
@@ -171,6 +177,12 @@ def class_name(pipe: Any, label: int) -> str:
     return str(names[label]) if 0 <= label < len(names) else str(label)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 # ----------------------------------------------------------------- pieces of the page
 def _esc(value: Any) -> str:
     return html.escape(str(value), quote=True)
@@ -216,8 +228,10 @@ def _summary(clips: list[ReportClip]) -> str:
     return f"{n} · {rate} Hz{each}"
 
 
-def _table(heading: str, rows: Mapping[str, Any]) -> str:
-    cells = [(_esc(k), ' class="num"' if _is_number(v) else "", _esc(_format(v))) for k, v in rows.items()]
+def _table(heading: str, rows: Mapping[str, Any], numbers_right: bool) -> str:
+    """A two-column table; numbers_right aligns numeric values (a metric table) on the right."""
+    cells = [(_esc(k), ' class="num"' if numbers_right and _is_number(v) else "", _esc(_format(v)))
+             for k, v in rows.items()]
     body = "".join(f"<tr><th>{k}</th><td{cls}>{v}</td></tr>" for k, cls, v in cells)
     return f"<section><h2>{_esc(heading)}</h2><table>{body}</table></section>"
 

@@ -168,6 +168,12 @@ def test_written_atomically(tmp_path):
     write_report(path, mixed_clips()[:2])
     assert path.read_bytes() != before and PageParser(path.read_text()).sources("audio").__len__() == 2
     assert sorted(p.name for p in path.parent.iterdir()) == ["r.html"]      # no temp file left behind
+    mask = os.umask(0o022)
+    try:
+        write_report(path, mixed_clips()[:1])
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644          # as any file the user writes, not the temp file's 0600
     (tmp_path / "a-file").write_text("not a folder")
     with pytest.raises(ValueError, match="a-file"):
         write_report(tmp_path / "a-file" / "r.html", mixed_clips()[:1])
