@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -59,13 +60,25 @@ def crop_or_pad(wave: Tensor, length: int, generator: torch.Generator | None = N
     return wave
 
 
+def _pcm_input(wave: Tensor | np.ndarray) -> np.ndarray:
+    """[L] float audio (tensor or array) → float32 numpy [L] clipped to [−1, 1], ready for 16-bit PCM."""
+    data = wave.detach().float().cpu().numpy() if isinstance(wave, Tensor) else np.asarray(wave, dtype=np.float32)
+    return np.clip(data.reshape(-1), -1.0, 1.0)
+
+
 def save_wav(path: str | os.PathLike, wave: Tensor | np.ndarray, sample_rate: int) -> Path:
     """Write mono 16-bit PCM WAV atomically; `wave`: [L] float in [−1, 1] (clipped)."""
     path = Path(path)
-    data = wave.detach().float().cpu().numpy() if isinstance(wave, Tensor) else np.asarray(wave, dtype=np.float32)
-    data = np.clip(data.reshape(-1), -1.0, 1.0)
+    data = _pcm_input(wave)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     sf.write(str(tmp), data, int(sample_rate), subtype="PCM_16", format="WAV")
     os.replace(tmp, path)
     return path
+
+
+def wav_bytes(wave: Tensor | np.ndarray, sample_rate: int) -> bytes:
+    """The mono 16-bit PCM WAV file `save_wav` would write, in memory (for data: URIs in report pages)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, _pcm_input(wave), int(sample_rate), subtype="PCM_16", format="WAV")
+    return buffer.getvalue()

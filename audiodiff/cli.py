@@ -115,12 +115,17 @@ def sample(
     plot: bool = typer.Option(False, "--plot", help="Also write each clip's mel spectrogram as sample_NNN.png."),
     save_mel: bool = typer.Option(False, "--save-mel", help="Mel-domain models: also write each normalised mel "
                                   "as sample_NNN.npy (for audiodiff vocode ... --mel-from MODEL)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Also write one self-contained HTML page with a "
+                                          "player and a spectrogram per clip and the model card (e.g. report.html)."),
 ) -> None:
     """Generate --n clips with a trained model and write them as 16-bit WAV files."""
     from .audio import save_wav
 
     if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
+    if report is not None and report.is_dir():
+        raise typer.BadParameter(f"{report} is a folder: name the page's file, e.g. {report / 'report.html'}",
+                                 param_hint="--report")
     pipe = _load_pipeline(model, device)
     voc = _check_mel_options(pipe, model, vocoder, save_mel, device)
     if guidance is not None and label is None:
@@ -134,7 +139,7 @@ def sample(
         # judged after loading: a run whose [sample] sampler is ddim takes --eta without --sampler
         raise typer.BadParameter("applies to --sampler ddim only", param_hint="--eta")
     generator = pipe._generator(seed)
-    written = 0
+    written, clips = 0, []
     while written < n:
         count = min(batch_size, n - written)
         mels = None
@@ -152,10 +157,18 @@ def sample(
                 _plot_mel(stem.with_suffix(".png"), wave, pipe, None if mels is None else mels[i])
             if save_mel:
                 _save_npy(stem.with_suffix(".npy"), mels[i].numpy())
+            if report is not None:
+                clips.append((stem.name, wave))
             written += 1
     extra = (" with mel images (.png)" if plot else "") + (" and mels (.npy)" if save_mel else "")
     how = "" if pipe.domain != "mel" else f" (mels decoded by {'vocoder ' + str(vocoder) if voc else 'Griffin-Lim'})"
     typer.echo(f"wrote {n} WAV file(s) at {pipe.sample_rate} Hz{extra} to {out}/{how}")
+    if report is not None:
+        from .report import write_sample_report
+
+        write_sample_report(report, clips, pipe, sampler=sampler, steps=steps, eta=eta, seed=seed, label=label,
+                            guidance=guidance, vocoder=str(vocoder) if voc else None)
+        typer.echo(f"wrote the report page {report}")
 
 
 def _check_mel_options(pipe, model: Optional[Path], vocoder: Optional[Path], save_mel: bool, device: str):
@@ -192,14 +205,12 @@ def _check_vocoder_for(voc, path: Path, features) -> None:
 
 
 def _plot_mel(path: Path, wave, pipe, mel=None) -> None:
-    from .features import preview_features, save_mel_png
+    from .features import preview_image, save_mel_png, write_png
 
     if mel is not None:   # minmax mels lie in [−1, 1]; meanstd ones are drawn over their own range
         save_mel_png(path, mel, *((-1.0, 1.0) if pipe.features.norm == "minmax" else (None, None)))
         return
-    feats = preview_features(pipe.sample_rate, wave.shape[-1]) if pipe.features is None else pipe.features
-    log_mel = feats.log_mel(wave)
-    save_mel_png(path, log_mel, lo=max(float(log_mel.min()), float(log_mel.max()) - 9.21), hi=float(log_mel.max()))
+    write_png(path, preview_image(wave, pipe.sample_rate, pipe.features))
 
 
 def _save_npy(path: Path, array) -> None:

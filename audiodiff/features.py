@@ -18,7 +18,8 @@ config.json (`to_config` / `from_config`), so training, sampling and vocoding us
 Inversion (the training-free baseline).  De-normalise → exp → InverseMelScale (least squares, negative
 values clipped) → Griffin-Lim (torchaudio, momentum 0.99, deterministic zero-phase start).
 
-`save_mel_png` writes a spectrogram as a PNG with the standard library only (zlib + struct).
+`save_mel_png` writes a spectrogram as a PNG with the standard library only (zlib + struct); `preview_image`
+draws a waveform's spectrogram with display settings (sample --plot, report pages).
 """
 
 from __future__ import annotations
@@ -342,19 +343,24 @@ def mel_image(mel: Tensor | np.ndarray, lo: float | None = None, hi: float | Non
     return np.repeat(np.repeat(rgb, ry, axis=0), rx, axis=1)
 
 
-def write_png(path: str | Path, rgb: np.ndarray) -> Path:
-    """Write an RGB uint8 array [H, W, 3] as an 8-bit PNG (standard library only: zlib + struct)."""
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """An RGB uint8 array [H, W, 3] as the bytes of an 8-bit PNG (standard library only: zlib + struct)."""
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"write_png needs an RGB array [H, W, 3], got shape {rgb.shape}")
+        raise ValueError(f"a PNG needs an RGB array [H, W, 3], got shape {rgb.shape}")
     h, w, _ = rgb.shape
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     rows = np.concatenate([np.zeros((h, 1), np.uint8), rgb.reshape(h, w * 3)], axis=1)   # filter type 0
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
+
+
+def write_png(path: str | Path, rgb: np.ndarray) -> Path:
+    """Write an RGB uint8 array [H, W, 3] as an 8-bit PNG file (see png_bytes)."""
+    png = png_bytes(rgb)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(png)
@@ -386,6 +392,22 @@ def preview_features(sample_rate: int, length: int | None = None) -> MelFeatures
         except ValueError:
             continue
     return MelFeatures(sample_rate, n_fft=n_fft, hop_length=n_fft // 4, n_mels=1)
+
+
+# The level range a waveform preview shows, below the clip's loudest bin (sample --plot, report pages).
+PREVIEW_RANGE_DB = 80.0
+
+
+def preview_image(wave: Tensor | np.ndarray, sample_rate: int, features: MelFeatures | None = None,
+                  min_height: int = 160, min_width: int = 256) -> np.ndarray:
+    """A waveform [L] → RGB uint8 spectrogram image [H, W, 3] (see mel_image for the sizes): its log-mel
+    with `features` (default: preview_features for its rate and length) over the top PREVIEW_RANGE_DB."""
+    wave = torch.as_tensor(wave)
+    feats = features or preview_features(sample_rate, wave.shape[-1])
+    log_mel = feats.log_mel(wave)
+    hi = float(log_mel.max())
+    span = PREVIEW_RANGE_DB / (20.0 if feats.power == 1.0 else 10.0) * math.log(10.0)
+    return mel_image(log_mel, max(float(log_mel.min()), hi - span), hi, min_height, min_width)
 
 
 def clip_sample(dataset: Sequence[Any], max_clips: int, seed: int = 0) -> Iterable[Tensor]:
