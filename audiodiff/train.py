@@ -1,5 +1,5 @@
 """Trainer: AdamW + warm-up (then constant or cosine), EMA of weights, gradient clipping and accumulation,
-bf16 autocast on CUDA, optional torch.compile, DistributedDataParallel, TensorBoard, atomic checkpoints
+bf16 autocast ([train] precision), optional torch.compile, DistributedDataParallel, TensorBoard, atomic checkpoints
 and exact resume.  Pointing it at an existing run directory continues that run.
 
 Batches.  [train] batch_size is the *global* batch of one optimiser step, whatever the hardware: it is
@@ -74,6 +74,7 @@ from .domains import domain_config, fit_features, prepare_batch, preview_clips, 
 from .features import preview_features
 from .nets import build_network
 from .pipeline import Pipeline
+from .precision import autocast as precision_autocast, resolve_precision
 from .progress import make_progress
 from .recipe import Recipe, diffusion_config
 
@@ -205,6 +206,7 @@ class Trainer:
                                 f"the number of processes ({self.world_size}) × [train] grad_accum ({cfg.grad_accum})")
         torch.manual_seed(cfg.seed)
         self.model = build_network(self.recipe.model).to(self.device)
+        self.precision = resolve_precision(cfg.precision, self.device)   # "fp32" | "bf16"
         self.diffusion = GaussianDiffusion.from_config(self.config["diffusion"])
         self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.learning_rate,
@@ -388,7 +390,7 @@ class Trainer:
             last = i == len(chunks) - 1
             sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
             with sync:
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                with precision_autocast(self.precision, self.device):
                     terms, _ = self.diffusion.loss_terms(self.train_model, xb, t=tb, noise=nb,
                                                          **(conds[i] if conds else {}))
                 loss = terms.mean()
@@ -454,9 +456,9 @@ class Trainer:
             ckpt.save_config(self.run_dir, {**self.config, "step": self.step})
             n_params = sum(p.numel() for p in self.model.parameters())
             procs = f" × {self.world_size} processes" if self.world_size > 1 else ""
-            log.info("training %s (%s, %.2fM parameters) on %s%s, %d clips, steps %d → %d, run dir %s",
-                     self.recipe.name, self.recipe.model["type"], n_params / 1e6, self.device, procs, len(dataset),
-                     self.step, self.max_steps, self.run_dir)
+            log.info("training %s (%s, %.2fM parameters) on %s%s in %s, %d clips, steps %d → %d, run dir %s",
+                     self.recipe.name, self.recipe.model["type"], n_params / 1e6, self.device, procs, self.precision,
+                     len(dataset), self.step, self.max_steps, self.run_dir)
             self.writer = self._open_writer()
         batches = iter(self._loader(dataset))
         losses: list[float] = []
