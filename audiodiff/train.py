@@ -70,6 +70,7 @@ from torch.utils.data import DataLoader
 from . import checkpoint as ckpt
 from .data import EpochBatchSampler, build_dataset
 from .diffusion import GaussianDiffusion
+from .ema import EMAUpdate
 from .domains import domain_config, fit_features, prepare_batch, preview_clips, split_item
 from .features import preview_features
 from .nets import build_network
@@ -209,8 +210,10 @@ class Trainer:
         self.precision = resolve_precision(cfg.precision, self.device)   # "fp32" | "bf16"
         self.diffusion = GaussianDiffusion.from_config(self.config["diffusion"])
         self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        self._ema_update = EMAUpdate(self.ema, self.model, cfg.ema_decay)
+        # fused: one kernel for every parameter's update, on CPU too (the default on CPU is a Python loop)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.learning_rate,
-                                           weight_decay=cfg.weight_decay)
+                                           weight_decay=cfg.weight_decay, fused=self.device.type in ("cpu", "cuda"))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: self.lr_factor(s))
         self.noise_rng = torch.Generator(device=self.device).manual_seed(cfg.seed + 1 + RANK_SEED_STRIDE * self.rank)
         if self.rank:   # rank 0 keeps the one-process stream, so a one-process run is unchanged
@@ -361,11 +364,25 @@ class Trainer:
     def _loader(self, dataset) -> DataLoader:
         sampler = EpochBatchSampler(len(dataset), self.cfg.batch_size, seed=self.cfg.seed, start_step=self.step,
                                     rank=self.rank, world_size=self.world_size)
-        workers = self.recipe.data.num_workers
+        workers = self._loader_workers()
         # Its own generator: otherwise creating the iterator draws a seed from the global RNG after a resume
         # has restored it, and dropout in the resumed run no longer matches the uninterrupted one.
         return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=self.device.type == "cuda",
                           persistent_workers=workers > 0, generator=torch.Generator().manual_seed(self.cfg.seed))
+
+    def _loader_workers(self) -> int:
+        """[data] num_workers, but on a CPU run no more than the cores the compute threads leave free: clips
+        come from memory or the decode cache (tens of µs each), so there workers bring nothing and their
+        processes take cores from the network's threads."""
+        asked = self.recipe.data.num_workers
+        if self.device.type != "cpu" or not asked:
+            return asked
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        workers = min(asked, max(0, cores - torch.get_num_threads()))
+        if workers < asked and self.is_main:
+            log.info("CPU run: %d DataLoader worker(s) instead of [data] num_workers = %d (%d cores, %d compute "
+                     "threads)", workers, asked, cores, torch.get_num_threads())
+        return workers
 
     def _draw(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Steps t [B] and noise like x0 for the whole batch, in the order GaussianDiffusion.loss_terms
@@ -416,7 +433,7 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
-        self.ema.update_parameters(self.model)
+        self._ema_update.update()
         self._grad_norm_sum += norm_value
         bins = (t * LOSS_BINS // self.diffusion.num_steps).clamp_(max=LOSS_BINS - 1)
         values = torch.cat(per_example).float()
