@@ -20,8 +20,8 @@ Per network and mode, timed alternately peer, audiodiff, peer, audiodiff, … in
             train_step with MSE and AdamW; audiodiff's is GaussianDiffusion.loss.
   sample    real-time factor (synthesis seconds / audio seconds, batch B) of the peer's own
             diffwave.inference.predict against audiodiff's sampler (what pipe.vocode runs): "fast" =
-            DiffWave's 6-step schedule, "full" = every training step (on CPU the SC09 network's 200-step
-            chain is estimated from the fast chain's per-step time and marked so)
+            DiffWave's 6-step schedule, "full" = every training step (the SC09 network's 200-step chain
+            is estimated from the fast chain's per-step time and marked so, unless --full-chains)
   trainer   (vocoder, with --trainer) audiodiff's Trainer at the ljspeech-vocoder recipe's [train]
             defaults (a folder of generated tones, mels computed on the fly, EMA, clipping, logging,
             DataLoader workers) against the peer's raw step on the same network and batch
@@ -202,7 +202,7 @@ def bench_net(name: str, cfg: dict, args, device, precision: str, compile_: bool
     row["train"] = {k: {**v, "clips_per_s": batch / v["seconds"]} for k, v in train.items()}
     audio_s = batch * length / cfg["sample_rate"]
     chains = {"fast": True}
-    if device.type == "cuda" or cfg["num_steps"] <= 50 or args.full_chains:
+    if cfg["num_steps"] <= 50 or args.full_chains:
         chains["full"] = False
     row["sample"] = {}
     for chain, fast in chains.items():
@@ -231,13 +231,13 @@ def ratio(row: dict, *path: str) -> float:
 # --------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--nets", default="vocoder,sc09", help="comma list of vocoder, sc09 (default both)")
+    ap.add_argument("--nets", default="vocoder,sc09", help="comma list of vocoder, sc09 (default both; '' for none, e.g. with --trainer)")
     ap.add_argument("--modes", default="fp32,best", help="comma list of fp32, bf16, best (default fp32,best)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
     ap.add_argument("--batch", type=int, default=None, help="clips per batch (default: per net and device)")
     ap.add_argument("--frames", type=int, default=None, help="mel frames per clip, ×256 samples (default: per net)")
     ap.add_argument("--repeats", type=int, default=2, help="timed rounds per side (default 2; median reported)")
-    ap.add_argument("--full-chains", action="store_true", help="run the SC09 network's 200-step chain on CPU too")
+    ap.add_argument("--full-chains", action="store_true", help="run the SC09 network's 200-step chain too")
     ap.add_argument("--trainer", action="store_true", help="also time audiodiff's Trainer (vocoder) against "
                     "the peer's raw step")
     ap.add_argument("--trainer-steps", type=int, default=8, help="Trainer steps per timed run (default 8)")
@@ -280,7 +280,7 @@ def run(args) -> dict:
               "loadavg_at_start": list(os.getloadavg()), "repeats": args.repeats, "tiny": args.tiny,
               "memory_kind": mem.kind, "rows": []}
     for label, prec, comp in resolve_modes(args.modes, device):
-        for name in args.nets.split(","):
+        for name in filter(None, args.nets.split(",")):
             cfg = {**NETS[name], **(TINY if args.tiny else {})}
             row = bench_net(name, cfg, args, device, prec, comp, mem)
             row["mode"] = label
@@ -288,6 +288,7 @@ def run(args) -> dict:
                              "sample_full": ratio(row, "sample", "full")}
             result["rows"].append(row)
             print_row(row)
+            write_json(args.json, result)   # after every row: a run cut short keeps what it measured
     if args.trainer:
         from trainer_overhead import bench_trainer
         cfg = {**NETS["vocoder"], **(TINY if args.tiny else {})}
