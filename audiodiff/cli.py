@@ -44,23 +44,28 @@ def latest_run(root: Path = RUNS_DIR) -> Path | None:
     return candidates[-1].parent if candidates else None
 
 
-def _load_pipeline(model: Optional[Path], device: str):
+def _load_pipeline(model: Optional[Path], device: str, precision: str = "auto"):
     """--model, or the most recent run under ./runs (said on stderr) → Pipeline on the chosen device."""
     from .pipeline import load
+    from .precision import PRECISIONS
     from .train import resolve_device
 
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
+    if precision not in PRECISIONS:
+        raise typer.BadParameter(f"{precision!r}: use {', '.join(PRECISIONS)}", param_hint="--precision")
     if model is None:
         model = latest_run()
         if model is None:
             fail(f"no trained model under ./{RUNS_DIR}: train one first (audiodiff train recipes/quickstart) "
                  f"or pass --model RUN_DIR")
         log.info("using the most recent run: %s", model)
-    return load(model, device=resolve_device(device))
+    return load(model, device=resolve_device(device), precision=precision)
 
 
 MODEL_HELP = "Run directory or export (default: the most recently trained run under ./runs)."
+PRECISION_HELP = "The network's precision: auto (bf16 where the hardware has it: CUDA compute 8.0+, CPUs with " \
+    "AMX / AVX512-BF16) | fp32 | bf16."
 
 
 @app.command()
@@ -109,6 +114,7 @@ def sample(
                                              "(1 = plain conditional; needs --label)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Clips generated at once."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     vocoder: Optional[Path] = typer.Option(None, "--vocoder", help="Mel-domain models: the vocoder run that turns "
                                            "the generated mels into audio (default: Griffin-Lim)."),
@@ -126,7 +132,7 @@ def sample(
     if report is not None and report.is_dir():
         raise typer.BadParameter(f"{report} is a folder: name the page's file, e.g. {report / 'report.html'}",
                                  param_hint="--report")
-    pipe = _load_pipeline(model, device)
+    pipe = _load_pipeline(model, device, precision)
     voc = _check_mel_options(pipe, model, vocoder, save_mel, device)
     if guidance is not None and label is None:
         raise typer.BadParameter("needs --label: say which class to generate", param_hint="--guidance")
@@ -188,7 +194,7 @@ def _check_mel_options(pipe, model: Optional[Path], vocoder: Optional[Path], sav
     from .pipeline import load
     from .train import resolve_device
 
-    voc = load(vocoder, device=resolve_device(device))
+    voc = load(vocoder, device=resolve_device(device), precision=pipe.precision)
     _check_vocoder_for(voc, vocoder, pipe.features)
     return voc
 
@@ -244,6 +250,7 @@ def denoise(
     sampler: str = typer.Option("ddim", "--sampler", help="ddim (deterministic) or ddpm (a posterior draw)."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Remove additive white noise from a recording with a trained waveform model."""
     from .audio import save_wav
@@ -251,7 +258,7 @@ def denoise(
     if sampler not in ("ddim", "ddpm", "dpm++"):
         raise typer.BadParameter(f"{sampler!r}: use ddim, ddpm or dpm++", param_hint="--sampler")
     wave, rate = _read_input(audio)
-    pipe = _load_pipeline(model, device)
+    pipe = _load_pipeline(model, device, precision)
     clean, sigmas = pipe.denoise(wave, sigma=sigma, steps=steps, sampler=sampler, sample_rate=rate, seed=seed,
                                  return_sigma=True)
     save_wav(out, clean, rate)
@@ -273,6 +280,7 @@ def vocode(
                                           "run's \\[sample] sampler)."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Turn a mel spectrogram into audio with a vocoder run: re-synthesise a recording, or vocode a saved .npy."""
@@ -283,7 +291,7 @@ def vocode(
     if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
     _require_file(audio)
-    pipe = _load_pipeline(model, device)
+    pipe = _load_pipeline(model, device, precision)
     if pipe.domain != "vocoder":
         fail(f"{model or 'this run'} is not a vocoder (its domain is {pipe.domain!r}): pass a vocoder run with --model")
     options = dict(steps=steps, sampler=sampler, seed=seed, progress=progress)

@@ -86,23 +86,6 @@ def check_install() -> None:
 
 # ---- `audiodiff env` -------------------------------------------------------------------------------------
 
-def cpu_flags() -> set[str]:
-    """The CPU feature flags the kernel reports (empty where /proc/cpuinfo does not exist)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def cpu_bf16_native() -> bool:
-    """True on CPUs with bf16 arithmetic in hardware (AMX tiles or AVX-512 BF16)."""
-    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
-
-
 def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -128,8 +111,9 @@ def environment() -> list[tuple[str, str]]:
     except (ImportError, OSError) as exc:
         rows.append(("soundfile", f"cannot load ({_first_line(exc)})"))
     rows += [("librosa", version_of("librosa")), ("numpy", version_of("numpy"))]
-    flags = cpu_flags()
-    bf16 = sorted(flags & {"amx_bf16", "avx512_bf16"})
+    from .precision import CPU_BF16_FLAGS, bf16_native, cpu_flags
+
+    bf16 = sorted(cpu_flags() & set(CPU_BF16_FLAGS))
     rows += [("CPU", f"{cpu_name()}, {os.cpu_count()} logical cores"),
              ("CPU bf16 native", f"yes ({', '.join(bf16)})" if bf16 else "no (no AMX / avx512_bf16)"),
              ("torch threads", str(torch.get_num_threads()))]
@@ -143,7 +127,7 @@ def environment() -> list[tuple[str, str]]:
             rows.append(("NCCL", "not available"))
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
-            native = (p.major, p.minor) >= (8, 0)
+            native = bf16_native(f"cuda:{i}")
             rows.append((f"GPU {i}", f"{p.name}, {p.total_memory / 2**30:.1f} GiB, compute capability "
                                      f"{p.major}.{p.minor}, bf16 native: {'yes' if native else 'no'}"))
     else:

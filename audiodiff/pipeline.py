@@ -23,6 +23,7 @@ from .diffusion import GaussianDiffusion
 from .domains import features_from_config
 from .features import MelFeatures
 from .nets import build_network
+from .precision import PRECISIONS, cast_network, compile_network, resolve_precision
 from .sampling import classifier_free_guidance
 
 log = logging.getLogger("audiodiff")
@@ -32,8 +33,13 @@ class Pipeline:
     """Network + GaussianDiffusion + sample rate/length + default sampler settings from config.json."""
 
     def __init__(self, model: nn.Module, diffusion: GaussianDiffusion, config: dict[str, Any],
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", precision: str = "auto", compile: bool = False):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         self.model = model.eval().to(device)
+        self.precision = precision   # of the network while sampling: auto | fp32 | bf16 (see precision.py)
+        self.compile = compile       # torch.compile the sampling network (CUDA: CUDA graphs, "reduce-overhead")
+        self._sampling_net: tuple[Any, nn.Module] | None = None
         self.diffusion = diffusion
         self.config = config
         self.device = torch.device(device)
@@ -42,7 +48,8 @@ class Pipeline:
         self.vocoder: Pipeline | None = None   # a mel run's default vocoder (else Griffin-Lim)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None) -> "Pipeline":
+    def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None, precision: str = "auto",
+                        compile: bool = False) -> "Pipeline":
         """Load a run directory (or an export) from config.json + model.safetensors (no pickle)."""
         path = Path(path)
         if not path.is_dir():
@@ -60,7 +67,8 @@ class Pipeline:
         ckpt.load_weights(path, model)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return cls(model, GaussianDiffusion.from_config(config["diffusion"]), config, device)
+        return cls(model, GaussianDiffusion.from_config(config["diffusion"]), config, device, precision=precision,
+                   compile=compile)
 
     # ----------------------------------------------------------------- properties
     @property
@@ -132,7 +140,7 @@ class Pipeline:
         if vocoder is None:
             return self.features.decode_griffin_lim(mel.to(self.device)).float().cpu()
         if not isinstance(vocoder, Pipeline):
-            vocoder = load(vocoder, device=self.device)
+            vocoder = load(vocoder, device=self.device, precision=self.precision)
         return vocoder.vocode(mel, features=self.features, seed=seed, generator=generator, progress=progress,
                               **vocode_options)
 
@@ -210,19 +218,28 @@ class Pipeline:
         if sampler == "ddpm":
             options["variance"] = defaults.get("variance", "posterior")
         generator = generator or self._generator(seed)
-        model = self.model
+        model = self.sampling_network()
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
             labels = labels.expand(n) if labels.numel() == 1 else labels
             if labels.shape != (n,):
                 raise ValueError(f"give one label or n = {n} labels, got {labels.numel()}")
             scale = guidance if guidance is not None else float(defaults.get("guidance", 1.0))
-            model = classifier_free_guidance(self.model, labels, scale)
+            model = classifier_free_guidance(model, labels, scale)
         elif guidance is not None:
             raise ValueError("guidance needs labels: say which class to generate")
         return self.diffusion.sample(model, (n, channels, length), sampler=sampler, steps=steps,
                                      eta=eta, fast_betas=fast_betas, generator=generator, device=self.device,
                                      progress_bar=progress, **options, **(cond or {}))
+
+    def sampling_network(self) -> nn.Module:
+        """What the reverse chains call: the model at fp32, or a bf16 copy of it made once (`precision`),
+        compiled when `compile` is set.  Kept until the device, precision or compile setting changes."""
+        key = (resolve_precision(self.precision, self.device), self.compile, self.device)
+        if self._sampling_net is None or self._sampling_net[0] != key:
+            net = cast_network(self.model, key[0])
+            self._sampling_net = (key, compile_network(net, self.device) if self.compile else net)
+        return self._sampling_net[1]
 
     @property
     def model_channels(self) -> int:
@@ -250,7 +267,7 @@ class Pipeline:
         if sigma is None:
             log.info("estimated noise σ: %s", ", ".join(f"{s:.4g}" for s in sigmas))
         g = self._generator(seed)
-        out = torch.cat([tasks.denoise(self.diffusion, self.model, clip[None], s, sampler=sampler, steps=steps,
+        out = torch.cat([tasks.denoise(self.diffusion, self.sampling_network(), clip[None], s, sampler=sampler, steps=steps,
                                        generator=g) for clip, s in zip(batch, sigmas)])
         result = restore(out)
         return (result, sigmas) if return_sigma else result
@@ -264,7 +281,7 @@ class Pipeline:
         known = ~_as_tensor(mask).to(torch.bool).reshape(batch.shape[0], 1, -1).to(self.device)
         if known.shape != batch.shape:
             raise ValueError(f"mask shape {tuple(known.shape)} does not match the audio {tuple(batch.shape)}")
-        out = tasks.inpaint(self.diffusion, self.model, batch, known, sampler=sampler, steps=steps,
+        out = tasks.inpaint(self.diffusion, self.sampling_network(), batch, known, sampler=sampler, steps=steps,
                             resample=resample_jumps, jump_length=jump_length, generator=self._generator(seed))
         return restore(torch.where(known, batch, out))
 
@@ -275,7 +292,7 @@ class Pipeline:
         if from_rate >= self.sample_rate:
             raise ValueError(f"from_rate ({from_rate} Hz) must be below the model's rate ({self.sample_rate} Hz)")
         batch, restore = self._to_model_rate(audio, from_rate, back=False)
-        out = tasks.bandwidth_extension(self.diffusion, self.model, batch, from_rate / self.sample_rate,
+        out = tasks.bandwidth_extension(self.diffusion, self.sampling_network(), batch, from_rate / self.sample_rate,
                                         sampler=sampler, steps=steps, generator=self._generator(seed))
         return restore(out)
 
@@ -322,6 +339,10 @@ def _as_tensor(x: Any) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else torch.as_tensor(x)
 
 
-def load(path: str | Path, device: str | torch.device | None = None) -> Pipeline:
-    """`audiodiff.load("runs/sc09")` → Pipeline with .sample(), .sample_rate, .save_pretrained()."""
-    return Pipeline.from_pretrained(path, device=device)
+def load(path: str | Path, device: str | torch.device | None = None, precision: str = "auto",
+         compile: bool = False) -> Pipeline:
+    """`audiodiff.load("runs/sc09")` → Pipeline with .sample(), .sample_rate, .save_pretrained().
+
+    precision: the network's while sampling, "auto" (bf16 where the hardware has it) | "fp32" | "bf16";
+    compile: torch.compile the network for the reverse chains (on CUDA as CUDA graphs)."""
+    return Pipeline.from_pretrained(path, device=device, precision=precision, compile=compile)

@@ -99,6 +99,8 @@ class TrainConfig:
     threads: int = _f(0, lo=0, help="CPU threads; 0 = torch's default")
     grad_accum: int = _f(1, lo=1, hi=1024, help="micro-batches per optimiser step; batch_size is split into them")
     compile: bool = _f(False, help="torch.compile the network")
+    precision: str = _f("auto", choices=("auto", "fp32", "bf16"),
+                        help="bf16 autocast for the network; auto = bf16 where the hardware has it (audiodiff/precision.py)")
     lr_schedule: str = _f("constant", choices=("constant", "cosine"), help="after the linear warm-up")
     min_lr_ratio: float = _f(0.1, lo=0, hi=1, help="cosine: lr at [train] max_steps, as a fraction of learning_rate")
     tensorboard: bool = _f(True, help="TensorBoard logs in RUN_DIR/tb")

@@ -1,5 +1,5 @@
 """Trainer: AdamW + warm-up (then constant or cosine), EMA of weights, gradient clipping and accumulation,
-bf16 autocast on CUDA, optional torch.compile, DistributedDataParallel, TensorBoard, atomic checkpoints
+bf16 autocast ([train] precision), optional torch.compile, DistributedDataParallel, TensorBoard, atomic checkpoints
 and exact resume.  Pointing it at an existing run directory continues that run.
 
 Batches.  [train] batch_size is the *global* batch of one optimiser step, whatever the hardware: it is
@@ -75,11 +75,13 @@ from torch.utils.data import DataLoader
 from . import checkpoint as ckpt
 from .data import EpochBatchSampler, build_dataset
 from .diffusion import GaussianDiffusion
+from .ema import EMAUpdate
 from .domains import domain_config, fit_features, prepare_batch, preview_clips, split_item
 from .features import preview_features
 from .interrupt import Interrupted, StopFlag
 from .nets import build_network
 from .pipeline import Pipeline
+from .precision import autocast as precision_autocast, resolve_precision
 from .progress import make_progress
 from .recipe import Recipe, diffusion_config
 from .runlock import RunLock
@@ -224,10 +226,13 @@ class Trainer:
                                 f"the number of processes ({self.world_size}) × [train] grad_accum ({cfg.grad_accum})")
         torch.manual_seed(cfg.seed)
         self.model = build_network(self.recipe.model).to(self.device)
+        self.precision = resolve_precision(cfg.precision, self.device)   # "fp32" | "bf16"
         self.diffusion = GaussianDiffusion.from_config(self.config["diffusion"])
         self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+        self._ema_update = EMAUpdate(self.ema, self.model, cfg.ema_decay)
+        # fused: one kernel for every parameter's update, on CPU too (the default on CPU is a Python loop)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.learning_rate,
-                                           weight_decay=cfg.weight_decay)
+                                           weight_decay=cfg.weight_decay, fused=self.device.type in ("cpu", "cuda"))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: self.lr_factor(s))
         self.noise_rng = torch.Generator(device=self.device).manual_seed(cfg.seed + 1 + RANK_SEED_STRIDE * self.rank)
         if self.rank:   # rank 0 keeps the one-process stream, so a one-process run is unchanged
@@ -436,11 +441,25 @@ class Trainer:
     def _loader(self, dataset) -> DataLoader:
         sampler = EpochBatchSampler(len(dataset), self.cfg.batch_size, seed=self.cfg.seed, start_step=self.step,
                                     rank=self.rank, world_size=self.world_size)
-        workers = self.recipe.data.num_workers
+        workers = self._loader_workers()
         # Its own generator: otherwise creating the iterator draws a seed from the global RNG after a resume
         # has restored it, and dropout in the resumed run no longer matches the uninterrupted one.
         return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=self.device.type == "cuda",
                           persistent_workers=workers > 0, generator=torch.Generator().manual_seed(self.cfg.seed))
+
+    def _loader_workers(self) -> int:
+        """[data] num_workers, but on a CPU run no more than the cores the compute threads leave free: clips
+        come from memory or the decode cache (tens of µs each), so there workers bring nothing and their
+        processes take cores from the network's threads."""
+        asked = self.recipe.data.num_workers
+        if self.device.type != "cpu" or not asked:
+            return asked
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        workers = min(asked, max(0, cores - torch.get_num_threads()))
+        if workers < asked and self.is_main:
+            log.info("CPU run: %d DataLoader worker(s) instead of [data] num_workers = %d (%d cores, %d compute "
+                     "threads)", workers, asked, cores, torch.get_num_threads())
+        return workers
 
     def _draw(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Steps t [B] and noise like x0 for the whole batch, in the order GaussianDiffusion.loss_terms
@@ -465,7 +484,7 @@ class Trainer:
             last = i == len(chunks) - 1
             sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
             with sync:
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                with precision_autocast(self.precision, self.device):
                     terms, _ = self.diffusion.loss_terms(self.train_model, xb, t=tb, noise=nb,
                                                          **(conds[i] if conds else {}))
                 loss = terms.mean()
@@ -495,7 +514,7 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
-        self.ema.update_parameters(self.model)
+        self._ema_update.update()
         self._grad_norm_sum += norm_value
         bins = (t * LOSS_BINS // self.diffusion.num_steps).clamp_(max=LOSS_BINS - 1)
         values = torch.cat(per_example).float()
@@ -541,9 +560,9 @@ class Trainer:
                 ckpt.save_config(self.run_dir, {**self.config, "step": self.step})
             n_params = sum(p.numel() for p in self.model.parameters())
             procs = f" × {self.world_size} processes" if self.world_size > 1 else ""
-            log.info("training %s (%s, %.2fM parameters) on %s%s, %d clips, steps %d → %d, run dir %s",
-                     self.recipe.name, self.recipe.model["type"], n_params / 1e6, self.device, procs, len(dataset),
-                     self.step, self.max_steps, self.run_dir)
+            log.info("training %s (%s, %.2fM parameters) on %s%s in %s, %d clips, steps %d → %d, run dir %s",
+                     self.recipe.name, self.recipe.model["type"], n_params / 1e6, self.device, procs, self.precision,
+                     len(dataset), self.step, self.max_steps, self.run_dir)
             self.writer = self._open_writer()
         batches = iter(self._loader(dataset))
         losses: list[float] = []

@@ -41,7 +41,8 @@ class StepEmbedding(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(sin_dim, out_dim), nn.SiLU(), nn.Linear(out_dim, out_dim), nn.SiLU())
 
     def forward(self, t: Tensor) -> Tensor:
-        return self.mlp(self.sinusoid(t))
+        # the features are float32 (see SinusoidalEmbedding); a network cast to bf16 takes them in its dtype
+        return self.mlp(self.sinusoid(t).to(self.mlp[0].weight.dtype))
 
 
 def zero_init(module: nn.Module) -> nn.Module:

@@ -1,0 +1,173 @@
+"""Precision: which hardware gets bf16 under "auto", a bf16 training run that matches fp32's loss, bf16
+sampling through a network cast once (finite, close to fp32), the [train] key and the CLI flag."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from audiodiff import precision
+from audiodiff.diffusion import GaussianDiffusion
+from audiodiff.nets import DiffWave, UNet1D
+from audiodiff.pipeline import Pipeline, load
+from audiodiff.recipe import RecipeError, recipe_from_dict
+from audiodiff.schedule import NoiseSchedule
+from audiodiff.train import Trainer
+from conftest import REPO, TINY_UNET, tiny_recipe_dict, write_recipe
+
+
+# ----------------------------------------------------------------- the decision
+@pytest.mark.parametrize("flags, native", [
+    ({"avx2", "fma"}, False), ({"avx512f", "avx512_bf16"}, True), ({"amx_tile", "amx_bf16"}, True), (set(), False)])
+def test_cpu_bf16_follows_the_cpuinfo_flags(monkeypatch, flags, native):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(flags))
+    assert precision.bf16_native("cpu") is native
+    assert precision.resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
+    assert precision.resolve_precision("fp32", "cpu") == "fp32"       # explicit choices are kept
+    assert precision.resolve_precision("bf16", "cpu") == "bf16"
+
+
+def test_cpu_flags_are_read_from_proc_cpuinfo():
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        pytest.skip("no /proc/cpuinfo")
+    line = next((ln for ln in text.splitlines() if ln.startswith(("flags", "Features"))), None)
+    if line is None:
+        pytest.skip("no flags line")
+    assert precision.cpu_flags() == frozenset(line.split(":", 1)[1].split())
+
+
+@pytest.mark.parametrize("capability, native", [((7, 5), False), ((8, 0), True), ((9, 0), True)])
+def test_cuda_bf16_needs_compute_capability_8(monkeypatch, capability, native):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert precision.bf16_native("cuda") is native
+    assert precision.resolve_precision("auto", torch.device("cuda", 0)) == ("bf16" if native else "fp32")
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16"):
+        precision.resolve_precision("fp16", "cpu")
+
+
+def test_recipe_key_is_checked(wav_folder):
+    raw = tiny_recipe_dict(wav_folder, precision="fp16")
+    with pytest.raises(RecipeError, match=r"precision.*auto.*fp32.*bf16"):
+        recipe_from_dict(raw, source="tiny")
+    assert recipe_from_dict(tiny_recipe_dict(wav_folder), source="tiny").train.precision == "auto"
+
+
+# ----------------------------------------------------------------- training
+QUICK_UNET = {**TINY_UNET, "dropout": 0.0}
+LOSS_TOLERANCE = 0.15   # bf16's mean loss over the last 10 steps within 15% of fp32's
+
+
+def _train_losses(wav_folder, tmp_path, name: str, prec: str, steps: int = 60) -> tuple[Trainer, list[float]]:
+    raw = tiny_recipe_dict(wav_folder, model=QUICK_UNET, precision=prec, max_steps=steps, checkpoint_every=10_000,
+                           log_every=10_000, tensorboard=False, batch_size=8, learning_rate=3e-3, ema_decay=0.5)
+    raw["diffusion"] = {"schedule": "cosine", "num_steps": 100, "prediction": "v"}   # as the quickstart
+    trainer = Trainer(recipe_from_dict(raw, source="tiny"), tmp_path / name, device="cpu", show_progress=False)
+    losses: list[float] = []
+    step = trainer.train_step
+
+    def recorded(*args, **kwargs):
+        value = step(*args, **kwargs)
+        losses.append(value)
+        return value
+
+    trainer.train_step = recorded
+    trainer.fit()
+    return trainer, losses
+
+
+def test_bf16_training_reaches_the_fp32_loss_and_samples_stay_finite(wav_folder, tmp_path):
+    _, fp32 = _train_losses(wav_folder, tmp_path, "fp32", "fp32")
+    trainer, bf16 = _train_losses(wav_folder, tmp_path, "bf16", "bf16")
+    assert trainer.precision == "bf16"
+    assert all(v is not None for v in fp32 + bf16)
+    assert fp32 != bf16                       # autocast really ran: bf16 rounding changes the losses
+    first, last_fp32, last_bf16 = fp32[0], sum(fp32[-10:]) / 10, sum(bf16[-10:]) / 10
+    assert last_fp32 < 0.8 * first            # both runs learn …
+    assert abs(last_bf16 - last_fp32) <= LOSS_TOLERANCE * last_fp32, (last_fp32, last_bf16)   # … to the same loss
+    pipe = load(tmp_path / "bf16", device="cpu", precision="bf16")
+    wav = pipe.sample(n=2, steps=10, sampler="ddim", seed=0)
+    assert torch.isfinite(wav).all() and wav.abs().max() > 0
+
+
+# ----------------------------------------------------------------- sampling
+def _pipeline(net, prec: str) -> Pipeline:
+    config = {"sample_rate": 8000, "clip_length": 512, "model": {}, "sample": {"sampler": "ddim", "steps": 8}}
+    return Pipeline(net, GaussianDiffusion(NoiseSchedule.linear(50, 1e-4, 0.05)), config, "cpu", precision=prec)
+
+
+@pytest.mark.parametrize("make", [lambda: DiffWave(4, 16, 2), lambda: UNet1D(**{k: v for k, v in QUICK_UNET.items()
+                                                                                 if k != "type"})])
+def test_bf16_sampling_casts_the_weights_once_and_stays_close_to_fp32(make):
+    torch.manual_seed(0)
+    net = make()
+    for p in net.parameters():            # zero-initialised outputs would make every sample trivially equal
+        torch.nn.init.normal_(p, std=0.2)
+    fp32, bf16 = _pipeline(net, "fp32"), _pipeline(net, "bf16")
+    assert fp32.sampling_network() is net
+    cast = bf16.sampling_network()
+    assert cast is bf16.sampling_network()                     # made once, reused by every call
+    assert {p.dtype for p in cast.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in net.parameters()} == {torch.float32}    # the model itself is untouched
+    x, t = torch.randn(2, 1, 512), torch.tensor([3.5, 45.0])
+    with torch.no_grad():
+        ref, out = net(x, t), cast(x, t)
+    assert out.dtype == torch.float32
+    assert (out - ref).norm() / ref.norm() < 0.05
+    a, b = fp32.sample(n=2, seed=0), bf16.sample(n=2, seed=0)
+    assert torch.isfinite(b).all()
+    assert not torch.equal(a, b) and (a - b).norm() / a.norm() < 0.1
+
+
+def test_bf16_vocoder_takes_the_mel_in_bf16():
+    torch.manual_seed(0)
+    net = DiffWave(2, 8, 2, n_mels=4, hop_length=16)
+    cast = precision.cast_network(net, "bf16")
+    out = cast(torch.randn(1, 1, 64), torch.tensor([2.0]), mel=torch.randn(1, 4, 4))
+    assert out.shape == (1, 1, 64) and out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_compile_option_wraps_the_sampling_network(monkeypatch):
+    compiled = []
+
+    def fake_compile(module, **kwargs):
+        compiled.append((module, kwargs))
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    net = DiffWave(2, 8, 2)
+    pipe = _pipeline(net, "fp32")
+    pipe.compile = True
+    wav = pipe.sample(n=1, seed=0)
+    assert torch.isfinite(wav).all()
+    assert compiled == [(net, {"mode": None, "dynamic": False})]     # CPU: inductor's default mode
+    pipe.sample(n=1, seed=1)
+    assert len(compiled) == 1                                         # compiled once per pipeline
+
+
+# ----------------------------------------------------------------- CLI
+def test_cli_precision_flag(tmp_path, wav_folder):
+    recipe = write_recipe(tmp_path / "recipe", tiny_recipe_dict(wav_folder, max_steps=2))
+    run = tmp_path / "run"
+    cli = [sys.executable, str(REPO / "cli.py")]
+    env_ok = subprocess.run([*cli, "train", str(recipe), "--out", str(run), "--no-progress"], capture_output=True,
+                            text=True, cwd=tmp_path)
+    assert env_ok.returncode == 0, env_ok.stderr
+    assert "in fp32" in env_ok.stderr or "in bf16" in env_ok.stderr      # the log says which precision trains
+    done = subprocess.run([*cli, "sample", "--model", str(run), "--n", "2", "--out", str(tmp_path / "wavs"),
+                           "--precision", "bf16", "--no-progress"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "wavs").glob("*.wav"))) == 2
+    bad = subprocess.run([*cli, "sample", "--model", str(run), "--precision", "fp16"], capture_output=True,
+                         text=True, cwd=tmp_path)
+    assert bad.returncode != 0
+    assert bad.stderr.strip().splitlines()[-1].startswith("error:") and "--precision" in bad.stderr
+    assert "Traceback" not in bad.stderr
