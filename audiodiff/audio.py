@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 from torch import Tensor
+
+from .atomic import atomic_write
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
@@ -59,12 +62,14 @@ def crop_or_pad(wave: Tensor, length: int, generator: torch.Generator | None = N
 
 
 def save_wav(path: str | os.PathLike, wave: Tensor | np.ndarray, sample_rate: int) -> Path:
-    """Write mono 16-bit PCM WAV atomically; `wave`: [L] float in [−1, 1] (clipped)."""
-    path = Path(path)
+    """Write mono 16-bit PCM WAV atomically (audiodiff/atomic.py); `wave`: [L] float in [−1, 1] (clipped).
+
+    The WAV is encoded in memory first (2 bytes a sample), so a full disk surfaces as one OSError from the
+    file write rather than inside libsndfile's callbacks.  Raises OutputError when it cannot be written."""
     data = wave.detach().float().cpu().numpy() if isinstance(wave, Tensor) else np.asarray(wave, dtype=np.float32)
     data = np.clip(data.reshape(-1), -1.0, 1.0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    sf.write(str(tmp), data, int(sample_rate), subtype="PCM_16", format="WAV")
-    os.replace(tmp, path)
-    return path
+    if not np.isfinite(data).all():
+        raise ValueError(f"{path}: refusing to write NaN or infinite samples")
+    buffer = io.BytesIO()
+    sf.write(buffer, data, int(sample_rate), subtype="PCM_16", format="WAV")
+    return atomic_write(path, lambda f: f.write(buffer.getbuffer()))

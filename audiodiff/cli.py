@@ -108,12 +108,16 @@ def sample(
     plot: bool = typer.Option(False, "--plot", help="Also write each clip's mel spectrogram as sample_NNN.png."),
     save_mel: bool = typer.Option(False, "--save-mel", help="Mel-domain models: also write each normalised mel "
                                   "as sample_NNN.npy (for audiodiff vocode ... --mel-from MODEL)."),
+    force: bool = typer.Option(False, "--force", help="Write into an --out folder that already holds sample_* "
+                               "files: they are replaced, and any this run does not write are removed."),
 ) -> None:
     """Generate --n clips with a trained model and write them as 16-bit WAV files."""
     from .audio import save_wav
+    from .outputs import check_sample_folder, remove_stale_samples
 
     if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
+    check_sample_folder(out, force)
     pipe = _load_pipeline(model, device)
     voc = _check_mel_options(pipe, model, vocoder, save_mel, device)
     if guidance is not None and label is None:
@@ -128,6 +132,7 @@ def sample(
         raise typer.BadParameter("applies to --sampler ddim only", param_hint="--eta")
     generator = pipe._generator(seed)
     written = 0
+    paths: list[Path] = []
     while written < n:
         count = min(batch_size, n - written)
         mels = None
@@ -140,12 +145,15 @@ def sample(
                                 labels=label, guidance=guidance)
         for i, wave in enumerate(waves):
             stem = out / f"sample_{written:03d}"
-            save_wav(stem.with_suffix(".wav"), wave, pipe.sample_rate)
+            paths.append(save_wav(stem.with_suffix(".wav"), wave, pipe.sample_rate))
             if plot:
-                _plot_mel(stem.with_suffix(".png"), wave, pipe, None if mels is None else mels[i])
+                paths.append(_plot_mel(stem.with_suffix(".png"), wave, pipe, None if mels is None else mels[i]))
             if save_mel:
-                _save_npy(stem.with_suffix(".npy"), mels[i].numpy())
+                paths.append(_save_npy(stem.with_suffix(".npy"), mels[i].numpy()))
             written += 1
+    stale = remove_stale_samples(out, paths)
+    if stale:
+        log.info("removed %d sample_* file(s) of an earlier run from %s", len(stale), out)
     extra = (" with mel images (.png)" if plot else "") + (" and mels (.npy)" if save_mel else "")
     how = "" if pipe.domain != "mel" else f" (mels decoded by {'vocoder ' + str(vocoder) if voc else 'Griffin-Lim'})"
     typer.echo(f"wrote {n} WAV file(s) at {pipe.sample_rate} Hz{extra} to {out}/{how}")
@@ -184,27 +192,35 @@ def _check_vocoder_for(voc, path: Path, features) -> None:
             f"{k} {mine[k]} (vocoder) vs {theirs[k]}" for k in diff))
 
 
-def _plot_mel(path: Path, wave, pipe, mel=None) -> None:
+def _plot_mel(path: Path, wave, pipe, mel=None) -> Path:
     from .features import preview_features, save_mel_png
 
     if mel is not None:   # minmax mels lie in [−1, 1]; meanstd ones are drawn over their own range
-        save_mel_png(path, mel, *((-1.0, 1.0) if pipe.features.norm == "minmax" else (None, None)))
-        return
+        return save_mel_png(path, mel, *((-1.0, 1.0) if pipe.features.norm == "minmax" else (None, None)))
     feats = preview_features(pipe.sample_rate, wave.shape[-1]) if pipe.features is None else pipe.features
     log_mel = feats.log_mel(wave)
-    save_mel_png(path, log_mel, lo=max(float(log_mel.min()), float(log_mel.max()) - 9.21), hi=float(log_mel.max()))
+    return save_mel_png(path, log_mel, lo=max(float(log_mel.min()), float(log_mel.max()) - 9.21),
+                        hi=float(log_mel.max()))
 
 
-def _save_npy(path: Path, array) -> None:
+def _save_npy(path: Path, array) -> Path:
     import numpy as np
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, array.astype(np.float32), allow_pickle=False)
+    from .atomic import atomic_write
+
+    return atomic_write(path, lambda f: np.save(f, array.astype(np.float32), allow_pickle=False))
 
 
 def _require_file(path: Path) -> None:
     if not path.is_file():
         fail(f"input file {path} does not exist")
+
+
+def _check_out_file(path: Path) -> None:
+    """Judge --out before any work: a file path whose folder can exist (audiodiff/atomic.py)."""
+    from .atomic import check_output_file
+
+    check_output_file(path)
 
 
 def _read_input(path: Path, sample_rate: int | None = None):
@@ -232,6 +248,7 @@ def denoise(
 
     if sampler not in ("ddim", "ddpm", "dpm++"):
         raise typer.BadParameter(f"{sampler!r}: use ddim, ddpm or dpm++", param_hint="--sampler")
+    _check_out_file(out)
     wave, rate = _read_input(audio)
     pipe = _load_pipeline(model, device)
     clean, sigmas = pipe.denoise(wave, sigma=sigma, steps=steps, sampler=sampler, sample_rate=rate, seed=seed,
@@ -265,6 +282,7 @@ def vocode(
     if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
     _require_file(audio)
+    _check_out_file(out)
     pipe = _load_pipeline(model, device)
     if pipe.domain != "vocoder":
         fail(f"{model or 'this run'} is not a vocoder (its domain is {pipe.domain!r}): pass a vocoder run with --model")
@@ -276,6 +294,8 @@ def vocode(
             fail(f"{audio}: cannot read a .npy array ({exc})")
         if mel.ndim != 2:
             fail(f"{audio}: a mel must be [n_mels, frames], got shape {mel.shape}")
+        if mel.shape[1] == 0:
+            fail(f"{audio}: the mel has no frames (shape {mel.shape}); nothing to vocode")
         features = None
         if mel_from is not None:
             from .pipeline import load
@@ -298,10 +318,14 @@ def vocode(
 
 
 def _parse_gap(gap: str, rate: int, length: int) -> tuple[int, int]:
+    import math
+
     try:
         start_s, end_s = (float(v) for v in gap.split(":"))
     except ValueError:
         fail(f"--gap {gap!r}: write START:END in seconds, e.g. 0.5:0.75")
+    if not (math.isfinite(start_s) and math.isfinite(end_s)):
+        fail(f"--gap {gap!r}: START and END must be finite numbers of seconds, e.g. 0.5:0.75")
     start, end = round(start_s * rate), round(end_s * rate)
     if not 0 <= start < end <= length:
         fail(f"--gap {gap!r}: need 0 <= START < END <= {length / rate:.3f} s (the file's length)")
@@ -324,6 +348,7 @@ def inpaint(
 
     from .audio import save_wav
 
+    _check_out_file(out)
     pipe = _load_pipeline(model, device)
     wave, rate = _read_input(audio, pipe.sample_rate)
     start, end = _parse_gap(gap, rate, wave.shape[-1])
@@ -346,6 +371,7 @@ def upsample(
     """Bandwidth extension: keep the recording's band and generate the missing high band."""
     from .audio import save_wav
 
+    _check_out_file(out)
     wave, rate = _read_input(audio)
     pipe = _load_pipeline(model, device)
     if rate >= pipe.sample_rate:

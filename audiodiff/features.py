@@ -36,6 +36,8 @@ import torch.nn.functional as F
 import torchaudio
 from torch import Tensor
 
+from .atomic import atomic_write
+
 NORMS = ("minmax", "meanstd")
 MEL_SCALES = ("htk", "slaney")
 # Everything that changes what a normalised mel means, apart from the statistics.
@@ -342,7 +344,8 @@ def mel_image(mel: Tensor | np.ndarray, lo: float | None = None, hi: float | Non
 
 
 def write_png(path: str | Path, rgb: np.ndarray) -> Path:
-    """Write an RGB uint8 array [H, W, 3] as an 8-bit PNG (standard library only: zlib + struct)."""
+    """Write an RGB uint8 array [H, W, 3] as an 8-bit PNG (standard library only: zlib + struct), atomically
+    and never through a symlink (audiodiff/atomic.py)."""
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"write_png needs an RGB array [H, W, 3], got shape {rgb.shape}")
@@ -354,10 +357,7 @@ def write_png(path: str | Path, rgb: np.ndarray) -> Path:
     rows = np.concatenate([np.zeros((h, 1), np.uint8), rgb.reshape(h, w * 3)], axis=1)   # filter type 0
     png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png)
-    return path
+    return atomic_write(path, lambda f: f.write(png))
 
 
 def save_mel_png(path: str | Path, mel: Tensor | np.ndarray, lo: float | None = -1.0, hi: float | None = 1.0) -> Path:
