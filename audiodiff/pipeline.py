@@ -22,6 +22,7 @@ from .audio import resample
 from .diffusion import GaussianDiffusion
 from .domains import features_from_config
 from .features import MelFeatures
+from .model_check import ModelFileError, check_config, check_weights
 from .nets import build_network
 from .sampling import classifier_free_guidance
 
@@ -43,24 +44,32 @@ class Pipeline:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None) -> "Pipeline":
-        """Load a run directory (or an export) from config.json + model.safetensors (no pickle)."""
+        """Load a run directory (or an export) from config.json + model.safetensors (no pickle).
+
+        The model may be untrusted: config.json's values and the weights' shapes are checked before anything
+        is built (audiodiff/model_check.py), so a hostile config cannot make loading allocate more than the
+        weights file holds; every problem is one ValueError naming the file and key."""
         path = Path(path)
         if not path.is_dir():
             raise FileNotFoundError(f"no model at {path}: expected a run directory holding {ckpt.CONFIG} "
                                     f"and {ckpt.WEIGHTS}")
         config = ckpt.load_config(path)
-        for key in ("model", "diffusion", "sample_rate", "clip_length"):
-            if key not in config:
-                raise ValueError(f"{path / ckpt.CONFIG} lacks {key!r}: not an audiodiff model config")
-        features = features_from_config(config)
+        config_file = path / ckpt.CONFIG
+        check_config(config, config_file)
+        try:
+            features = features_from_config(config)
+            diffusion = GaussianDiffusion.from_config(config["diffusion"])
+        except ValueError as exc:
+            raise ModelFileError(f"{config_file}: {exc}") from None
         if features is not None and features.stats is None:
             raise ValueError(f"{path / ckpt.CONFIG} lacks the mel normalisation statistics (\"features\": "
                              f"{{\"stats\": ...}}): the run did not finish its first step")
+        check_weights(config["model"], config_file, ckpt.weights_path(path))
         model = build_network(config["model"])
         ckpt.load_weights(path, model)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return cls(model, GaussianDiffusion.from_config(config["diffusion"]), config, device)
+        return cls(model, diffusion, config, device)
 
     # ----------------------------------------------------------------- properties
     @property
@@ -160,6 +169,8 @@ class Pipeline:
         if m.shape[1] != self.features.n_mels:
             raise ValueError(f"this vocoder expects mel spectrograms with {self.features.n_mels} mel bins, got "
                              f"{m.shape[1]} (shape {tuple(_as_tensor(mel).shape)})")
+        if m.shape[-1] == 0:
+            raise ValueError(f"the mel spectrogram has no frames (shape {tuple(m.shape)}): nothing to vocode")
         if not torch.isfinite(m).all():
             raise ValueError("the mel spectrogram holds NaN or infinite values")
         if features is not None:
