@@ -61,6 +61,8 @@ def _load_pipeline(model: Optional[Path], device: str):
 
 
 MODEL_HELP = "Run directory or export (default: the most recently trained run under ./runs)."
+WINDOW_HELP = ("Long recordings are processed in cross-faded windows of this many samples at the model's rate "
+               "(default: the run's clip_length).")
 
 
 @app.command()
@@ -242,6 +244,8 @@ def denoise(
     sampler: str = typer.Option("ddim", "--sampler", help="ddim (deterministic) or ddpm (a posterior draw)."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    window: Optional[int] = typer.Option(None, "--window", min=16, help=WINDOW_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar over the windows."),
 ) -> None:
     """Remove additive white noise from a recording with a trained waveform model."""
     from .audio import save_wav
@@ -252,7 +256,7 @@ def denoise(
     wave, rate = _read_input(audio)
     pipe = _load_pipeline(model, device)
     clean, sigmas = pipe.denoise(wave, sigma=sigma, steps=steps, sampler=sampler, sample_rate=rate, seed=seed,
-                                 return_sigma=True)
+                                 return_sigma=True, window=window, progress=progress)
     save_wav(out, clean, rate)
     typer.echo(f"wrote {out} (σ = {sigmas[0]:.4g}{', estimated' if sigma is None else ''})")
 
@@ -342,6 +346,8 @@ def inpaint(
     jumps: int = typer.Option(1, "--jumps", min=1, help="RePaint resampling per step (more = more coherent)."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    window: Optional[int] = typer.Option(None, "--window", min=16, help=WINDOW_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar over the windows."),
 ) -> None:
     """Regenerate a span of a recording; everything outside the span is kept exactly."""
     import torch
@@ -354,7 +360,7 @@ def inpaint(
     start, end = _parse_gap(gap, rate, wave.shape[-1])
     mask = torch.zeros_like(wave, dtype=torch.bool)
     mask[start:end] = True
-    filled = pipe.inpaint(wave, mask, steps=steps, resample_jumps=jumps, seed=seed)
+    filled = pipe.inpaint(wave, mask, steps=steps, resample_jumps=jumps, seed=seed, window=window, progress=progress)
     save_wav(out, filled, rate)
     typer.echo(f"wrote {out} ({(end - start) / rate:.3f} s regenerated)")
 
@@ -367,6 +373,8 @@ def upsample(
     steps: Optional[int] = typer.Option(None, "--steps", min=1),
     seed: Optional[int] = typer.Option(None, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    window: Optional[int] = typer.Option(None, "--window", min=16, help=WINDOW_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar over the windows."),
 ) -> None:
     """Bandwidth extension: keep the recording's band and generate the missing high band."""
     from .audio import save_wav
@@ -376,7 +384,7 @@ def upsample(
     pipe = _load_pipeline(model, device)
     if rate >= pipe.sample_rate:
         fail(f"{audio} is at {rate} Hz, not below the model's {pipe.sample_rate} Hz: nothing to extend")
-    wide = pipe.upsample(wave, rate, steps=steps, seed=seed)
+    wide = pipe.upsample(wave, rate, steps=steps, seed=seed, window=window, progress=progress)
     save_wav(out, wide, pipe.sample_rate)
     typer.echo(f"wrote {out} ({rate} Hz → {pipe.sample_rate} Hz)")
 

@@ -25,6 +25,7 @@ from .features import MelFeatures
 from .model_check import ModelFileError, check_config, check_weights
 from .nets import build_network
 from .sampling import classifier_free_guidance
+from .windows import map_windows
 
 log = logging.getLogger("audiodiff")
 
@@ -249,45 +250,74 @@ class Pipeline:
         return g
 
     # ----------------------------------------------------------------- tasks on given audio
+    # Long inputs go through audiodiff/windows.py: windows of `window` samples at the model's rate (default:
+    # clip_length, the length the network was trained on), cross-faded over a quarter window; memory is
+    # bounded by one window.  An input no longer than one window is processed whole, exactly as it was.
     def denoise(self, noisy: Any, sigma: float | None = None, steps: int | None = None, sampler: str = "ddim",
-                sample_rate: int | None = None, seed: int | None = None, return_sigma: bool = False) -> Any:
+                sample_rate: int | None = None, seed: int | None = None, return_sigma: bool = False,
+                window: int | None = None, progress: bool = False) -> Any:
         """Remove additive white noise: `noisy` [L] or [B, L] (numpy or torch) → same type, shape and rate.
 
         Each clip is treated as x_t at the step whose noise level matches σ (estimated per clip when None,
-        and logged) and run down the reverse chain; DDIM (η = 0) by default, "ddpm" draws from the posterior.
+        over the whole clip, and logged) and run down the reverse chain; DDIM (η = 0) by default, "ddpm" draws
+        from the posterior.  Clips longer than `window` samples are processed in cross-faded windows.
         """
         batch, restore = self._to_model_rate(noisy, sample_rate)
         sigmas = tasks.estimate_noise_sigma(batch[:, 0]).tolist() if sigma is None else [float(sigma)] * len(batch)
         if sigma is None:
             log.info("estimated noise σ: %s", ", ".join(f"{s:.4g}" for s in sigmas))
         g = self._generator(seed)
-        out = torch.cat([tasks.denoise(self.diffusion, self.model, clip[None], s, sampler=sampler, steps=steps,
-                                       generator=g) for clip, s in zip(batch, sigmas)])
+
+        def one(clip: Tensor, s: float) -> Tensor:
+            return self._windows(lambda sl: tasks.denoise(self.diffusion, self.model, clip[None, :, sl], s,
+                                                          sampler=sampler, steps=steps, generator=g),
+                                 (1, *clip.shape), window, progress, "denoise")
+
+        out = torch.cat([one(clip, s) for clip, s in zip(batch, sigmas)])
         result = restore(out)
         return (result, sigmas) if return_sigma else result
 
     def inpaint(self, audio: Any, mask: Any, steps: int | None = None, sampler: str = "ddpm", resample_jumps: int = 1,
-                seed: int | None = None) -> Any:
+                seed: int | None = None, window: int | None = None, progress: bool = False) -> Any:
         """Fill the samples where `mask` is True; all others come back exactly.  audio, mask: [L] or [B, L]
-        at the model's rate.  resample_jumps > 1 adds RePaint's resampling for more coherent fills."""
+        at the model's rate.  resample_jumps > 1 adds RePaint's resampling for more coherent fills.
+        Inputs longer than `window` samples go in cross-faded windows; a window with no gap is left alone."""
         batch, restore = self._to_model_rate(audio, None)
         known = ~_as_tensor(mask).to(torch.bool).reshape(batch.shape[0], 1, -1).to(self.device)
         if known.shape != batch.shape:
             raise ValueError(f"mask shape {tuple(known.shape)} does not match the audio {tuple(batch.shape)}")
-        out = tasks.inpaint(self.diffusion, self.model, batch, known, sampler=sampler, steps=steps,
-                            resample=resample_jumps, generator=self._generator(seed))
+        g = self._generator(seed)
+
+        def fill(sl: slice) -> Tensor:
+            if bool(known[..., sl].all()):
+                return batch[..., sl]
+            return tasks.inpaint(self.diffusion, self.model, batch[..., sl], known[..., sl], sampler=sampler,
+                                 steps=steps, resample=resample_jumps, generator=g)
+
+        out = self._windows(fill, tuple(batch.shape), window, progress, "inpaint")
         return restore(torch.where(known, batch, out))
 
     def upsample(self, audio: Any, from_rate: int, steps: int | None = None, sampler: str = "ddpm",
-                 seed: int | None = None) -> Any:
+                 seed: int | None = None, window: int | None = None, progress: bool = False) -> Any:
         """Bandwidth extension: audio [L] or [B, L] at from_rate → the model's rate, keeping the input's band
-        (below from_rate / 2) and generating the band above it."""
+        (below from_rate / 2) and generating the band above it; long inputs in cross-faded windows of
+        `window` samples at the model's rate."""
         if from_rate >= self.sample_rate:
             raise ValueError(f"from_rate ({from_rate} Hz) must be below the model's rate ({self.sample_rate} Hz)")
         batch, restore = self._to_model_rate(audio, from_rate, back=False)
-        out = tasks.bandwidth_extension(self.diffusion, self.model, batch, from_rate / self.sample_rate,
-                                        sampler=sampler, steps=steps, generator=self._generator(seed))
+        g = self._generator(seed)
+        out = self._windows(lambda sl: tasks.bandwidth_extension(self.diffusion, self.model, batch[..., sl],
+                                                                 from_rate / self.sample_rate, sampler=sampler,
+                                                                 steps=steps, generator=g),
+                            tuple(batch.shape), window, progress, "upsample")
         return restore(out)
+
+    def _windows(self, task: Any, shape: tuple[int, ...], window: int | None, progress: bool, what: str) -> Tensor:
+        """windows.map_windows with the run's clip_length as the default window."""
+        window = self.clip_length if window is None else int(window)
+        if window < 16:
+            raise ValueError(f"window must be at least 16 samples, got {window}")
+        return map_windows(task, shape, window, progress=progress, description=what, sample_rate=self.sample_rate)
 
     def _to_model_rate(self, audio: Any, sample_rate: int | None, back: bool = True, domain: str = "waveform"):
         """numpy/torch [L] or [B, L] → ([B, 1, L'] float32 on the device, function undoing the conversion).
