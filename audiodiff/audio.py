@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from .install import torchaudio
+from .atomic import atomic_write
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 
@@ -67,18 +68,23 @@ def _pcm_input(wave: Tensor | np.ndarray) -> np.ndarray:
 
 
 def save_wav(path: str | os.PathLike, wave: Tensor | np.ndarray, sample_rate: int) -> Path:
-    """Write mono 16-bit PCM WAV atomically; `wave`: [L] float in [−1, 1] (clipped)."""
-    path = Path(path)
+    """Write mono 16-bit PCM WAV atomically (audiodiff/atomic.py); `wave`: [L] float in [−1, 1] (clipped).
+
+    The WAV is encoded in memory first (2 bytes a sample), so a full disk surfaces as one OSError from the
+    file write rather than inside libsndfile's callbacks.  Raises OutputError when it cannot be written."""
     data = _pcm_input(wave)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    sf.write(str(tmp), data, int(sample_rate), subtype="PCM_16", format="WAV")
-    os.replace(tmp, path)
-    return path
+    if not np.isfinite(data).all():
+        raise ValueError(f"{path}: refusing to write NaN or infinite samples")
+    encoded = _encode_wav(data, sample_rate)
+    return atomic_write(path, lambda f: f.write(encoded))
+
+
+def _encode_wav(data: np.ndarray, sample_rate: int) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, data, int(sample_rate), subtype="PCM_16", format="WAV")
+    return buffer.getvalue()
 
 
 def wav_bytes(wave: Tensor | np.ndarray, sample_rate: int) -> bytes:
     """The mono 16-bit PCM WAV file `save_wav` would write, in memory (for data: URIs in report pages)."""
-    buffer = io.BytesIO()
-    sf.write(buffer, _pcm_input(wave), int(sample_rate), subtype="PCM_16", format="WAV")
-    return buffer.getvalue()
+    return _encode_wav(_pcm_input(wave), sample_rate)

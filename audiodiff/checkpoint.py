@@ -100,29 +100,51 @@ def save_config(run_dir: Path, config: dict[str, Any]) -> None:
     atomic_write(run_dir / CONFIG, _config_writer(config))
 
 
+MAX_CONFIG_BYTES = 16 * 2 ** 20   # a real config.json is a few kB; never read gigabytes of one
+
+
 def load_config(run_dir: Path) -> dict[str, Any]:
+    """config.json parsed (any JSON value: audiodiff/model_check.py judges it); ValueError when unreadable."""
     path = run_dir / CONFIG
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} holds no {CONFIG}: not an audiodiff run or exported model")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{path} is {path.stat().st_size} bytes: too large for a model config "
+                         f"(at most {MAX_CONFIG_BYTES})")
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON ({exc})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text: not a model config") from None
+    except (ValueError, RecursionError) as exc:   # an integer of 10⁵ digits, arrays nested 10⁵ deep
+        raise ValueError(f"{path} is not a usable JSON config ({type(exc).__name__}: {str(exc)[:100]})") from None
 
 
 def save_weights(run_dir: Path, module: torch.nn.Module, metadata: dict[str, str] | None = None) -> None:
     atomic_write(run_dir / WEIGHTS, _weights_writer(module, metadata))
 
 
-def load_weights(run_dir: Path, module: torch.nn.Module) -> None:
+def weights_path(run_dir: Path) -> Path:
+    """run_dir's model.safetensors; FileNotFoundError saying what to do when there is none."""
     path = run_dir / WEIGHTS
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} holds no {WEIGHTS}: train it first (audiodiff train) or pick "
                                 f"another run with --model")
+    return path
+
+
+def load_weights(run_dir: Path, module: torch.nn.Module) -> None:
+    """Copy model.safetensors into `module` (names must match); ValueError for NaN / infinite weights."""
+    path = weights_path(run_dir)
     try:
         tensors = load_file(str(path))
     except Exception as exc:
         raise ValueError(f"{path} is not a readable safetensors file ({exc})") from None
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"{path}: {bad[0]} holds NaN or infinite weights ({len(bad)} tensor(s) do); the model "
+                         f"would only make noise")
     missing, unexpected = module.load_state_dict(tensors, strict=False)
     if missing or unexpected:
         raise ValueError(f"{path} does not match the model in {CONFIG}: missing {sorted(missing)[:5]}, "

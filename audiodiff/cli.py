@@ -66,6 +66,8 @@ def _load_pipeline(model: Optional[Path], device: str, precision: str = "auto"):
 MODEL_HELP = "Run directory or export (default: the most recently trained run under ./runs)."
 PRECISION_HELP = "The network's precision: auto (bf16 where the hardware has it: CUDA compute 8.0+, CPUs with " \
     "AMX / AVX512-BF16) | fp32 | bf16."
+WINDOW_HELP = ("Long recordings are processed in cross-faded windows of this many samples at the model's rate "
+               "(default: the run's clip_length).")
 
 
 @app.command()
@@ -123,15 +125,19 @@ def sample(
                                   "as sample_NNN.npy (for audiodiff vocode ... --mel-from MODEL)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Also write one self-contained HTML page with a "
                                           "player and a spectrogram per clip and the model card (e.g. report.html)."),
+    force: bool = typer.Option(False, "--force", help="Write into an --out folder that already holds sample_* "
+                               "files: they are replaced, and any this run does not write are removed."),
 ) -> None:
     """Generate --n clips with a trained model and write them as 16-bit WAV files."""
     from .audio import save_wav
+    from .outputs import check_sample_folder, remove_stale_samples
 
     if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
     if report is not None and report.is_dir():
         raise typer.BadParameter(f"{report} is a folder: name the page's file, e.g. {report / 'report.html'}",
                                  param_hint="--report")
+    check_sample_folder(out, force)
     pipe = _load_pipeline(model, device, precision)
     voc = _check_mel_options(pipe, model, vocoder, save_mel, device)
     if guidance is not None and label is None:
@@ -146,6 +152,7 @@ def sample(
         raise typer.BadParameter("applies to --sampler ddim only", param_hint="--eta")
     generator = pipe._generator(seed)
     written, clips = 0, []
+    paths: list[Path] = []
     while written < n:
         count = min(batch_size, n - written)
         mels = None
@@ -158,14 +165,17 @@ def sample(
                                 labels=label, guidance=guidance)
         for i, wave in enumerate(waves):
             stem = out / f"sample_{written:03d}"
-            save_wav(stem.with_suffix(".wav"), wave, pipe.sample_rate)
+            paths.append(save_wav(stem.with_suffix(".wav"), wave, pipe.sample_rate))
             if plot:
-                _plot_mel(stem.with_suffix(".png"), wave, pipe, None if mels is None else mels[i])
+                paths.append(_plot_mel(stem.with_suffix(".png"), wave, pipe, None if mels is None else mels[i]))
             if save_mel:
-                _save_npy(stem.with_suffix(".npy"), mels[i].numpy())
+                paths.append(_save_npy(stem.with_suffix(".npy"), mels[i].numpy()))
             if report is not None:
                 clips.append((stem.name, wave))
             written += 1
+    stale = remove_stale_samples(out, paths)
+    if stale:
+        log.info("removed %d sample_* file(s) of an earlier run from %s", len(stale), out)
     extra = (" with mel images (.png)" if plot else "") + (" and mels (.npy)" if save_mel else "")
     how = "" if pipe.domain != "mel" else f" (mels decoded by {'vocoder ' + str(vocoder) if voc else 'Griffin-Lim'})"
     typer.echo(f"wrote {n} WAV file(s) at {pipe.sample_rate} Hz{extra} to {out}/{how}")
@@ -210,25 +220,32 @@ def _check_vocoder_for(voc, path: Path, features) -> None:
             f"{k} {mine[k]} (vocoder) vs {theirs[k]}" for k in diff))
 
 
-def _plot_mel(path: Path, wave, pipe, mel=None) -> None:
+def _plot_mel(path: Path, wave, pipe, mel=None) -> Path:
     from .features import preview_image, save_mel_png, write_png
 
     if mel is not None:   # minmax mels lie in [−1, 1]; meanstd ones are drawn over their own range
-        save_mel_png(path, mel, *((-1.0, 1.0) if pipe.features.norm == "minmax" else (None, None)))
-        return
-    write_png(path, preview_image(wave, pipe.sample_rate, pipe.features))
+        return save_mel_png(path, mel, *((-1.0, 1.0) if pipe.features.norm == "minmax" else (None, None)))
+    return write_png(path, preview_image(wave, pipe.sample_rate, pipe.features))
 
 
-def _save_npy(path: Path, array) -> None:
+def _save_npy(path: Path, array) -> Path:
     import numpy as np
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, array.astype(np.float32), allow_pickle=False)
+    from .atomic import atomic_write
+
+    return atomic_write(path, lambda f: np.save(f, array.astype(np.float32), allow_pickle=False))
 
 
 def _require_file(path: Path) -> None:
     if not path.is_file():
         fail(f"input file {path} does not exist")
+
+
+def _check_out_file(path: Path) -> None:
+    """Judge --out before any work: a file path whose folder can exist (audiodiff/atomic.py)."""
+    from .atomic import check_output_file
+
+    check_output_file(path)
 
 
 def _read_input(path: Path, sample_rate: int | None = None):
@@ -251,16 +268,19 @@ def denoise(
     seed: Optional[int] = typer.Option(None, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    window: Optional[int] = typer.Option(None, "--window", min=16, help=WINDOW_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar over the windows."),
 ) -> None:
     """Remove additive white noise from a recording with a trained waveform model."""
     from .audio import save_wav
 
     if sampler not in ("ddim", "ddpm", "dpm++"):
         raise typer.BadParameter(f"{sampler!r}: use ddim, ddpm or dpm++", param_hint="--sampler")
+    _check_out_file(out)
     wave, rate = _read_input(audio)
     pipe = _load_pipeline(model, device, precision)
     clean, sigmas = pipe.denoise(wave, sigma=sigma, steps=steps, sampler=sampler, sample_rate=rate, seed=seed,
-                                 return_sigma=True)
+                                 return_sigma=True, window=window, progress=progress)
     save_wav(out, clean, rate)
     typer.echo(f"wrote {out} (σ = {sigmas[0]:.4g}{', estimated' if sigma is None else ''})")
 
@@ -291,6 +311,7 @@ def vocode(
     if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
     _require_file(audio)
+    _check_out_file(out)
     pipe = _load_pipeline(model, device, precision)
     if pipe.domain != "vocoder":
         fail(f"{model or 'this run'} is not a vocoder (its domain is {pipe.domain!r}): pass a vocoder run with --model")
@@ -302,6 +323,8 @@ def vocode(
             fail(f"{audio}: cannot read a .npy array ({exc})")
         if mel.ndim != 2:
             fail(f"{audio}: a mel must be [n_mels, frames], got shape {mel.shape}")
+        if mel.shape[1] == 0:
+            fail(f"{audio}: the mel has no frames (shape {mel.shape}); nothing to vocode")
         features = None
         if mel_from is not None:
             from .pipeline import load
@@ -324,10 +347,14 @@ def vocode(
 
 
 def _parse_gap(gap: str, rate: int, length: int) -> tuple[int, int]:
+    import math
+
     try:
         start_s, end_s = (float(v) for v in gap.split(":"))
     except ValueError:
         fail(f"--gap {gap!r}: write START:END in seconds, e.g. 0.5:0.75")
+    if not (math.isfinite(start_s) and math.isfinite(end_s)):
+        fail(f"--gap {gap!r}: START and END must be finite numbers of seconds, e.g. 0.5:0.75")
     start, end = round(start_s * rate), round(end_s * rate)
     if not 0 <= start < end <= length:
         fail(f"--gap {gap!r}: need 0 <= START < END <= {length / rate:.3f} s (the file's length)")
@@ -347,18 +374,22 @@ def inpaint(
                                     "back up each time (the paper uses 10)."),
     seed: Optional[int] = typer.Option(None, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    window: Optional[int] = typer.Option(None, "--window", min=16, help=WINDOW_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar over the windows."),
 ) -> None:
     """Regenerate a span of a recording; everything outside the span is kept exactly."""
     import torch
 
     from .audio import save_wav
 
+    _check_out_file(out)
     pipe = _load_pipeline(model, device)
     wave, rate = _read_input(audio, pipe.sample_rate)
     start, end = _parse_gap(gap, rate, wave.shape[-1])
     mask = torch.zeros_like(wave, dtype=torch.bool)
     mask[start:end] = True
-    filled = pipe.inpaint(wave, mask, steps=steps, resample_jumps=jumps, jump_length=jump_length, seed=seed)
+    filled = pipe.inpaint(wave, mask, steps=steps, resample_jumps=jumps, jump_length=jump_length, seed=seed,
+                          window=window, progress=progress)
     save_wav(out, filled, rate)
     typer.echo(f"wrote {out} ({(end - start) / rate:.3f} s regenerated)")
 
@@ -371,15 +402,18 @@ def upsample(
     steps: Optional[int] = typer.Option(None, "--steps", min=1),
     seed: Optional[int] = typer.Option(None, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    window: Optional[int] = typer.Option(None, "--window", min=16, help=WINDOW_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar over the windows."),
 ) -> None:
     """Bandwidth extension: keep the recording's band and generate the missing high band."""
     from .audio import save_wav
 
+    _check_out_file(out)
     wave, rate = _read_input(audio)
     pipe = _load_pipeline(model, device)
     if rate >= pipe.sample_rate:
         fail(f"{audio} is at {rate} Hz, not below the model's {pipe.sample_rate} Hz: nothing to extend")
-    wide = pipe.upsample(wave, rate, steps=steps, seed=seed)
+    wide = pipe.upsample(wave, rate, steps=steps, seed=seed, window=window, progress=progress)
     save_wav(out, wide, pipe.sample_rate)
     typer.echo(f"wrote {out} ({rate} Hz → {pipe.sample_rate} Hz)")
 

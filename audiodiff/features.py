@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .install import torchaudio
+from .atomic import atomic_write
 
 NORMS = ("minmax", "meanstd")
 MEL_SCALES = ("htk", "slaney")
@@ -359,12 +360,10 @@ def png_bytes(rgb: np.ndarray) -> bytes:
 
 
 def write_png(path: str | Path, rgb: np.ndarray) -> Path:
-    """Write an RGB uint8 array [H, W, 3] as an 8-bit PNG file (see png_bytes)."""
+    """Write an RGB uint8 array [H, W, 3] as an 8-bit PNG file (see png_bytes), atomically and never through a
+    symlink (audiodiff/atomic.py)."""
     png = png_bytes(rgb)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png)
-    return path
+    return atomic_write(path, lambda f: f.write(png))
 
 
 def save_mel_png(path: str | Path, mel: Tensor | np.ndarray, lo: float | None = -1.0, hi: float | None = 1.0) -> Path:

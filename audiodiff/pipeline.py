@@ -22,9 +22,11 @@ from .audio import resample
 from .diffusion import GaussianDiffusion
 from .domains import features_from_config
 from .features import MelFeatures
+from .model_check import ModelFileError, check_config, check_weights
 from .nets import build_network
 from .precision import PRECISIONS, cast_network, compile_network, resolve_precision
 from .sampling import classifier_free_guidance
+from .windows import map_windows
 
 log = logging.getLogger("audiodiff")
 
@@ -50,25 +52,32 @@ class Pipeline:
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None, precision: str = "auto",
                         compile: bool = False) -> "Pipeline":
-        """Load a run directory (or an export) from config.json + model.safetensors (no pickle)."""
+        """Load a run directory (or an export) from config.json + model.safetensors (no pickle).
+
+        The model may be untrusted: config.json's values and the weights' shapes are checked before anything
+        is built (audiodiff/model_check.py), so a hostile config cannot make loading allocate more than the
+        weights file holds; every problem is one ValueError naming the file and key."""
         path = Path(path)
         if not path.is_dir():
             raise FileNotFoundError(f"no model at {path}: expected a run directory holding {ckpt.CONFIG} "
                                     f"and {ckpt.WEIGHTS}")
         config = ckpt.load_config(path)
-        for key in ("model", "diffusion", "sample_rate", "clip_length"):
-            if key not in config:
-                raise ValueError(f"{path / ckpt.CONFIG} lacks {key!r}: not an audiodiff model config")
-        features = features_from_config(config)
+        config_file = path / ckpt.CONFIG
+        check_config(config, config_file)
+        try:
+            features = features_from_config(config)
+            diffusion = GaussianDiffusion.from_config(config["diffusion"])
+        except ValueError as exc:
+            raise ModelFileError(f"{config_file}: {exc}") from None
         if features is not None and features.stats is None:
             raise ValueError(f"{path / ckpt.CONFIG} lacks the mel normalisation statistics (\"features\": "
                              f"{{\"stats\": ...}}): the run did not finish its first step")
+        check_weights(config["model"], config_file, ckpt.weights_path(path))
         model = build_network(config["model"])
         ckpt.load_weights(path, model)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return cls(model, GaussianDiffusion.from_config(config["diffusion"]), config, device, precision=precision,
-                   compile=compile)
+        return cls(model, diffusion, config, device, precision=precision, compile=compile)
 
     # ----------------------------------------------------------------- properties
     @property
@@ -168,6 +177,8 @@ class Pipeline:
         if m.shape[1] != self.features.n_mels:
             raise ValueError(f"this vocoder expects mel spectrograms with {self.features.n_mels} mel bins, got "
                              f"{m.shape[1]} (shape {tuple(_as_tensor(mel).shape)})")
+        if m.shape[-1] == 0:
+            raise ValueError(f"the mel spectrogram has no frames (shape {tuple(m.shape)}): nothing to vocode")
         if not torch.isfinite(m).all():
             raise ValueError("the mel spectrogram holds NaN or infinite values")
         if features is not None:
@@ -255,46 +266,76 @@ class Pipeline:
         return g
 
     # ----------------------------------------------------------------- tasks on given audio
+    # Long inputs go through audiodiff/windows.py: windows of `window` samples at the model's rate (default:
+    # clip_length, the length the network was trained on), cross-faded over a quarter window; memory is
+    # bounded by one window.  An input no longer than one window is processed whole, exactly as it was.
     def denoise(self, noisy: Any, sigma: float | None = None, steps: int | None = None, sampler: str = "ddim",
-                sample_rate: int | None = None, seed: int | None = None, return_sigma: bool = False) -> Any:
+                sample_rate: int | None = None, seed: int | None = None, return_sigma: bool = False,
+                window: int | None = None, progress: bool = False) -> Any:
         """Remove additive white noise: `noisy` [L] or [B, L] (numpy or torch) → same type, shape and rate.
 
         Each clip is treated as x_t at the step whose noise level matches σ (estimated per clip when None,
-        and logged) and run down the reverse chain; DDIM (η = 0) by default, "ddpm" draws from the posterior.
+        over the whole clip, and logged) and run down the reverse chain; DDIM (η = 0) by default, "ddpm" draws
+        from the posterior.  Clips longer than `window` samples are processed in cross-faded windows.
         """
         batch, restore = self._to_model_rate(noisy, sample_rate)
         sigmas = tasks.estimate_noise_sigma(batch[:, 0]).tolist() if sigma is None else [float(sigma)] * len(batch)
         if sigma is None:
             log.info("estimated noise σ: %s", ", ".join(f"{s:.4g}" for s in sigmas))
         g = self._generator(seed)
-        out = torch.cat([tasks.denoise(self.diffusion, self.sampling_network(), clip[None], s, sampler=sampler, steps=steps,
-                                       generator=g) for clip, s in zip(batch, sigmas)])
+
+        def one(clip: Tensor, s: float) -> Tensor:
+            return self._windows(lambda sl: tasks.denoise(self.diffusion, self.sampling_network(), clip[None, :, sl], s,
+                                                          sampler=sampler, steps=steps, generator=g),
+                                 (1, *clip.shape), window, progress, "denoise")
+
+        out = torch.cat([one(clip, s) for clip, s in zip(batch, sigmas)])
         result = restore(out)
         return (result, sigmas) if return_sigma else result
 
     def inpaint(self, audio: Any, mask: Any, steps: int | None = None, sampler: str = "ddpm", resample_jumps: int = 1,
-                seed: int | None = None, jump_length: int = 1) -> Any:
+                seed: int | None = None, jump_length: int = 1, window: int | None = None,
+                progress: bool = False) -> Any:
         """Fill the samples where `mask` is True; all others come back exactly.  audio, mask: [L] or [B, L]
         at the model's rate.  resample_jumps (RePaint's jump_n_sample) > 1 adds RePaint's resampling for more
-        coherent fills, going back up jump_length steps each time (the paper's configurations: 10 and 10)."""
+        coherent fills, going back up jump_length steps each time (the paper's configurations: 10 and 10).
+        Inputs longer than `window` samples go in cross-faded windows; a window with no gap is left alone."""
         batch, restore = self._to_model_rate(audio, None)
         known = ~_as_tensor(mask).to(torch.bool).reshape(batch.shape[0], 1, -1).to(self.device)
         if known.shape != batch.shape:
             raise ValueError(f"mask shape {tuple(known.shape)} does not match the audio {tuple(batch.shape)}")
-        out = tasks.inpaint(self.diffusion, self.sampling_network(), batch, known, sampler=sampler, steps=steps,
-                            resample=resample_jumps, jump_length=jump_length, generator=self._generator(seed))
+        g = self._generator(seed)
+
+        def fill(sl: slice) -> Tensor:
+            if bool(known[..., sl].all()):
+                return batch[..., sl]
+            return tasks.inpaint(self.diffusion, self.sampling_network(), batch[..., sl], known[..., sl], sampler=sampler,
+                                 steps=steps, resample=resample_jumps, jump_length=jump_length, generator=g)
+
+        out = self._windows(fill, tuple(batch.shape), window, progress, "inpaint")
         return restore(torch.where(known, batch, out))
 
     def upsample(self, audio: Any, from_rate: int, steps: int | None = None, sampler: str = "ddpm",
-                 seed: int | None = None) -> Any:
+                 seed: int | None = None, window: int | None = None, progress: bool = False) -> Any:
         """Bandwidth extension: audio [L] or [B, L] at from_rate → the model's rate, keeping the input's band
-        (below from_rate / 2) and generating the band above it."""
+        (below from_rate / 2) and generating the band above it; long inputs in cross-faded windows of
+        `window` samples at the model's rate."""
         if from_rate >= self.sample_rate:
             raise ValueError(f"from_rate ({from_rate} Hz) must be below the model's rate ({self.sample_rate} Hz)")
         batch, restore = self._to_model_rate(audio, from_rate, back=False)
-        out = tasks.bandwidth_extension(self.diffusion, self.sampling_network(), batch, from_rate / self.sample_rate,
-                                        sampler=sampler, steps=steps, generator=self._generator(seed))
+        g = self._generator(seed)
+        out = self._windows(lambda sl: tasks.bandwidth_extension(self.diffusion, self.sampling_network(), batch[..., sl],
+                                                                 from_rate / self.sample_rate, sampler=sampler,
+                                                                 steps=steps, generator=g),
+                            tuple(batch.shape), window, progress, "upsample")
         return restore(out)
+
+    def _windows(self, task: Any, shape: tuple[int, ...], window: int | None, progress: bool, what: str) -> Tensor:
+        """windows.map_windows with the run's clip_length as the default window."""
+        window = self.clip_length if window is None else int(window)
+        if window < 16:
+            raise ValueError(f"window must be at least 16 samples, got {window}")
+        return map_windows(task, shape, window, progress=progress, description=what, sample_rate=self.sample_rate)
 
     def _to_model_rate(self, audio: Any, sample_rate: int | None, back: bool = True, domain: str = "waveform"):
         """numpy/torch [L] or [B, L] → ([B, 1, L'] float32 on the device, function undoing the conversion).

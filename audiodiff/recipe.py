@@ -52,7 +52,7 @@ class DataConfig:
     dataset: str = _f("folder", choices=("folder", "notes", "speechcommands", "ljspeech", "gtzan"))
     root: str = _f("data/my-audio")
     sample_rate: int = _f(16000, lo=1000, hi=384000)
-    clip_length: int = _f(16000, lo=16)
+    clip_length: int = _f(16000, lo=16, hi=2 ** 24)
     num_workers: int = _f(0, lo=0, hi=64)
     split: str = _f("train", choices=("train", "valid", "test"),
                     help="speechcommands: the official lists; gtzan: clip numbers; ljspeech: a fixed hash split")
@@ -123,7 +123,7 @@ class SampleConfig:
 @dataclass
 class FeaturesConfig:
     """[features]: the log-mel spectrogram of the "mel" and "vocoder" domains (see audiodiff/features.py)."""
-    n_fft: int = _f(1024, lo=2)
+    n_fft: int = _f(1024, lo=2, hi=2 ** 16)
     hop_length: int = _f(256, lo=1, help="samples per mel frame; frames = clip_length // hop_length")
     win_length: int = _f(0, lo=0, help="0 = n_fft")
     n_mels: int = _f(80, lo=1)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import html
 import numbers
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -27,7 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .audio import wav_bytes
-from .checkpoint import atomic_write
+from .atomic import atomic_write
 from .features import png_bytes, preview_image
 
 # Spectrogram images: one pixel per mel bin and frame, repeated only to reach this size for short clips
@@ -81,17 +80,7 @@ def write_report(path: str | Path, clips: Sequence[ReportClip], metrics: Mapping
     """Write the report page for `clips` (see the module docstring) to `path`, atomically; returns the path.
     `card_title` heads the card's table (e.g. "Data" when the clips are recordings, not samples)."""
     page = render_report(clips, metrics, card, title, card_title)
-    path = Path(path)
-
-    def write(tmp: str) -> None:
-        Path(tmp).write_text(page, encoding="utf-8")
-        os.chmod(tmp, 0o666 & ~_umask())   # the temp file is private (0600); a page is for sharing
-
-    try:
-        atomic_write(path, write)
-    except OSError as exc:
-        raise ValueError(f"cannot write the report page {path}: {exc.strerror or exc}") from None
-    return path
+    return atomic_write(path, lambda f: f.write(page.encode("utf-8")))
 
 
 def write_sample_report(path: str | Path, clips: Sequence[tuple[str, Any]], pipe: Any, **settings: Any) -> Path:
@@ -175,12 +164,6 @@ def class_name(pipe: Any, label: int) -> str:
     """A class-conditional run's name for class `label` (config.json class_names), else the number."""
     names = pipe.config.get("class_names") or []
     return str(names[label]) if 0 <= label < len(names) else str(label)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # ----------------------------------------------------------------- pieces of the page

@@ -148,6 +148,8 @@ def classifier_free_guidance(model: Model, labels: Tensor, scale: float) -> Mode
     scale 1 is plain conditional sampling, 0 unconditional, > 1 sharper classes (Ho & Salimans 2022;
     their w is scale − 1).  Both passes run as one batch.  The model must have `num_classes` > 0.
     """
+    if not math.isfinite(float(scale)):
+        raise ValueError(f"the guidance scale must be a finite number, got {scale}")
     num_classes = int(getattr(model, "num_classes", 0) or 0)
     if not num_classes:
         raise ValueError("labels need a class-conditional model (model.num_classes > 0)")

@@ -33,8 +33,8 @@ def estimate_noise_sigma(y: Tensor, order: int = 4) -> Tensor:
 
 def denoising_start(diffusion: GaussianDiffusion, sigma: float) -> tuple[float, float]:
     """(t_start, ᾱ) for y = x0 + σn: the level with (1 − ᾱ)/ᾱ = σ², so √ᾱ·y is distributed as x_t."""
-    if not sigma > 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be a finite number > 0, got {sigma}")
     alpha_bar = 1.0 / (1.0 + sigma ** 2)
     t_start = float(diffusion.schedule.continuous_step(torch.tensor(alpha_bar, dtype=torch.float64)))
     level = float(diffusion.schedule.sqrt_alpha_cumprod_at(torch.tensor([t_start], dtype=torch.float64))[0] ** 2)

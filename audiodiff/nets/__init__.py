@@ -19,6 +19,28 @@ def network_options(kind: str) -> dict[str, Any]:
     return {k: p.default for k, p in params.items() if k != "self"}
 
 
+# The largest value of a network option.  Far above any published audio model, and low enough that an
+# untrusted config.json cannot make building the network (even on the meta device, see
+# audiodiff/model_check.py) take minutes, or a dilation / down factor pad inputs to terabytes.
+OPTION_LIMITS: dict[str, int] = {"residual_layers": 256, "dilation_cycle": 16, "blocks_per_level": 16}
+DEFAULT_OPTION_LIMIT = 65536   # every other integer option: channels, classes, heads, hop_length, factors
+LIST_LIMIT = 8                 # entries of a list option (channel_mults: U-Net levels, …)
+
+
+def check_network_options(kind: str, cfg: dict[str, Any]) -> None:
+    """Raise ValueError naming the first option of network `kind` whose value is above its limit.
+
+    Types and lower bounds are the recipe's (recipe._model_value_ok); this adds the upper bounds."""
+    for key, value in cfg.items():
+        limit = OPTION_LIMITS.get(key, DEFAULT_OPTION_LIMIT)
+        if isinstance(value, (list, tuple)):
+            if len(value) > LIST_LIMIT or any(isinstance(v, int) and v > limit for v in value):
+                raise ValueError(f"[model] {key} = {list(value)[:LIST_LIMIT + 1]}: at most {LIST_LIMIT} entries, "
+                                 f"each <= {limit}")
+        elif isinstance(value, int) and not isinstance(value, bool) and value > limit:
+            raise ValueError(f"[model] {key} = {value}: must be <= {limit}")
+
+
 def build_network(cfg: dict[str, Any]) -> nn.Module:
     """{"type": "diffwave", ...constructor keywords} → an initialised network."""
     cfg = dict(cfg)
@@ -29,6 +51,7 @@ def build_network(cfg: dict[str, Any]) -> nn.Module:
     if unknown:
         raise ValueError(f"unknown [model] key(s) for {kind}: {', '.join(sorted(unknown))}; "
                          f"allowed: {', '.join(network_options(kind))}")
+    check_network_options(kind, cfg)
     return NETWORKS[kind](**cfg)
 
 
@@ -44,4 +67,5 @@ def entry_bottleneck(net: nn.Module) -> tuple[int, int] | None:
     return None
 
 
-__all__ = ["DiffWave", "UNet1D", "NETWORKS", "build_network", "entry_bottleneck", "network_options"]
+__all__ = ["DiffWave", "UNet1D", "NETWORKS", "build_network", "check_network_options", "entry_bottleneck",
+           "network_options"]

@@ -17,6 +17,9 @@ from torch import Tensor, nn
 from .layers import LabelEmbedding, StepEmbedding, add_label_embedding, zero_init
 
 
+MAX_TOTAL_DOWN = 65536   # inputs are padded to a multiple of the total down factor: keep that bounded
+
+
 def group_norm(channels: int) -> nn.GroupNorm:
     groups = next(g for g in (32, 16, 8, 4, 2, 1) if channels % g == 0 and channels // g >= 2 or g == 1)
     return nn.GroupNorm(groups, channels)
@@ -97,6 +100,9 @@ class UNet1D(nn.Module):
                              f"{len(mults) - 1} down_factors, got {len(factors)}")
         if any(f < 1 for f in factors) or stem_factor < 1:
             raise ValueError("down factors must be >= 1")
+        if stem_factor * math.prod(factors) > MAX_TOTAL_DOWN:
+            raise ValueError(f"stem_factor × down_factors = {stem_factor * math.prod(factors)}: must be <= "
+                             f"{MAX_TOTAL_DOWN} (every input is zero-padded to a multiple of it)")
         chans = [base_channels * m for m in mults]
         embed_dim = 4 * base_channels
         self.in_channels = in_channels
