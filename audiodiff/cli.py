@@ -297,6 +297,36 @@ def vocode(
     typer.echo(f"wrote {out} ({what}, {pipe.sample_rate} Hz)")
 
 
+@app.command("eval")
+def eval_(
+    samples: Path = typer.Argument(..., help="Folder of audio files to score (from any model; resampled and "
+                                   "cropped / padded to the classifier's input)."),
+    classifier: Path = typer.Option(..., "--classifier", help="Classifier run (audiodiff train "
+                                    "recipes/sc09-classifier)."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="Speech Commands tree or folder of audio "
+                                             "(default: the classifier's training split)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics as JSON here."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse cached reference statistics."),
+) -> None:
+    """Score generated audio: FID, IS, mIS, AM, NDB, accuracy (labelled samples) and sample statistics."""
+    import json
+
+    from rich.console import Console
+
+    from .evaluate import evaluate, result_table
+    from .train import resolve_device
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
+    result = evaluate(samples, classifier, reference=reference, device=resolve_device(device), use_cache=cache)
+    Console().print(result_table(result))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        typer.echo(f"wrote {json_out}")
+
+
 def _parse_gap(gap: str, rate: int, length: int) -> tuple[int, int]:
     try:
         start_s, end_s = (float(v) for v in gap.split(":"))

@@ -99,6 +99,10 @@ class TrainConfig:
     preview_n: int = _f(4, lo=1, hi=64, help="clips per preview")
     cond_drop: float = _f(0.1, lo=0, hi=1, hi_open=True,
                           help="class-conditional models: share of labels dropped (classifier-free guidance)")
+    eval_every: int = _f(0, lo=0, help="steps between quality evaluations (FID / IS of EMA samples against "
+                                       "eval_classifier; a classifier run: validation accuracy); 0 disables")
+    eval_n: int = _f(256, lo=2, help="samples generated per quality evaluation")
+    eval_classifier: str = _f("", help="classifier run directory (recipes/sc09-classifier) for eval_every")
 
 
 @dataclass

@@ -496,6 +496,8 @@ class Trainer:
                     bar.advance(task)
                 if self.writer is not None and self.cfg.preview_every and self.step % self.cfg.preview_every == 0:
                     self._preview()
+                if self.cfg.eval_every and self.step % self.cfg.eval_every == 0:
+                    self._evaluate()
                 if self.step % self.cfg.checkpoint_every == 0 and self.step < self.max_steps:
                     self.save_checkpoint()
         finally:
@@ -566,7 +568,23 @@ class Trainer:
                  time.perf_counter() - start)
 
 
+    def _evaluate(self) -> None:
+        """[train] eval_every: FID / IS of EMA samples against [train] eval_classifier (see
+        audiodiff/train_eval.py); every rank calls it, rank 0 samples and scores."""
+        if self.is_main:
+            if getattr(self, "_evaluator", None) is None:
+                from .train_eval import TrainingEvaluator
+
+                self._evaluator = TrainingEvaluator(self)
+            self._evaluator.run()
+        self._barrier()
+
+
 def train(recipe: Recipe, run_dir: str | Path, device: str = "auto", max_steps: int | None = None,
           show_progress: bool = True) -> Path:
-    """Train (or resume) `recipe` into run_dir; returns run_dir."""
-    return Trainer(recipe, run_dir, device=device, max_steps=max_steps, show_progress=show_progress).fit()
+    """Train (or resume) `recipe` into run_dir; returns run_dir.  A classification network ([model] type =
+    "classifier") is trained by audiodiff.classifier.ClassifierTrainer, everything else by Trainer."""
+    from .classifier import ClassifierTrainer, is_classifier_config
+
+    cls = ClassifierTrainer if is_classifier_config(recipe.model) else Trainer
+    return cls(recipe, run_dir, device=device, max_steps=max_steps, show_progress=show_progress).fit()

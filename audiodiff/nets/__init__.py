@@ -7,10 +7,12 @@ from typing import Any
 
 from torch import nn
 
+from .classifier import AudioClassifier
 from .diffwave import DiffWave
 from .unet1d import UNet1D
 
-NETWORKS: dict[str, type[nn.Module]] = {"diffwave": DiffWave, "unet1d": UNet1D}
+# "classifier" is no ε-network: its class says objective = "classification" and the trainer trains it so.
+NETWORKS: dict[str, type[nn.Module]] = {"diffwave": DiffWave, "unet1d": UNet1D, "classifier": AudioClassifier}
 
 
 def network_options(kind: str) -> dict[str, Any]:
@@ -32,4 +34,4 @@ def build_network(cfg: dict[str, Any]) -> nn.Module:
     return NETWORKS[kind](**cfg)
 
 
-__all__ = ["DiffWave", "UNet1D", "NETWORKS", "build_network", "network_options"]
+__all__ = ["AudioClassifier", "DiffWave", "UNet1D", "NETWORKS", "build_network", "network_options"]
