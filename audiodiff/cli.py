@@ -82,6 +82,11 @@ def train(
     r = load_recipe(recipe)
     run_dir = out or RUNS_DIR / r.name
     run_training(r, run_dir, device=device, max_steps=max_steps, show_progress=progress)
+    from .classifier import is_classifier_config
+
+    if is_classifier_config(r.model):
+        typer.echo(f"classifier ready in {run_dir}; score samples with: audiodiff eval SAMPLES --classifier {run_dir}")
+        return
     typer.echo(f"model ready in {run_dir}; generate with: audiodiff sample --model {run_dir} --n 16 --out wavs/")
 
 
@@ -146,6 +151,11 @@ def sample(
             if save_mel:
                 _save_npy(stem.with_suffix(".npy"), mels[i].numpy())
             written += 1
+    if label is not None:   # audiodiff eval reads it: accuracy of the classifier on the asked-for class
+        from .evaluate import write_labels
+
+        names = pipe.config.get("class_names") or []
+        write_labels(out, {f"sample_{i:03d}.wav": names[label] if label < len(names) else label for i in range(n)})
     extra = (" with mel images (.png)" if plot else "") + (" and mels (.npy)" if save_mel else "")
     how = "" if pipe.domain != "mel" else f" (mels decoded by {'vocoder ' + str(vocoder) if voc else 'Griffin-Lim'})"
     typer.echo(f"wrote {n} WAV file(s) at {pipe.sample_rate} Hz{extra} to {out}/{how}")

@@ -303,6 +303,10 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
         raise RecipeError(f"{source}: [data] file_list is only for dataset = 'folder'")
     if recipe.data.domain != "mel" and recipe.model["type"] == "diffwave" and recipe.model.get("in_channels", 1) != 1:
         raise RecipeError(f"{source}: [model] in_channels must be 1 for waveform diffusion")
+    if tr.eval_every and not tr.eval_classifier and getattr(NETWORKS[recipe.model["type"]], "objective",
+                                                            "diffusion") != "classification":
+        raise RecipeError(f"{source}: [train] eval_every = {tr.eval_every} scores samples with a classifier: set "
+                          f"[train] eval_classifier = its run directory (audiodiff train recipes/sc09-classifier)")
     _domain_checks(recipe, source)
 
 

@@ -8,16 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-import audiodiff
 from audiodiff import checkpoint as ckpt
 from audiodiff import metrics as M
 from audiodiff.classifier import load_classifier
 from audiodiff.evaluate import evaluate
-from audiodiff.recipe import load_recipe
-from sound_classes import (LENGTH, RATE, SPLITS, classifier_recipe, sound, white_noise, write_folder,
-                           write_sound_classes)
+from sound_classes import SPLITS, sound, white_noise, write_folder
 
 
 # ----------------------------------------------------------------- closed forms
@@ -83,16 +79,6 @@ def test_ndb_counts_bins_whose_share_differs():
 
 
 # ----------------------------------------------------------------- end to end, ten synthetic classes
-@pytest.fixture(scope="module")
-def sound_classifier(tmp_path_factory) -> tuple[Path, Path]:
-    """(data root, trained classifier run) on ten synthetic classes, trained here (120 steps)."""
-    root = tmp_path_factory.mktemp("classes")
-    data = write_sound_classes(root / "data")
-    run = root / "classifier"
-    audiodiff.train(load_recipe(classifier_recipe(data, root / "recipe")), run, device="cpu", show_progress=False)
-    return data, run
-
-
 def test_classifier_run_reports_accuracy(sound_classifier):
     _, run = sound_classifier
     config = ckpt.load_config(run)
