@@ -171,11 +171,11 @@ def read_samples(folder: str | Path, sample_rate: int, clip_length: int,
             label = path.parent.name
         audio = crop_or_pad(wave, clip_length, random=False).numpy().astype(np.float32)
         clips.append(EvalClip(rel, audio, sample_rate, label))
+    if not clips:
+        raise ValueError(f"none of the {len(files)} audio file(s) under {folder} could be read (first: {skipped[0]})")
     if skipped:
         shown = "; ".join(skipped[:10]) + (f"; … and {len(skipped) - 10} more" if len(skipped) > 10 else "")
         log.warning("skipped %d unreadable or empty file(s) of %d: %s", len(skipped), len(files), shown)
-    if not clips:
-        raise ValueError(f"none of the {len(files)} audio file(s) under {folder} could be read (first: {skipped[0]})")
     return clips, skipped
 
 
