@@ -145,9 +145,10 @@ def write_labels(folder: str | Path, labels: dict[str, str]) -> Path:
     return path
 
 
-def read_samples(folder: str | Path, sample_rate: int, clip_length: int,
+def read_samples(folder: str | Path, sample_rate: int, clip_length: int | None,
                  class_names: list[str] | None = None) -> tuple[list[EvalClip], list[str]]:
-    """Every audio file under folder → (clips at sample_rate, clip_length samples; skipped-file messages)."""
+    """Every audio file under folder → (clips at sample_rate, cropped / padded to clip_length unless None;
+    skipped-file messages)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"no samples folder {folder}: pass a folder of audio files (e.g. from audiodiff sample)")
@@ -169,7 +170,9 @@ def read_samples(folder: str | Path, sample_rate: int, clip_length: int,
             label = _label_name(given[rel], names, f"{folder / LABELS_FILE}, {rel}")
         elif path.parent != folder and path.parent.name in names:
             label = path.parent.name
-        audio = crop_or_pad(wave, clip_length, random=False).numpy().astype(np.float32)
+        if clip_length is not None:
+            wave = crop_or_pad(wave, clip_length, random=False)
+        audio = wave.numpy().astype(np.float32)
         clips.append(EvalClip(rel, audio, sample_rate, label))
     if not clips:
         raise ValueError(f"none of the {len(files)} audio file(s) under {folder} could be read (first: {skipped[0]})")
@@ -310,4 +313,18 @@ def result_table(result: EvalResult):
     table.add_row("predicted labels", hist)
     if result.skipped:
         table.add_row("skipped files", str(len(result.skipped)))
+    return table
+
+
+def metrics_table(title: str, scores: dict[str, Any]):
+    """A rich Table of the numbers in `scores` (FAD, SI-SDR …)."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, v in scores.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        table.add_row(key, f"{v:d}" if isinstance(v, int) else f"{v:.4g}")
     return table

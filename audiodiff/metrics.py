@@ -128,3 +128,15 @@ def classifier_metrics(ref_features: np.ndarray, ref_logp: np.ndarray, features:
     ndb, ndb_bins = ndb_score(ref_features, features, centroids)
     return {"fid": frechet_distance(ref_features, features), "is": inception_score(logp),
             "mis": modified_inception_score(logp), "am": am_score(ref_logp, logp), "ndb": ndb, "ndb_bins": ndb_bins}
+
+
+def si_sdr(reference: np.ndarray, estimate: np.ndarray, eps: float = 1e-12) -> float:
+    """Scale-invariant SDR in dB (Le Roux et al. 2019) of estimate [L] against reference [L], both made
+    zero-mean first: 10·log10(‖α s‖² / ‖α s − ŝ‖²) with α = ⟨ŝ, s⟩ / ‖s‖²."""
+    s = np.asarray(reference, np.float64)
+    e = np.asarray(estimate, np.float64)
+    if s.shape != e.shape or s.ndim != 1:
+        raise ValueError(f"SI-SDR needs two signals of the same length, got {s.shape} and {e.shape}")
+    s, e = s - s.mean(), e - e.mean()
+    target = (e @ s) / (s @ s + eps) * s
+    return float(10 * np.log10((target @ target + eps) / ((target - e) @ (target - e) + eps)))
