@@ -41,7 +41,20 @@ def fail(message: str) -> None:
 def latest_run(root: Path = RUNS_DIR) -> Path | None:
     """The run under root whose model.safetensors was written last."""
     candidates = sorted(root.glob("*/model.safetensors"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+    candidates = [p for p in candidates if not _is_classifier_run(p.parent)]
     return candidates[-1].parent if candidates else None
+
+
+def _is_classifier_run(run: Path) -> bool:
+    """A run of recipes/sc09-classifier (it scores samples; `sample` never picks it by default)."""
+    import json
+
+    from .classifier import is_classifier_config
+
+    try:
+        return is_classifier_config(json.loads((run / "config.json").read_text()).get("model", {}))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _load_pipeline(model: Optional[Path], device: str):

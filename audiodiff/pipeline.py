@@ -22,7 +22,7 @@ from .audio import resample
 from .diffusion import GaussianDiffusion
 from .domains import features_from_config
 from .features import MelFeatures
-from .nets import build_network
+from .nets import NETWORKS, build_network
 from .sampling import classifier_free_guidance
 
 log = logging.getLogger("audiodiff")
@@ -52,6 +52,9 @@ class Pipeline:
         for key in ("model", "diffusion", "sample_rate", "clip_length"):
             if key not in config:
                 raise ValueError(f"{path / ckpt.CONFIG} lacks {key!r}: not an audiodiff model config")
+        if getattr(NETWORKS.get(config["model"].get("type")), "objective", "diffusion") != "diffusion":
+            raise ValueError(f"{path} is a classifier run: it scores audio rather than generating it (audiodiff "
+                             f"eval SAMPLES --classifier {path})")
         features = features_from_config(config)
         if features is not None and features.stats is None:
             raise ValueError(f"{path / ckpt.CONFIG} lacks the mel normalisation statistics (\"features\": "
