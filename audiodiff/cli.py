@@ -328,9 +328,9 @@ def eval_(
                                               "recipes/sc09-classifier): FID, IS, mIS, AM, NDB, accuracy."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="Speech Commands tree or folder of real "
                                              "audio (default with --classifier: its training split)."),
-    fad_name: Optional[str] = typer.Option(None, "--fad", help="Also FAD against --reference with this "
-                                           "embedding: vggish | pann | clap | encodec (pip install "
-                                           "'audiodiff[fad]') | mfcc (no download)."),
+    fad_name: Optional[str] = typer.Option(None, "--fad", help="FAD against --reference with this embedding: "
+                                           "vggish | pann | clap | encodec (pip install "
+                                           "'audiodiff\\[fad]') | mfcc (no download)."),
     clean: Optional[Path] = typer.Option(None, "--clean", help="Denoising: folder of clean references, matched "
                                          "to SAMPLES by relative path: SI-SDR."),
     noisy: Optional[Path] = typer.Option(None, "--noisy", help="Denoising: folder of the noisy inputs (with "

@@ -90,3 +90,14 @@ def test_sample_label_writes_labels_for_eval(tmp_path):
     assert proc.returncode == 0, proc.stderr
     labels = json.loads((tmp_path / "wavs" / "labels.json").read_text())
     assert labels == {"sample_000.wav": "three", "sample_001.wav": "three"}
+
+
+def test_eval_help_names_every_mode():
+    from typer.testing import CliRunner
+
+    from audiodiff.cli import app
+
+    result = CliRunner().invoke(app, ["eval", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for text in ("--classifier", "--reference", "--fad", "audiodiff[fad]", "mfcc", "--clean", "--noisy", "--json"):
+        assert text in result.stdout, text
