@@ -36,7 +36,7 @@ import torch
 
 from . import checkpoint as ckpt
 from .audio import AudioReadError, crop_or_pad, load_audio
-from .classifier import clips_and_labels, embed, load_classifier
+from .classifier import embed, load_classifier
 from .data import DatasetError, build_dataset, find_audio_files, speechcommands_dir
 from .metrics import classifier_metrics, ndb_centroids
 from .recipe import DataConfig
@@ -48,6 +48,7 @@ CACHE_DIR = "eval-cache"
 CACHE_VERSION = 1
 N_BANDS = 7                  # octave bands below sample_rate / 2: [0, sr/128], [sr/128, sr/64], …, [sr/4, sr/2]
 FULL_SCALE = 1 - 2 ** -15
+REFERENCE_BATCH = 256
 
 
 @dataclass
@@ -92,16 +93,24 @@ def band_edges(sample_rate: int) -> list[tuple[float, float]]:
     return list(zip([0.0] + uppers[:-1], uppers))
 
 
-def band_energy_db(waves: torch.Tensor, sample_rate: int, n_fft: int = 512) -> np.ndarray:
-    """Mean power in each octave band over clips and frames, dB: waves [N, L] → [N_BANDS]."""
-    power = torch.zeros(n_fft // 2 + 1, dtype=torch.float64)
-    for chunk in waves.split(64):
-        spec = torch.stft(chunk.float(), n_fft, hop_length=n_fft // 2, window=torch.hann_window(n_fft),
-                          return_complex=True)
-        power += spec.abs().double().pow(2).mean(dim=2).sum(0)
-    power /= len(waves)
-    freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
-    p = power.numpy()
+BAND_FFT = 512
+
+
+def power_sum(waves: torch.Tensor, n_fft: int = BAND_FFT) -> torch.Tensor:
+    """Per-clip mean power spectrum, summed over clips: waves [N, L] → [n_fft // 2 + 1] (float64)."""
+    spec = torch.stft(waves.float(), n_fft, hop_length=n_fft // 2, window=torch.hann_window(n_fft),
+                      return_complex=True)
+    return spec.abs().double().pow(2).mean(dim=2).sum(0)
+
+
+def band_energy_db(waves: torch.Tensor | None, sample_rate: int, power: torch.Tensor | None = None,
+                   count: int | None = None) -> np.ndarray:
+    """Mean power in each octave band over clips and frames, dB: waves [N, L] (or a power_sum over
+    `count` clips) → [N_BANDS]."""
+    if power is None:
+        power, count = sum(power_sum(chunk) for chunk in waves.split(64)), len(waves)
+    p = (power / count).numpy()
+    freqs = np.linspace(0, sample_rate / 2, len(p))
     return np.array([10 * np.log10(p[(freqs >= lo) & (freqs < hi if hi < sample_rate / 2 else freqs <= hi)].sum()
                                    + 1e-20) for lo, hi in band_edges(sample_rate)])
 
@@ -231,10 +240,17 @@ def reference_stats(classifier: str | Path, net: torch.nn.Module, config: dict[s
             log.info("reference statistics from the cache %s", path)
             return Reference(z["features"], z["logp"], z["centroids"], z["band_db"], description)
     dataset = build_dataset(data, show_progress=False)
-    waves, _ = clips_and_labels(dataset)
-    features, logp = embed(net, waves)
-    ref = Reference(features, logp, ndb_centroids(features), band_energy_db(waves, int(config["sample_rate"])),
-                    description)
+    dataset.random_crop, dataset.return_labels = False, False
+    feats, logps, power = [], [], None
+    for start in range(0, len(dataset), REFERENCE_BATCH):   # in batches: a corpus need not fit in memory
+        waves = torch.stack([dataset[i].reshape(-1) for i in range(start, min(start + REFERENCE_BATCH, len(dataset)))])
+        f, lp = embed(net, waves)
+        feats.append(f)
+        logps.append(lp)
+        power = power_sum(waves) if power is None else power + power_sum(waves)
+    features, logp = np.concatenate(feats), np.concatenate(logps)
+    ref = Reference(features, logp, ndb_centroids(features),
+                    band_energy_db(None, int(config["sample_rate"]), power, len(dataset)), description)
     if use_cache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -280,7 +296,9 @@ def evaluate(samples: str | Path, classifier: str | Path, reference: str | Path 
     try:
         ref = reference_stats(classifier, net, config, reference, use_cache=use_cache)
     except DatasetError as exc:
-        raise DatasetError(f"reference data: {exc}") from None
+        which = "--reference" if reference is not None else \
+            "reference data (the classifier's training split; --reference DATA picks another)"
+        raise DatasetError(f"{which}: {exc}") from None
     waves = torch.from_numpy(np.stack([c.audio for c in clips]))
     metrics, histogram, predicted = score_waves(waves, net, config, ref, [c.label for c in clips])
     for clip, p in zip(clips, predicted):
