@@ -174,3 +174,11 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any], weights: torch.nn.Modu
     atomic_write_many([(run_dir / STATE, lambda tmp: torch.save(state, tmp)),
                        (run_dir / WEIGHTS, _weights_writer(weights, metadata)),
                        (run_dir / CONFIG, _config_writer(config))])
+
+
+def save_model(run_dir: Path, module: torch.nn.Module, config: dict[str, Any],
+               metadata: dict[str, str] | None = None) -> None:
+    """model.safetensors + config.json (a loadable run without training state, e.g. RUN_DIR/best), as one unit."""
+    run_dir = Path(run_dir)
+    atomic_write_many([(run_dir / WEIGHTS, _weights_writer(module, metadata)),
+                       (run_dir / CONFIG, _config_writer(config))])

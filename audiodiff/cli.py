@@ -41,7 +41,20 @@ def fail(message: str) -> None:
 def latest_run(root: Path = RUNS_DIR) -> Path | None:
     """The run under root whose model.safetensors was written last."""
     candidates = sorted(root.glob("*/model.safetensors"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+    candidates = [p for p in candidates if not _is_classifier_run(p.parent)]
     return candidates[-1].parent if candidates else None
+
+
+def _is_classifier_run(run: Path) -> bool:
+    """A run of recipes/sc09-classifier (it scores samples; `sample` never picks it by default)."""
+    import json
+
+    from .classifier import is_classifier_config
+
+    try:
+        return is_classifier_config(json.loads((run / "config.json").read_text()).get("model", {}))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _load_pipeline(model: Optional[Path], device: str, precision: str = "auto"):
@@ -96,6 +109,11 @@ def train(
     r = load_recipe(resolve_recipe(recipe))
     run_dir = out or RUNS_DIR / r.name
     run_training(r, run_dir, device=device, max_steps=max_steps, show_progress=progress, restart=restart)
+    from .classifier import is_classifier_config
+
+    if is_classifier_config(r.model):
+        typer.echo(f"classifier ready in {run_dir}; score samples with: audiodiff eval SAMPLES --classifier {run_dir}")
+        return
     typer.echo(f"model ready in {run_dir}; generate with: audiodiff sample --model {run_dir} --n 16 --out wavs/")
 
 
@@ -176,6 +194,11 @@ def sample(
     stale = remove_stale_samples(out, paths)
     if stale:
         log.info("removed %d sample_* file(s) of an earlier run from %s", len(stale), out)
+    if label is not None:   # audiodiff eval reads it: accuracy of the classifier on the asked-for class
+        from .evaluate import write_labels
+
+        names = pipe.config.get("class_names") or []
+        write_labels(out, {f"sample_{i:03d}.wav": names[label] if label < len(names) else label for i in range(n)})
     extra = (" with mel images (.png)" if plot else "") + (" and mels (.npy)" if save_mel else "")
     how = "" if pipe.domain != "mel" else f" (mels decoded by {'vocoder ' + str(vocoder) if voc else 'Griffin-Lim'})"
     typer.echo(f"wrote {n} WAV file(s) at {pipe.sample_rate} Hz{extra} to {out}/{how}")
@@ -344,6 +367,66 @@ def vocode(
         what = f"{audio} re-synthesised from its mel"
     save_wav(out, wave, pipe.sample_rate)
     typer.echo(f"wrote {out} ({what}, {pipe.sample_rate} Hz)")
+
+
+@app.command("eval")
+def eval_(
+    samples: Path = typer.Argument(..., help="Folder of audio files to score (from any model; resampled and "
+                                   "cropped / padded to the classifier's input)."),
+    classifier: Optional[Path] = typer.Option(None, "--classifier", help="Classifier run (audiodiff train "
+                                              "recipes/sc09-classifier): FID, IS, mIS, AM, NDB, accuracy."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="Speech Commands tree or folder of real "
+                                             "audio (default with --classifier: its training split)."),
+    fad_name: Optional[str] = typer.Option(None, "--fad", help="FAD against --reference with this embedding: "
+                                           "vggish | pann | clap | encodec (pip install "
+                                           "'audiodiff\\[fad]') | mfcc (no download)."),
+    clean: Optional[Path] = typer.Option(None, "--clean", help="Denoising: folder of clean references, matched "
+                                         "to SAMPLES by relative path: SI-SDR."),
+    noisy: Optional[Path] = typer.Option(None, "--noisy", help="Denoising: folder of the noisy inputs (with "
+                                         "--clean): SI-SDR improvement."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics as JSON here."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse cached reference statistics."),
+) -> None:
+    """Score audio: classifier metrics (FID, IS, mIS, AM, NDB, accuracy), FAD, or denoising pairs (SI-SDR)."""
+    import json
+
+    from rich.console import Console
+
+    from .evaluate import metrics_table, result_table
+    from .train import resolve_device
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
+    if classifier is None and fad_name is None and clean is None:
+        fail("say what to measure: --classifier RUN (digit metrics), --fad EMBEDDING --reference DIR, or "
+             "--clean DIR (denoising pairs)")
+    if noisy is not None and clean is None:
+        raise typer.BadParameter("needs --clean: the references the noisy inputs are scored against",
+                                 param_hint="--noisy")
+    console, out = Console(), {}
+    if classifier is not None:
+        from .evaluate import evaluate
+
+        result = evaluate(samples, classifier, reference=reference, device=resolve_device(device), use_cache=cache)
+        console.print(result_table(result))
+        out.update(result.to_json())
+    if fad_name is not None:
+        from .fad import fad
+
+        scores = fad(samples, reference, fad_name)
+        console.print(metrics_table(f"FAD ({fad_name} embedding, reference {reference})", scores))
+        out.update(scores)
+    if clean is not None:
+        from .pairs import score_pairs
+
+        scores = score_pairs(samples, clean, noisy)
+        console.print(metrics_table(f"denoising pairs (clean: {clean})", scores))
+        out.update(scores)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(out, indent=2) + "\n")
+        typer.echo(f"wrote {json_out}")
 
 
 def _parse_gap(gap: str, rate: int, length: int) -> tuple[int, int]:

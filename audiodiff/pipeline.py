@@ -23,7 +23,7 @@ from .diffusion import GaussianDiffusion
 from .domains import features_from_config
 from .features import MelFeatures
 from .model_check import ModelFileError, check_config, check_weights
-from .nets import build_network
+from .nets import build_network, is_classifier_config
 from .precision import PRECISIONS, cast_network, compile_network, resolve_precision
 from .sampling import classifier_free_guidance
 from .windows import map_windows
@@ -63,6 +63,9 @@ class Pipeline:
                                     f"and {ckpt.WEIGHTS}")
         config = ckpt.load_config(path)
         config_file = path / ckpt.CONFIG
+        if isinstance(config, dict) and is_classifier_config(config.get("model")):
+            raise ValueError(f"{path} is a classifier run: it scores audio rather than generating it (audiodiff "
+                             f"eval SAMPLES --classifier {path})")
         check_config(config, config_file)
         try:
             features = features_from_config(config)

@@ -108,6 +108,10 @@ class TrainConfig:
     preview_n: int = _f(4, lo=1, hi=64, help="clips per preview")
     cond_drop: float = _f(0.1, lo=0, hi=1, hi_open=True,
                           help="class-conditional models: share of labels dropped (classifier-free guidance)")
+    eval_every: int = _f(0, lo=0, help="steps between quality evaluations (FID / IS of EMA samples against "
+                                       "eval_classifier; a classifier run: validation accuracy); 0 disables")
+    eval_n: int = _f(256, lo=2, help="samples generated per quality evaluation")
+    eval_classifier: str = _f("", help="classifier run directory (recipes/sc09-classifier) for eval_every")
 
 
 @dataclass
@@ -310,6 +314,10 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
         raise RecipeError(f"{source}: [data] file_list is only for dataset = 'folder'")
     if recipe.data.domain != "mel" and recipe.model["type"] == "diffwave" and recipe.model.get("in_channels", 1) != 1:
         raise RecipeError(f"{source}: [model] in_channels must be 1 for waveform diffusion")
+    if tr.eval_every and not tr.eval_classifier and getattr(NETWORKS[recipe.model["type"]], "objective",
+                                                            "diffusion") != "classification":
+        raise RecipeError(f"{source}: [train] eval_every = {tr.eval_every} scores samples with a classifier: set "
+                          f"[train] eval_classifier = its run directory (audiodiff train recipes/sc09-classifier)")
     _domain_checks(recipe, source)
     _warn_bottleneck(recipe, source)
 

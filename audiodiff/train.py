@@ -605,6 +605,8 @@ class Trainer:
                     break
                 if self.writer is not None and self.cfg.preview_every and self.step % self.cfg.preview_every == 0:
                     self._preview()
+                if self.cfg.eval_every and self.step % self.cfg.eval_every == 0:
+                    self._evaluate()
                 if self.step % self.cfg.checkpoint_every == 0 and self.step < self.max_steps:
                     self.save_checkpoint()
         finally:
@@ -679,6 +681,18 @@ class Trainer:
                  time.perf_counter() - start)
 
 
+    def _evaluate(self) -> None:
+        """[train] eval_every: FID / IS of EMA samples against [train] eval_classifier (see
+        audiodiff/train_eval.py); every rank calls it, rank 0 samples and scores."""
+        if self.is_main:
+            if getattr(self, "_evaluator", None) is None:
+                from .train_eval import TrainingEvaluator
+
+                self._evaluator = TrainingEvaluator(self)
+            self._evaluator.run()
+        self._barrier()
+
+
 def _launch_rank() -> int:
     """This process's rank before the process group exists (torchrun's RANK; 0 without torchrun)."""
     if dist.is_available() and dist.is_initialized():
@@ -686,9 +700,14 @@ def _launch_rank() -> int:
     return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
 
 
+
 def train(recipe: Recipe, run_dir: str | Path, device: str = "auto", max_steps: int | None = None,
           show_progress: bool = True, restart: bool = False) -> Path:
     """Train (or resume) `recipe` into run_dir; returns run_dir.  Raises interrupt.Interrupted after
-    checkpointing when SIGINT / SIGTERM / SIGHUP stops it."""
-    return Trainer(recipe, run_dir, device=device, max_steps=max_steps, show_progress=show_progress,
-                   restart=restart).fit()
+    checkpointing when SIGINT / SIGTERM / SIGHUP stops it.  A classification network ([model] type =
+    "classifier") is trained by audiodiff.classifier.ClassifierTrainer, everything else by Trainer."""
+    from .classifier import ClassifierTrainer, is_classifier_config
+
+    cls = ClassifierTrainer if is_classifier_config(recipe.model) else Trainer
+    return cls(recipe, run_dir, device=device, max_steps=max_steps, show_progress=show_progress,
+               restart=restart).fit()

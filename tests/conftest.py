@@ -119,3 +119,18 @@ def audiodiff_log(caplog: pytest.LogCaptureFixture):
         logger.removeHandler(caplog.handler)
         logger.setLevel(old_level)
         logger.propagate = old_propagate
+
+
+@pytest.fixture(scope="session")
+def sound_classifier(tmp_path_factory) -> tuple[Path, Path]:
+    """(data root, trained classifier run) on ten synthetic sound classes (tests/sound_classes.py), trained
+    once per session (120 steps, a few seconds of CPU)."""
+    import audiodiff
+    from audiodiff.recipe import load_recipe
+    from sound_classes import classifier_recipe, write_sound_classes
+
+    root = tmp_path_factory.mktemp("classes")
+    data = write_sound_classes(root / "data")
+    run = root / "classifier"
+    audiodiff.train(load_recipe(classifier_recipe(data, root / "recipe")), run, device="cpu", show_progress=False)
+    return data, run

@@ -7,10 +7,12 @@ from typing import Any
 
 from torch import nn
 
+from .classifier import AudioClassifier
 from .diffwave import DiffWave
 from .unet1d import UNet1D
 
-NETWORKS: dict[str, type[nn.Module]] = {"diffwave": DiffWave, "unet1d": UNet1D}
+# "classifier" is no ε-network: its class says objective = "classification" and the trainer trains it so.
+NETWORKS: dict[str, type[nn.Module]] = {"diffwave": DiffWave, "unet1d": UNet1D, "classifier": AudioClassifier}
 
 
 def network_options(kind: str) -> dict[str, Any]:
@@ -55,6 +57,12 @@ def build_network(cfg: dict[str, Any]) -> nn.Module:
     return NETWORKS[kind](**cfg)
 
 
+def is_classifier_config(model_cfg: Any) -> bool:
+    """Whether a [model] table builds a classification network (trained by ClassifierTrainer, used by eval)."""
+    kind = model_cfg.get("type", "diffwave") if isinstance(model_cfg, dict) else None
+    return isinstance(kind, str) and getattr(NETWORKS.get(kind), "objective", "diffusion") == "classification"
+
+
 def entry_bottleneck(net: nn.Module) -> tuple[int, int] | None:
     """(values per output position entering the first layer, channels it maps them to) when the first layer is
     narrower than its input, else None.  The first Conv1d that reads the network's input (UNet1D's stem, DiffWave's
@@ -67,5 +75,5 @@ def entry_bottleneck(net: nn.Module) -> tuple[int, int] | None:
     return None
 
 
-__all__ = ["DiffWave", "UNet1D", "NETWORKS", "build_network", "check_network_options", "entry_bottleneck",
-           "network_options"]
+__all__ = ["AudioClassifier", "DiffWave", "UNet1D", "NETWORKS", "build_network", "check_network_options",
+           "entry_bottleneck", "is_classifier_config", "network_options"]
