@@ -22,7 +22,7 @@ else:  # pragma: no cover
 
 import torch
 
-from .nets import NETWORKS, build_network, entry_bottleneck, network_options
+from .nets import NETWORKS, build_network, entry_bottleneck, is_classifier_config, network_options
 
 log = logging.getLogger("audiodiff")
 
@@ -329,6 +329,8 @@ FIRST_LAYER_KEY = {"unet1d": "base_channels", "diffwave": "residual_channels"}
 def _warn_bottleneck(recipe: Recipe, source: str) -> None:
     """Warn (with the fix) when the network's first layer is narrower than its input; built on the meta device,
     so it costs no memory."""
+    if is_classifier_config(recipe.model):   # it reads audio through its own mel front end, not an ε-network's input
+        return
     with torch.device("meta"):
         narrow = entry_bottleneck(build_network(recipe.model))
     if narrow:
