@@ -385,6 +385,9 @@ def eval_(
     noisy: Optional[Path] = typer.Option(None, "--noisy", help="Denoising: folder of the noisy inputs (with "
                                          "--clean): SI-SDR improvement."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the metrics as JSON here."),
+    report: Optional[Path] = typer.Option(None, "--report", help="With --classifier: also write one "
+                                          "self-contained HTML page with a player and a spectrogram per clip, "
+                                          "grouped by label, and the metric table (e.g. report.html)."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse cached reference statistics."),
 ) -> None:
@@ -404,7 +407,11 @@ def eval_(
     if noisy is not None and clean is None:
         raise typer.BadParameter("needs --clean: the references the noisy inputs are scored against",
                                  param_hint="--noisy")
+    if report is not None and (classifier is None or report.is_dir()):
+        raise typer.BadParameter("needs --classifier (the page shows the clips it scored) and a file name, e.g. "
+                                 "report.html", param_hint="--report")
     console, out = Console(), {}
+    result = None
     if classifier is not None:
         from .evaluate import evaluate
 
@@ -424,9 +431,15 @@ def eval_(
         console.print(metrics_table(f"denoising pairs (clean: {clean})", scores))
         out.update(scores)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(out, indent=2) + "\n")
+        from .atomic import atomic_write
+
+        atomic_write(json_out, lambda f: f.write((json.dumps(out, indent=2) + "\n").encode()))
         typer.echo(f"wrote {json_out}")
+    if report is not None:
+        from .report import write_eval_report
+
+        write_eval_report(report, result, samples, classifier, extra_metrics=out)
+        typer.echo(f"wrote {report}")
 
 
 def _parse_gap(gap: str, rate: int, length: int) -> tuple[int, int]:

@@ -93,6 +93,24 @@ def write_sample_report(path: str | Path, clips: Sequence[tuple[str, Any]], pipe
                         title=f"audiodiff samples: {pipe.config.get('name') or 'model'}")
 
 
+def write_eval_report(path: str | Path, result: Any, samples: str | Path, classifier: str | Path,
+                      extra_metrics: Mapping[str, Any] | None = None) -> Path:
+    """`audiodiff eval --report`: the page for an audiodiff.evaluate.EvalResult, clips grouped by their label
+    (else by the class the classifier heard), its metrics (plus numeric `extra_metrics`: FAD, SI-SDR) and an
+    evaluation card."""
+    from . import __version__
+
+    clips = [ReportClip(c.name, c.audio, c.sample_rate,
+                        c.label if c.label is not None else (f"heard as {c.predicted}" if c.predicted else None))
+             for c in result.clips]
+    numeric = {k: v for k, v in {**result.metrics, **(extra_metrics or {})}.items()
+               if isinstance(v, numbers.Number)}
+    card = {"samples": str(samples), "classifier": str(classifier), "reference": result.reference,
+            "skipped files": len(result.skipped), "audiodiff version": __version__}
+    return write_report(path, clips, metrics=numeric, card=card, title=f"audiodiff eval: {samples}",
+                        card_title="Evaluation")
+
+
 def render_report(clips: Sequence[ReportClip], metrics: Mapping[str, Any] | None = None,
                   card: Mapping[str, Any] | None = None, title: str = "audiodiff report",
                   card_title: str = "Model") -> str:

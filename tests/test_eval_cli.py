@@ -101,3 +101,18 @@ def test_eval_help_names_every_mode():
     assert result.exit_code == 0
     for text in ("--classifier", "--reference", "--fad", "audiodiff[fad]", "mfcc", "--clean", "--noisy", "--json"):
         assert text in result.stdout, text
+
+
+def test_eval_report_page_shows_every_scored_clip_with_the_metrics(sound_classifier, tmp_path):
+    _, run = sound_classifier
+    rng = np.random.default_rng(3)
+    samples = write_folder(tmp_path / "s", [sound(k % 10, rng) for k in range(12)])
+    (samples / "empty.wav").write_bytes(b"")
+    page = tmp_path / "page" / "report.html"
+    proc = run_cli("eval", str(samples), "--classifier", str(run), "--report", str(page), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    html = page.read_text()
+    assert html.count("<audio") == 12                          # the skipped empty file is not on the page
+    assert "heard as " in html and "Evaluation" in html and "FID" in html and str(run) in html
+    assert_one_line_error(run_cli("eval", str(samples), "--clean", str(samples), "--report", str(page)),
+                          "--report", "--classifier")
