@@ -8,7 +8,7 @@
 
 recipe: recipes/sc09 with [data] on digits-tts (read-only: the decode cache goes under DIR), 200 steps,
 [train] compile on CUDA, precision "auto" (bf16 on compute capability 8.0+), log_every 50, no previews.
---tiny (the CPU path): a 4 × 16 network on 4,000-sample clips, 40 steps, no compile.  Without digits-tts
+--tiny (the CPU path): a 4 × 16 network on 4 clips of 4,000 samples, 20 steps, no compile.  Without digits-tts
 (a checkout with no ../shared) the data are generated tones in a folder, and the JSON says so.
 
 train: the recipe through audiodiff's Trainer in this process.  Seconds per iteration are timed from one
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 import sys
 import time
@@ -90,7 +91,7 @@ def write_recipe(args) -> Path:
     if args.tiny:
         raw["data"].update(clip_length=4000, num_workers=0)
         raw["model"].update(residual_layers=4, residual_channels=16, dilation_cycle=4)
-        raw["train"].update(max_steps=40, log_every=10, compile=False)
+        raw["train"].update(batch_size=4, max_steps=20, log_every=5, compile=False)
         raw["sample"].update(steps=10)
     folder = out / "recipe"
     folder.mkdir(parents=True, exist_ok=True)
@@ -133,6 +134,10 @@ def train(args, run_name: str = "run", json_name: str = "train.json", sample: bo
     from audiodiff.recipe import load_recipe
     from audiodiff.train import Trainer
 
+    logger = logging.getLogger("audiodiff")   # the trainer's log lines (steps, loss) go to this part's log
+    if not logger.handlers:
+        logger.addHandler(logging.StreamHandler(sys.stderr))
+        logger.setLevel(logging.INFO)
     out = Path(args.out)
     recipe = load_recipe(out / "recipe")
     trainer = Trainer(recipe, out / run_name, show_progress=False)
@@ -240,7 +245,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=("recipe", "train", "ddp", "report"))
     ap.add_argument("--out", required=True)
-    ap.add_argument("--tiny", action="store_true", help="the CPU path: a tiny network, short clips, 40 steps")
+    ap.add_argument("--tiny", action="store_true", help="the CPU path: a tiny network, short clips, 20 steps")
     ap.add_argument("--data", default=None, help="digits-tts root (default: ../shared/data/digits-tts)")
     args = ap.parse_args(argv)
     {"recipe": write_recipe, "train": train, "ddp": ddp, "report": report}[args.what](args)

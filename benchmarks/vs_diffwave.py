@@ -10,7 +10,8 @@ Networks (same shapes on both sides; the parameter counts are checked to be equa
             T = 50, β linear 1e-4 → 0.05 (lmnt's params.py; audiodiff's recipes/ljspeech-vocoder)
   sc09      the SC09-sized network, 36 × 256, cycle 12, T = 200, β 1e-4 → 0.02.  diffwave 0.1.7 has no
             unconditional model (its DiffWave always takes a spectrogram), so both sides run the
-            mel-conditioned 36 × 256 network here (24.1M parameters against the unconditional 24.0M).
+            mel-conditioned 36 × 256 network here (25,527,491 parameters on both sides, against 24,034,305
+            unconditional).
 
 Per network and mode, timed alternately peer, audiodiff, peer, audiodiff, … in one process on one device
 (a busy machine slows both sides alike), after one untimed warm-up call each (compilation falls there):
