@@ -140,9 +140,10 @@ def load_state(run_dir: Path) -> dict[str, Any] | None:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:   # truncated or empty (EOFError), random bytes, a pickle of anything but tensors
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ValueError(f"{path} is not a readable training state ({type(exc).__name__}: {reason}): restore it "
-                         f"from a backup, or train again from step 0 with --restart") from None
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        what = f"{type(exc).__name__}: {reason}" if reason else f"{type(exc).__name__}: it is empty or cut short"
+        raise ValueError(f"{path} is not a readable training state ({what}): restore it from a backup, or train "
+                         f"again from step 0 with --restart") from None
 
 
 def save_checkpoint(run_dir: Path, state: dict[str, Any], weights: torch.nn.Module, config: dict[str, Any],
