@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -162,9 +163,13 @@ def load_state(run_dir: Path) -> dict[str, Any] | None:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:   # truncated or empty (EOFError), random bytes, a pickle of anything but tensors
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise ValueError(f"{path} is not a readable training state ({type(exc).__name__}: {reason}): restore it "
-                         f"from a backup, or train again from step 0 with --restart") from None
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        if isinstance(exc, pickle.UnpicklingError):   # never suggest weights_only=False, as torch's text does
+            what = "not a tensors-only PyTorch file"
+        else:
+            what = f"{type(exc).__name__}: {reason}" if reason else f"{type(exc).__name__}: it is empty or cut short"
+        raise ValueError(f"{path} is not a readable training state ({what}): restore it from a backup, or train "
+                         f"again from step 0 with --restart") from None
 
 
 def save_checkpoint(run_dir: Path, state: dict[str, Any], weights: torch.nn.Module, config: dict[str, Any],

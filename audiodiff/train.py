@@ -311,7 +311,8 @@ class Trainer:
         try:
             self._load_state(state)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            reason = " ".join(lines[:2])[:200] or type(exc).__name__     # torch's size mismatch is on line 2
             raise TrainingError(f"{self.run_dir / ckpt.STATE} does not fit this run ({type(exc).__name__}: "
                                 f"{reason}): restore it from a backup, or pass --restart to train from step 0 "
                                 f"(replacing {ckpt.WEIGHTS})") from None

@@ -254,3 +254,20 @@ def test_torchrun_sigterm_to_one_rank_stops_every_rank_at_the_same_step(wav_fold
     assert_close_dicts(r0["model"], r1["model"], "rank 0 vs rank 1", atol=0)
     assert f"stopped at step {r0['step']} (SIGTERM); run the same command to resume" in \
         (tmp_path / "ddp.log").read_text()
+
+
+def test_eof_error_is_an_error_not_an_interruption(monkeypatch, capsys):
+    """Typer wraps an EOFError (an empty .npy, an empty state file) as Abort, which read as Ctrl-C."""
+    from audiodiff import cli
+
+    def empty_file() -> None:
+        raise EOFError("No data left in file")
+    monkeypatch.setattr(cli.app, "registered_commands", list(cli.app.registered_commands))
+    cli.app.command("empty-file")(empty_file)
+    monkeypatch.setattr(sys, "argv", ["audiodiff", "empty-file"])
+    monkeypatch.delenv("AUDIODIFF_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 1
+    assert last_line(capsys.readouterr().err) == ("error: a file ended early (No data left in file): it is empty or "
+                                                  "truncated; set AUDIODIFF_DEBUG=1 to see which")
