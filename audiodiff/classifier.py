@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,9 @@ from torch import Tensor, nn
 
 from . import checkpoint as ckpt
 from .data import build_dataset
-from .nets import build_network
+from .nets import build_network, is_classifier_config  # noqa: F401  (callers import is_classifier_config here)
+from .precision import autocast as precision_autocast
 from .recipe import SPLIT_DATASETS, Recipe
-from .nets import is_classifier_config  # noqa: F401  (callers import it from here too)
 from .train import Trainer, TrainingError
 
 log = logging.getLogger("audiodiff")
@@ -158,27 +157,11 @@ class ClassifierTrainer(Trainer):
             last = i == len(chunks) - 1
             sync = contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
             with sync:
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                with precision_autocast(self.precision, self.device):
                     loss = F.cross_entropy(self.train_model(xb).float(), yb) * (xb.shape[0] / x.shape[0])
                 loss.backward()
             loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip or math.inf)
-        stats = torch.stack([loss_sum.float(), grad_norm.float().to(loss_sum.device)])
-        if self.world_size > 1:
-            torch.distributed.all_reduce(stats)
-            stats = stats / self.world_size
-        loss_value, norm_value = stats.tolist()
-        if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
-            self._bad_what = "loss" if not math.isfinite(loss_value) else "gradient norm"
-            self.optimizer.zero_grad(set_to_none=True)
-            return None
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
-        self.ema.update_parameters(self.model)
-        self._grad_norm_sum += norm_value
-        return loss_value
+        return self._reduce_and_step(loss_sum)
 
     def _preview(self) -> None:
         """A classifier makes no audio to preview."""

@@ -469,6 +469,35 @@ class Trainer:
         noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=self.noise_rng)
         return t, noise
 
+    def _reduce_and_step(self, loss_sum: torch.Tensor) -> float | None:
+        """After backward: clip, average loss and gradient norm over the processes (with the stop flag), then
+        the optimiser, learning-rate and EMA steps.  Returns the loss, or None when the loss or the gradient
+        norm was not finite and the step was skipped (on every rank alike).  Shared by every objective."""
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if self.cfg.grad_clip:
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        else:
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        stats = [loss_sum.float(), grad_norm.float().to(loss_sum.device)]
+        if self.world_size > 1:   # + this rank's stop flag: a signal to any rank stops all after this step
+            stats.append(loss_sum.new_full((), float(self._stop.requested)))   # a fill kernel, no copy
+        stats = torch.stack(stats)
+        if self.world_size > 1:
+            dist.all_reduce(stats)   # a NaN on any rank reaches every rank, so all of them skip together
+            stats = stats / self.world_size
+        loss_value, norm_value, *stop = stats.tolist()   # the one host sync per step
+        self._stop_agreed = stop[0] > 0 if stop else self._stop.requested
+        if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
+            self._bad_what = "loss" if not math.isfinite(loss_value) else "gradient norm"
+            self.optimizer.zero_grad(set_to_none=True)
+            return None
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self._ema_update.update()
+        self._grad_norm_sum += norm_value
+        return loss_value
+
     def train_step(self, x0: torch.Tensor, **cond: torch.Tensor) -> float | None:
         """One optimiser step on this process's share of the batch, x0: [B, 1, L] (conditioning tensors
         [B, …] as keywords), in grad_accum micro-batches.  Returns the loss (averaged over all processes),
@@ -494,29 +523,9 @@ class Trainer:
                 loss.backward()
             loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
             per_example.append(terms.detach())
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        if self.cfg.grad_clip:
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
-        else:
-            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-        stats = [loss_sum.float(), grad_norm.float().to(loss_sum.device)]
-        if self.world_size > 1:   # + this rank's stop flag: a signal to any rank stops all after this step
-            stats.append(loss_sum.new_full((), float(self._stop.requested)))   # a fill kernel, no copy
-        stats = torch.stack(stats)
-        if self.world_size > 1:
-            dist.all_reduce(stats)   # a NaN on any rank reaches every rank, so all of them skip together
-            stats = stats / self.world_size
-        loss_value, norm_value, *stop = stats.tolist()   # the one host sync per step
-        self._stop_agreed = stop[0] > 0 if stop else self._stop.requested
-        if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
-            self._bad_what = "loss" if not math.isfinite(loss_value) else "gradient norm"
-            self.optimizer.zero_grad(set_to_none=True)
+        loss_value = self._reduce_and_step(loss_sum)
+        if loss_value is None:
             return None
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
-        self._ema_update.update()
-        self._grad_norm_sum += norm_value
         bins = (t * LOSS_BINS // self.diffusion.num_steps).clamp_(max=LOSS_BINS - 1)
         values = torch.cat(per_example).float()
         self._loss_bins[0].index_add_(0, bins, values)
