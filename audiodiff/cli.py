@@ -118,10 +118,10 @@ def sample(
     report: Optional[Path] = typer.Option(None, "--report", help="Also write one self-contained HTML page with a "
                                           "player and a spectrogram per clip and the model card (e.g. report.html)."),
     spacing: Optional[str] = typer.Option(None, "--spacing", help="Where the steps go: uniform | trailing | leading "
-                                          "| logsnr | karras (default: the run's \\[sample] spacing, else dpm++ "
+                                          "| logsnr | karras (default: the run's recipe spacing, else dpm++ "
                                           "logsnr, others uniform)."),
     clip_x0: Optional[str] = typer.Option(None, "--clip-x0", help="Clip each x̂0: none | clip | dynamic (Imagen's "
-                                          "dynamic thresholding; default: the run's \\[sample] clip_x0)."),
+                                          "dynamic thresholding; default: the run's recipe clip_x0, else none)."),
 ) -> None:
     """Generate --n clips with a trained model and write them as 16-bit WAV files."""
     from .audio import save_wav

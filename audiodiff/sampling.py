@@ -3,7 +3,8 @@
 A sampler is a *plan* (which noise levels to visit, and which step index the network is told) plus an
 *update rule*.  Plans: every step (`ddpm`), an evenly re-spaced subset (`ddpm`/`ddim` with `steps`),
 levels evenly spaced in log-SNR (`dpm++`), or DiffWave's fast inference schedule aligned to fractional
-training steps (`fast`).
+training steps (`fast`); any plan-based sampler takes another `spacing` or explicit `levels`
+(audiodiff/spacing.py).
 Update rules: Ho et al. 2020 eq. 11 (ancestral), DDIM (Song et al. 2021), DPM-Solver++(2M)
 (Lu et al. 2022).  Coefficients are computed once in float64 before the loop, so the loop never
 synchronises with the host.

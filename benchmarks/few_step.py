@@ -135,10 +135,14 @@ def plot(rows: list[dict], path: Path, title: str) -> Path | None:
     groups: dict[str, list[dict]] = {}
     for r in rows:
         groups.setdefault(r["label"], []).append(r)
+    styles = {"ddpm": ":", "ddim": "-", "dpm++": "--", "fast": "none"}        # line style: the sampler
+    placements = sorted({r["label"].split(" ", 1)[1] for r in rows})          # colour: spacing (+ λ clip, clip_x0)
+    colours = {p: plt.cm.tab20(i % 20) for i, p in enumerate(placements)}
     for name, rs in groups.items():
         rs = sorted(rs, key=lambda r: r["network_calls_per_clip"])
-        ax.plot([r["network_calls_per_clip"] for r in rs], [100 * r["on_note"] for r in rs],
-                marker="o", linestyle="-" if len(rs) > 1 else "none", label=name)
+        ax.plot([r["network_calls_per_clip"] for r in rs], [100 * r["on_note"] for r in rs], marker="o",
+                linestyle=styles[rs[0]["sampler"]] if len(rs) > 1 else "none", color=colours[name.split(" ", 1)[1]],
+                label=name)
     ax.set_xscale("log")
     ax.set_xlabel("network calls per clip")
     ax.set_ylabel("clips on a training note (%)")
