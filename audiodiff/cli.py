@@ -145,10 +145,22 @@ def sample(
                                           "player and a spectrogram per clip and the model card (e.g. report.html)."),
     force: bool = typer.Option(False, "--force", help="Write into an --out folder that already holds sample_* "
                                "files: they are replaced, and any this run does not write are removed."),
+    spacing: Optional[str] = typer.Option(None, "--spacing", help="Where the steps go: uniform | trailing | leading "
+                                          "| logsnr | karras (default: the run's recipe spacing, else dpm++ "
+                                          "logsnr, others uniform)."),
+    clip_x0: Optional[str] = typer.Option(None, "--clip-x0", help="Clip each x̂0: none | clip | dynamic (Imagen's "
+                                          "dynamic thresholding; default: the run's recipe clip_x0, else none)."),
 ) -> None:
     """Generate --n clips with a trained model and write them as 16-bit WAV files."""
     from .audio import save_wav
     from .outputs import check_sample_folder, remove_stale_samples
+    from .sampling import CLIP_X0
+    from .spacing import SPACINGS
+
+    if spacing is not None and spacing not in SPACINGS:
+        raise typer.BadParameter(f"{spacing!r}: use one of {', '.join(SPACINGS)}", param_hint="--spacing")
+    if clip_x0 is not None and clip_x0 not in CLIP_X0:
+        raise typer.BadParameter(f"{clip_x0!r}: use one of {', '.join(CLIP_X0)}", param_hint="--clip-x0")
 
     if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
@@ -176,11 +188,12 @@ def sample(
         mels = None
         if pipe.domain == "mel":
             mels = pipe.sample_mel(count, steps=steps, sampler=sampler, eta=eta, generator=generator,
-                                   progress=progress, labels=label, guidance=guidance)
+                                   progress=progress, labels=label, guidance=guidance, spacing=spacing,
+                                   clip_x0=clip_x0)
             waves = pipe.decode(mels, vocoder=voc, generator=generator, progress=progress)
         else:
             waves = pipe.sample(count, steps=steps, sampler=sampler, eta=eta, generator=generator, progress=progress,
-                                labels=label, guidance=guidance)
+                                labels=label, guidance=guidance, spacing=spacing, clip_x0=clip_x0)
         for i, wave in enumerate(waves):
             stem = out / f"sample_{written:03d}"
             paths.append(save_wav(stem.with_suffix(".wav"), wave, pipe.sample_rate))

@@ -6,6 +6,7 @@ are written once:  x_t = a·x0 + s·ε  with a = √ᾱ_t, s = √(1−ᾱ_t), a
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -63,13 +64,41 @@ class GaussianDiffusion:
             return out, (x_t - a * out) / s
         return a * x_t - s * out, s * x_t + a * out
 
-    def predict(self, model: Model, x_t: Tensor, t_model: Tensor, alpha_bar: Tensor,
-                **cond: Any) -> tuple[Tensor, Tensor]:
-        """Call the network at (possibly fractional) step t_model: [B] and convert to (x̂0, ε̂)."""
+    def predict(self, model: Model, x_t: Tensor, t_model: Tensor, alpha_bar: Tensor, clip_x0: str = "none",
+                dynamic_percentile: float = 0.995, **cond: Any) -> tuple[Tensor, Tensor]:
+        """Call the network at (possibly fractional) step t_model: [B] and convert to (x̂0, ε̂), with x̂0
+        clipped as `clip_x0` says (see `clip_x0`)."""
         out = model(x_t, t_model.to(device=x_t.device, dtype=torch.float32), **cond)
         if out.shape != x_t.shape:
             raise ValueError(f"the model returned shape {tuple(out.shape)} for input {tuple(x_t.shape)}")
-        return self.split_output(out, x_t, alpha_bar)
+        x0, eps = self.split_output(out, x_t, alpha_bar)
+        if clip_x0 == "none":
+            return x0, eps
+        return self.clip_x0(x0, x_t, alpha_bar, clip_x0, dynamic_percentile)
+
+    @staticmethod
+    def clip_x0(x0: Tensor, x_t: Tensor, alpha_bar: Tensor, mode: str, percentile: float = 0.995
+                ) -> tuple[Tensor, Tensor]:
+        """Clip x̂0 [B, ...] and return (x̂0, ε̂) with ε̂ = (x_t − √ᾱ·x̂0)/√(1−ᾱ), so x_t = √ᾱ·x̂0 + √(1−ᾱ)·ε̂
+        still holds and every update rule sees one consistent pair.
+
+        mode "clip": clamp to [−1, 1].  "dynamic" (Saharia et al. 2022, Imagen): per example, s = the
+        `percentile` quantile (nearest rank) of |x̂0|, at least 1; x̂0 → clamp(x̂0, −s, s)/s (untouched when |x̂0| <= 1).
+        """
+        if mode == "clip":
+            x0 = x0.clamp(-1.0, 1.0)
+        elif mode == "dynamic":
+            flat = x0.detach().abs().flatten(1)
+            k = min(flat.shape[1], max(1, math.ceil(percentile * flat.shape[1])))   # nearest-rank quantile
+            s = flat.kthvalue(k, dim=1).values.clamp(min=1.0)
+            s = s.reshape(-1, *([1] * (x0.ndim - 1)))
+            x0 = torch.maximum(torch.minimum(x0, s), -s) / s
+        else:
+            raise ValueError(f"clip_x0 must be 'none', 'clip' or 'dynamic', got {mode!r}")
+        alpha_bar = alpha_bar.to(device=x_t.device, dtype=torch.float64)
+        a = alpha_bar.sqrt().to(x_t.dtype)
+        sd = (1 - alpha_bar).sqrt().to(x_t.dtype)
+        return x0, (x_t - a * x0) / sd
 
     # ----------------------------------------------------------------- training
     def loss_weight(self, t: Tensor) -> Tensor:

@@ -100,10 +100,12 @@ class Pipeline:
                length: int | None = None, eta: float | None = None, fast_betas: Sequence[float] | None = None,
                generator: torch.Generator | None = None, progress: bool = False,
                labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
-               vocoder: "Pipeline | str | Path | None" = None) -> Tensor:
+               vocoder: "Pipeline | str | Path | None" = None, spacing: str | None = None,
+               clip_x0: str | None = None) -> Tensor:
         """Generate n waveforms: float32 [n, length] in [−1, 1] at `sample_rate`.
 
-        Unset options take the run's [sample] defaults (sampler, steps, eta, fast_betas, guidance).
+        Unset options take the run's [sample] defaults (sampler, steps, eta, fast_betas, guidance, spacing,
+        lambda_min, levels, clip_x0); spacing and clip_x0 as in `audiodiff.sampling.sample`.
         labels (one class for all, or n of them) need a class-conditional model; guidance is the
         classifier-free guidance scale (1 = plain conditional, 0 = unconditional).
         A mel-domain run samples mels (`sample_mel`) and decodes them (`decode`) through `vocoder` (a vocoder
@@ -116,19 +118,20 @@ class Pipeline:
             frames = None if length is None else self.features.frames(length)
             mel = self.sample_mel(n, steps=steps, sampler=sampler, seed=seed, frames=frames, eta=eta,
                                   fast_betas=fast_betas, generator=generator, progress=progress, labels=labels,
-                                  guidance=guidance)
+                                  guidance=guidance, spacing=spacing, clip_x0=clip_x0)
             return self.decode(mel, vocoder=vocoder, generator=generator, seed=seed, progress=progress)
         if vocoder is not None:
             raise ValueError("vocoder= is for mel-domain runs; this run makes waveforms directly")
         x = self._generate(n, 1, length or self.clip_length, steps=steps, sampler=sampler, seed=seed, eta=eta,
                            fast_betas=fast_betas, generator=generator, progress=progress, labels=labels,
-                           guidance=guidance)
+                           guidance=guidance, spacing=spacing, clip_x0=clip_x0)
         return x[:, 0].clamp(-1.0, 1.0).float().cpu()
 
     def sample_mel(self, n: int = 1, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                    frames: int | None = None, eta: float | None = None, fast_betas: Sequence[float] | None = None,
                    generator: torch.Generator | None = None, progress: bool = False,
-                   labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None) -> Tensor:
+                   labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
+                   spacing: str | None = None, clip_x0: str | None = None) -> Tensor:
         """A mel-domain run: n normalised log-mel spectrograms, float32 [n, n_mels, frames] (default frames:
         clip_length // hop_length).  Options as in `sample`; `decode` turns them into audio."""
         if self.domain != "mel":
@@ -136,7 +139,7 @@ class Pipeline:
         frames = frames or self.features.frames(self.clip_length)
         x = self._generate(n, self.features.n_mels, frames, steps=steps, sampler=sampler, seed=seed, eta=eta,
                            fast_betas=fast_betas, generator=generator, progress=progress, labels=labels,
-                           guidance=guidance)
+                           guidance=guidance, spacing=spacing, clip_x0=clip_x0)
         return x.float().cpu()
 
     def decode(self, mel: Any, vocoder: "Pipeline | str | Path | None" = None, seed: int | None = None,
@@ -216,11 +219,13 @@ class Pipeline:
                   seed: int | None = None, eta: float | None = None, fast_betas: Sequence[float] | None = None,
                   generator: torch.Generator | None = None, progress: bool = False,
                   labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
-                  cond: dict[str, Any] | None = None) -> Tensor:
+                  cond: dict[str, Any] | None = None, spacing: str | None = None,
+                  clip_x0: str | None = None) -> Tensor:
         """The reverse chain for x of shape [n, channels, length] with the run's [sample] defaults filled in."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         defaults = self.sample_defaults
+        placement = self._placement(sampler or defaults.get("sampler", "ddpm"), steps, spacing, clip_x0)
         sampler = sampler or defaults.get("sampler", "ddpm")
         if steps is None and sampler != "fast":
             steps = defaults.get("steps") or None
@@ -228,7 +233,9 @@ class Pipeline:
             eta = defaults.get("eta", 0.0)
         if sampler == "fast" and fast_betas is None:
             fast_betas = defaults.get("fast_betas")
-        options: dict[str, Any] = {}
+        options: dict[str, Any] = dict(placement)
+        if "levels" in options:
+            steps = None
         if sampler == "ddpm":
             options["variance"] = defaults.get("variance", "posterior")
         generator = generator or self._generator(seed)
@@ -254,6 +261,32 @@ class Pipeline:
             net = cast_network(self.model, key[0])
             self._sampling_net = (key, compile_network(net, self.device) if self.compile else net)
         return self._sampling_net[1]
+
+    def _placement(self, sampler: str, steps: int | None, spacing: str | None, clip_x0: str | None
+                   ) -> dict[str, Any]:
+        """spacing / lambda_min / levels / clip_x0 options for the sampler, the run's [sample] filling the unset:
+        its levels only when neither steps nor spacing is given; none of the placement ones for 'fast'."""
+        d = self.sample_defaults
+        out: dict[str, Any] = {}
+        clip = clip_x0 or d.get("clip_x0") or "none"
+        if clip != "none":
+            out["clip_x0"] = clip
+            out["dynamic_percentile"] = float(d.get("dynamic_percentile", 0.995))
+        if sampler == "fast":
+            if spacing is not None:
+                out["spacing"] = spacing   # sampling.sample says why that cannot be
+            return out
+        if spacing is None and steps is None and d.get("levels"):
+            out["levels"] = list(d["levels"])
+            return out
+        spacing = spacing or d.get("spacing") or None
+        if spacing is not None:
+            out["spacing"] = spacing
+            if spacing in ("logsnr", "karras") and d.get("lambda_min"):
+                out["lambda_min"] = float(d["lambda_min"])
+        elif sampler == "dpm++" and d.get("lambda_min"):
+            out["lambda_min"] = float(d["lambda_min"])
+        return out
 
     @property
     def model_channels(self) -> int:

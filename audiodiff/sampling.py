@@ -3,7 +3,8 @@
 A sampler is a *plan* (which noise levels to visit, and which step index the network is told) plus an
 *update rule*.  Plans: every step (`ddpm`), an evenly re-spaced subset (`ddpm`/`ddim` with `steps`),
 levels evenly spaced in log-SNR (`dpm++`), or DiffWave's fast inference schedule aligned to fractional
-training steps (`fast`).
+training steps (`fast`); any plan-based sampler takes another `spacing` or explicit `levels`
+(audiodiff/spacing.py).
 Update rules: Ho et al. 2020 eq. 11 (ancestral), DDIM (Song et al. 2021), DPM-Solver++(2M)
 (Lu et al. 2022).  Coefficients are computed once in float64 before the loop, so the loop never
 synchronises with the host.
@@ -21,9 +22,12 @@ from torch import Tensor
 from .diffusion import GaussianDiffusion, Model
 from .progress import progress
 from .schedule import NoiseSchedule
+from .spacing import (check_spacing, custom_levels, default_spacing, karras_levels, leading_levels, top_alpha_bar,
+                      trailing_levels)
 
 SAMPLERS = ("ddpm", "ddim", "fast", "dpm++")
 VARIANCES = ("posterior", "beta")
+CLIP_X0 = ("none", "clip", "dynamic")
 DIFFWAVE_FAST_BETAS = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)        # DiffWave's 6-step list for its T = 50 models
 DIFFWAVE_FAST_BETAS_T200 = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.7)   # ... and for its T = 200 models (SC09)
 
@@ -92,20 +96,22 @@ def _distinct_steps(levels: Tensor, ceiling: int) -> Tensor:
     return steps
 
 
-def logsnr_plan(schedule: NoiseSchedule, steps: int | None = None, t_start: float | None = None) -> Plan:
+def logsnr_plan(schedule: NoiseSchedule, steps: int | None = None, t_start: float | None = None,
+                lambda_min: float | None = None) -> Plan:
     """`steps` levels evenly spaced in half log-SNR λ = log(√ᾱ/√(1−ᾱ)), from t_start (default T−1) to step 0.
 
     DPM-Solver++ is an exponential integrator in λ: uniform λ steps keep its error small, where uniform
     t steps leave a few huge λ steps near t = 0 (on Gaussian data, 20 λ-uniform steps land within 4% of
     the data variance; 20 t-uniform steps overshoot by over 50%).  Levels off the integer grid are told
-    to the network as fractional steps (the DiffWave alignment).
+    to the network as fractional steps (the DiffWave alignment).  lambda_min: start at λ = lambda_min
+    when the start step's λ lies below it (see audiodiff.spacing).
     """
     top, n = _start_and_count(schedule, steps, t_start)
-    ab_top = schedule.sqrt_alpha_cumprod_at(torch.tensor([top], dtype=torch.float64)) ** 2
+    ab_top = top_alpha_bar(schedule, top, lambda_min)
     ab_bottom = schedule.alphas_cumprod[:1]
     lam = torch.linspace(float(_lambda(float(ab_top))), float(_lambda(float(ab_bottom))), n, dtype=torch.float64)
     ab = torch.sigmoid(2 * lam)
-    ab[0], ab[-1] = ab_top[0], ab_bottom[0]
+    ab[-1], ab[0] = ab_bottom[0], ab_top[0]   # one step: the start level (not step 0)
     ts = schedule.continuous_step(ab)
     prev = torch.cat([ab[1:], torch.ones(1, dtype=torch.float64)])
     return Plan(ts, ab, prev)
@@ -127,8 +133,14 @@ def fast_plan(schedule: NoiseSchedule, betas: Sequence[float] = DIFFWAVE_FAST_BE
 
 
 def make_plan(diffusion: GaussianDiffusion, sampler: str, steps: int | None,
-              fast_betas: Sequence[float] | None, t_start: float | None = None) -> Plan:
+              fast_betas: Sequence[float] | None, t_start: float | None = None, spacing: str | None = None,
+              lambda_min: float | None = None, levels: Sequence[float] | None = None) -> Plan:
+    """The sampler's plan: fast → its β list; otherwise `levels` if given, else `spacing` (default: the
+    sampler's own, see audiodiff.spacing.default_spacing) with `steps` levels from t_start."""
     if sampler == "fast":
+        if spacing is not None or levels is not None or lambda_min is not None:
+            raise ValueError("sampler 'fast' places its steps by its β list (fast_betas); spacing, levels and "
+                             "lambda_min apply to 'ddpm', 'ddim' and 'dpm++'")
         fast_betas = DIFFWAVE_FAST_BETAS if fast_betas is None else fast_betas
         if steps is not None and steps != len(fast_betas):
             raise ValueError(f"sampler 'fast' takes its step count from its β list ({len(fast_betas)}), "
@@ -137,9 +149,33 @@ def make_plan(diffusion: GaussianDiffusion, sampler: str, steps: int | None,
             raise ValueError("sampler 'fast' always starts from its own noisiest level; "
                              "use 'ddpm', 'ddim' or 'dpm++' to start part-way")
         return fast_plan(diffusion.schedule, fast_betas)
-    if sampler == "dpm++":
-        return logsnr_plan(diffusion.schedule, steps, t_start)
-    return spaced_plan(diffusion.schedule, steps, t_start)
+    schedule = diffusion.schedule
+    if levels is not None:
+        if spacing is not None or lambda_min is not None:
+            raise ValueError("give either levels (explicit steps) or a spacing, not both")
+        ts, ab = custom_levels(schedule, levels, t_start)
+        if steps is not None and steps != len(ts):
+            raise ValueError(f"steps={steps} but levels lists {len(ts)} steps")
+        return _plan(ts, ab)
+    spacing = default_spacing(sampler) if spacing is None else spacing
+    check_spacing(spacing, lambda_min, t_start)
+    if spacing == "uniform":
+        return spaced_plan(schedule, steps, t_start)
+    if spacing == "logsnr":
+        return logsnr_plan(schedule, steps, t_start, lambda_min)
+    top, n = _start_and_count(schedule, steps, t_start)
+    if spacing == "karras":
+        return _plan(*karras_levels(schedule, top, n, lambda_min))
+    if spacing == "trailing":
+        if steps is None:
+            n = math.floor(top) + 1
+        return _plan(*trailing_levels(schedule, top, n))
+    return _plan(*leading_levels(schedule, int(top), n))
+
+
+def _plan(ts: Tensor, ab: Tensor) -> Plan:
+    """A Plan visiting levels ᾱ [S] (told to the network as steps ts [S]), ending at x_0."""
+    return Plan(ts, ab, torch.cat([ab[1:], torch.ones(1, dtype=torch.float64)]))
 
 
 def classifier_free_guidance(model: Model, labels: Tensor, scale: float) -> Model:
@@ -183,7 +219,9 @@ def sample(diffusion: GaussianDiffusion, model: Model, shape: Sequence[int], sam
            fast_betas: Sequence[float] | None = None, generator: torch.Generator | None = None,
            device: torch.device | str | None = None, x_start: Tensor | None = None, t_start: float | None = None,
            constraint: Constraint | None = None, resample: int = 1, jump_length: int = 1,
-           progress_bar: bool = False, **cond: Any) -> Tensor:
+           progress_bar: bool = False, spacing: str | None = None, lambda_min: float | None = None,
+           levels: Sequence[float] | None = None, clip_x0: str = "none", dynamic_percentile: float = 0.995,
+           **cond: Any) -> Tensor:
     """Generate x_0 of `shape` ([B, C, L]) by running `sampler` on the diffusion's schedule.
 
     sampler: "ddpm" (Ho et al. eq. 11; variance "posterior" = β̃_t or "beta" = β_t), "ddim" (η = eta,
@@ -193,6 +231,10 @@ def sample(diffusion: GaussianDiffusion, model: Model, shape: Sequence[int], sam
     step (inpainting, bandwidth extension); with resample = r > 1 (RePaint's jump_n_sample) the chain jumps back
     up `jump_length` steps after every jump_length-th step, r − 1 times, re-noising with q(x_t | x_s) (see
     repaint_order); jump_length 1 repeats each step r times.  `cond` goes to the model.
+    spacing ("uniform", "trailing", "leading", "logsnr", "karras"; default: dpm++ logsnr, else uniform),
+    lambda_min (λ clip for logsnr/karras) and levels (explicit, possibly fractional, training steps): where the
+    steps go, see audiodiff.spacing.  clip_x0 ("none", "clip" to [−1, 1], "dynamic" thresholding at
+    `dynamic_percentile`): applied to every x̂0 the samplers see, see GaussianDiffusion.clip_x0.
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
@@ -211,8 +253,12 @@ def sample(diffusion: GaussianDiffusion, model: Model, shape: Sequence[int], sam
         raise ValueError(f"resample must be >= 1, and > 1 only with 'ddpm' or 'ddim' (got {resample}, {sampler!r})")
     if int(jump_length) < 1:
         raise ValueError(f"jump_length must be >= 1, got {jump_length}")
+    if clip_x0 not in CLIP_X0:
+        raise ValueError(f"clip_x0 must be one of {', '.join(CLIP_X0)}, got {clip_x0!r}")
+    if not 0.0 < float(dynamic_percentile) <= 1.0:
+        raise ValueError(f"dynamic_percentile must be in (0, 1], got {dynamic_percentile}")
 
-    plan = make_plan(diffusion, sampler, steps, fast_betas, t_start)
+    plan = make_plan(diffusion, sampler, steps, fast_betas, t_start, spacing, lambda_min, levels)
     device = torch.device(device) if device is not None else (
         x_start.device if x_start is not None else _model_device(model))
     x = randn(shape, generator, device) if x_start is None else x_start.to(device=device, dtype=torch.float32)
@@ -232,7 +278,8 @@ def sample(diffusion: GaussianDiffusion, model: Model, shape: Sequence[int], sam
         if i <= done:  # RePaint: jump back up from level ᾱ after step `done` to ᾱ_t of step i in one draw
             ratio = a_t / prev_list[done]
             x = ratio ** 0.5 * x + (1 - ratio) ** 0.5 * randn(x.shape, generator, x.device, x.dtype)
-        x0_hat, eps_hat = diffusion.predict(model, x, t_dev[i].expand(b), ab_dev[i], **cond)
+        x0_hat, eps_hat = diffusion.predict(model, x, t_dev[i].expand(b), ab_dev[i], clip_x0=clip_x0,
+                                            dynamic_percentile=dynamic_percentile, **cond)
         if sampler in ("ddpm", "fast"):
             x = _ancestral_step(x, eps_hat, a_t, a_prev, variance, last, generator)
         elif sampler == "ddim":

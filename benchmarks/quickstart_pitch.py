@@ -46,10 +46,19 @@ def evaluate(run: Path, notes: list[int], n: int, seed: int, sampler: str | None
     t0 = time.perf_counter()
     waves = pipe.sample(n, seed=seed, sampler=sampler, steps=steps).numpy()
     sample_seconds = time.perf_counter() - t0
+    return {**score_pitch(waves, pipe.sample_rate, notes, tolerance), "sample_seconds": round(sample_seconds, 2),
+            "sampler": sampler or pipe.sample_defaults.get("sampler"),
+            "steps": steps or pipe.sample_defaults.get("steps")}
+
+
+def score_pitch(waves: np.ndarray, sample_rate: int, notes: list[int], tolerance: float = 0.03) -> dict:
+    """The pitch check on clips waves [N, L]: the share whose spectral peak lies within `tolerance` of a note,
+    and the share of the notes that some clip hits."""
+    n = len(waves)
     note_hz = librosa.midi_to_hz(np.array(notes))
     hits, found = [], set()
     for w in waves:
-        f = dominant_frequency(w, pipe.sample_rate)
+        f = dominant_frequency(w, sample_rate)
         rel = np.abs(f / note_hz - 1)
         j = int(np.argmin(rel))
         on_note = bool(rel[j] <= tolerance) and float(np.abs(w).max()) > 1e-3
@@ -59,8 +68,7 @@ def evaluate(run: Path, notes: list[int], n: int, seed: int, sampler: str | None
             found.add(int(notes[j]))
     return {"clips": n, "on_note_fraction": sum(h["on_note"] for h in hits) / n,
             "notes_present_fraction": len(found) / len(set(notes)), "notes_present": sorted(found),
-            "sample_seconds": round(sample_seconds, 2), "sampler": sampler or pipe.sample_defaults.get("sampler"),
-            "steps": steps or pipe.sample_defaults.get("steps"), "per_clip": hits}
+            "per_clip": hits}
 
 
 def main() -> None:

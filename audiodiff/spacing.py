@@ -1,0 +1,135 @@
+"""Where a shortened reverse chain puts its steps: one choice, `spacing`, that every plan-based sampler takes.
+
+A spacing turns (schedule, step count, start step) into the noise levels the chain visits, noisiest first,
+as (t_model [S] float64, alpha_bar [S] float64): the step the network is told (fractional off the integer
+grid, via `schedule.continuous_step`) and the true ᾱ of the state there.  `audiodiff.sampling` turns that
+into a Plan; "uniform" and "logsnr" are its `spaced_plan` / `logsnr_plan`, the rest live here.
+
+- "uniform": t evenly spaced from the start to step 0 (both kept); ddpm/ddim's default.
+- "trailing": diffusers' timestep_spacing="trailing": round(T − k·T/S) − 1, k = 0..S−1; starts at the top,
+  the last step jumps from about T/S − 1 straight to x_0 (never visits step 0).
+- "leading": diffusers' "leading": k·⌊T/S⌋, k = S−1..0; ends at step 0 but starts below the top (the
+  pure-noise input is told it is at step (S−1)·⌊T/S⌋; Lin et al. 2024 show why that hurts).
+- "logsnr": half log-SNR λ evenly spaced; dpm++'s default.
+- "karras": σ = √((1−ᾱ)/ᾱ) spaced as (σ_max^(1/ρ) + k/(S−1)·(σ_min^(1/ρ) − σ_max^(1/ρ)))^ρ, ρ = 7
+  (Karras et al. 2022, eq. 5), between the start's σ and step 0's.
+- a custom list `levels`: explicit training steps, strictly decreasing, fractional allowed.
+
+`lambda_min` (logsnr, karras; from pure noise only) clips the top of the chain at λ = lambda_min
+(diffusers' lambda_min_clipped): a cosine schedule's λ ≈ −10 at t = T−1, and λ-uniform steps spent between
+−10 and −5 change nothing audible.  The chain then starts at the clipped level, treating x_T ~ N(0, I) as
+a state there (at λ = −5, √ᾱ ≈ 0.007).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+from .schedule import NoiseSchedule
+
+SPACINGS = ("uniform", "trailing", "leading", "logsnr", "karras")
+KARRAS_RHO = 7.0
+
+
+def default_spacing(sampler: str) -> str:
+    """The spacing a sampler uses when none is given: λ-uniform for DPM-Solver++, t-uniform otherwise."""
+    return "logsnr" if sampler == "dpm++" else "uniform"
+
+
+def half_logsnr(alpha_bar: Tensor | float) -> Tensor:
+    """λ = log(√ᾱ/√(1−ᾱ)), float64."""
+    ab = torch.as_tensor(alpha_bar, dtype=torch.float64)
+    return 0.5 * (ab.log() - torch.log1p(-ab))
+
+
+def check_spacing(spacing: str, lambda_min: float | None, t_start: float | None) -> None:
+    """Reject an unknown spacing, or a λ clip where it has no meaning."""
+    if spacing not in SPACINGS:
+        raise ValueError(f"unknown spacing {spacing!r}: choose one of {', '.join(SPACINGS)}")
+    if lambda_min is not None:
+        if spacing not in ("logsnr", "karras"):
+            raise ValueError(f"lambda_min applies to spacing 'logsnr' or 'karras', not {spacing!r}")
+        if not math.isfinite(lambda_min):
+            raise ValueError(f"lambda_min must be a finite number, got {lambda_min}")
+        if t_start is not None:
+            raise ValueError("lambda_min clips a chain that starts from pure noise; a part-way start "
+                             "(t_start) must begin at its own noise level")
+    if spacing == "leading" and t_start is not None:
+        raise ValueError("spacing 'leading' starts below the given level; use 'uniform', 'trailing', 'logsnr' "
+                         "or 'karras' to start part-way")
+
+
+def top_alpha_bar(schedule: NoiseSchedule, top: float, lambda_min: float | None) -> Tensor:
+    """ᾱ [1] at the start step, raised to λ = lambda_min if it lies below that."""
+    ab = schedule.sqrt_alpha_cumprod_at(torch.tensor([top], dtype=torch.float64)) ** 2
+    if lambda_min is not None and float(half_logsnr(ab)) < lambda_min:
+        ab = torch.sigmoid(torch.tensor([2.0 * lambda_min], dtype=torch.float64))
+    return ab
+
+
+def karras_levels(schedule: NoiseSchedule, top: float, n: int, lambda_min: float | None = None,
+                  rho: float = KARRAS_RHO) -> tuple[Tensor, Tensor]:
+    """n levels ρ-spaced in σ from the start step's σ (clipped at λ = lambda_min) to step 0's."""
+    ab_top = top_alpha_bar(schedule, top, lambda_min)
+    ab_bottom = schedule.alphas_cumprod[:1]
+    s_max, s_min = (((1 - a) / a).sqrt() for a in (ab_top, ab_bottom))
+    ramp = torch.linspace(0, 1, n, dtype=torch.float64)
+    sigma = (s_max ** (1 / rho) + ramp * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
+    ab = 1 / (1 + sigma ** 2)
+    ab[-1], ab[0] = ab_bottom[0], ab_top[0]   # one step: the start level (not step 0)
+    ts = schedule.continuous_step(ab)
+    if lambda_min is None:
+        ts[0] = top
+    return ts, ab
+
+
+def trailing_levels(schedule: NoiseSchedule, top: float, n: int) -> tuple[Tensor, Tensor]:
+    """top − k·(top+1)/n, k = 0..n−1, below the start rounded to integer steps (diffusers' "trailing")."""
+    _check_integer_count(top, n, "trailing")
+    ratio = (top + 1) / n
+    ts = torch.tensor([top - k * ratio for k in range(n)], dtype=torch.float64)
+    ts[1:] = ts[1:].round()
+    return ts, _alpha_bar_at(schedule, ts)
+
+
+def leading_levels(schedule: NoiseSchedule, top: int, n: int) -> tuple[Tensor, Tensor]:
+    """k·⌊(top+1)/n⌋, k = n−1..0 (diffusers' "leading", steps_offset 0)."""
+    _check_integer_count(top, n, "leading")
+    ratio = (int(top) + 1) // n
+    ts = torch.arange(n - 1, -1, -1, dtype=torch.float64) * ratio
+    return ts, _alpha_bar_at(schedule, ts)
+
+
+def custom_levels(schedule: NoiseSchedule, levels: Sequence[float], t_start: float | None = None
+                  ) -> tuple[Tensor, Tensor]:
+    """An explicit list of training steps, strictly decreasing, in [0, T−1]; fractional steps allowed."""
+    try:
+        ts = torch.tensor([float(v) for v in levels], dtype=torch.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"levels must be a list of numbers, got {levels!r}") from None
+    top = schedule.num_steps - 1
+    if ts.numel() == 0:
+        raise ValueError("levels must name at least one training step")
+    if not torch.isfinite(ts).all() or ts.min() < 0 or ts.max() > top:
+        raise ValueError(f"levels must lie in [0, {top}], got {levels!r}")
+    if ts.numel() > 1 and not torch.all(ts[1:] < ts[:-1]):
+        raise ValueError(f"levels must be strictly decreasing (noisiest first), got {levels!r}")
+    if t_start is not None and float(ts[0]) != float(t_start):
+        raise ValueError(f"levels start at {float(ts[0])}, but the chain starts at step {t_start}: "
+                         f"make the first level the start step")
+    return ts, _alpha_bar_at(schedule, ts)
+
+
+def _alpha_bar_at(schedule: NoiseSchedule, ts: Tensor) -> Tensor:
+    """ᾱ at (fractional) steps, by the interpolation the network's fractional steps use."""
+    return schedule.sqrt_alpha_cumprod_at(ts) ** 2
+
+
+def _check_integer_count(top: float, n: int, name: str) -> None:
+    most = math.floor(top) + 1
+    if n > most:
+        raise ValueError(f"spacing {name!r} takes at most {most} steps from step {top}, got {n}")

@@ -1,0 +1,172 @@
+"""Step placement (audiodiff/spacing.py): every spacing's levels, custom lists, λ clipping, wiring to samplers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import audiodiff
+from audiodiff.diffusion import GaussianDiffusion
+from audiodiff.recipe import RecipeError, recipe_from_dict
+from audiodiff.sampling import make_plan, sample
+from audiodiff.schedule import NoiseSchedule
+from audiodiff.spacing import SPACINGS, half_logsnr
+from audiodiff.train import Trainer
+from conftest import tiny_recipe_dict, write_tone_wavs
+from oracle import GaussianOracle
+from test_cli import assert_one_line_error, run_cli
+
+LINEAR = GaussianDiffusion(NoiseSchedule.linear(1000), prediction="eps")
+COSINE = GaussianDiffusion(NoiseSchedule.cosine(1000), prediction="v")
+
+
+def plan(diffusion, steps, spacing, sampler="ddim", **kw):
+    return make_plan(diffusion, sampler, steps, None, spacing=spacing, **kw)
+
+
+@pytest.mark.parametrize("diffusion", [LINEAR, COSINE], ids=["linear", "cosine"])
+@pytest.mark.parametrize("spacing", SPACINGS)
+@pytest.mark.parametrize("steps", [1, 2, 4, 12, 50])
+def test_every_spacing_gives_monotone_levels_of_the_right_count(diffusion, spacing, steps):
+    p = plan(diffusion, steps, spacing)
+    assert len(p) == steps
+    assert torch.all(p.t_model[:-1] > p.t_model[1:]) and torch.all(p.alpha_bar[:-1] < p.alpha_bar[1:])
+    assert torch.all(p.alpha_bar_prev[:-1] == p.alpha_bar[1:]) and p.alpha_bar_prev[-1] == 1.0
+    # the network is told the step whose level the state is at
+    ab_told = diffusion.schedule.sqrt_alpha_cumprod_at(p.t_model) ** 2
+    assert torch.allclose(ab_told, p.alpha_bar, rtol=1e-6, atol=1e-12)
+    if spacing != "leading":
+        assert p.t_model[0] == 999                       # reaches the top
+    if spacing not in ("trailing",) and steps > 1:
+        assert p.t_model[-1] == 0                        # ends at step 0
+
+
+def test_trailing_and_leading_follow_diffusers_formulas():
+    assert plan(LINEAR, 4, "trailing").t_model.tolist() == [999, 749, 499, 249]
+    assert plan(LINEAR, 4, "leading").t_model.tolist() == [750, 500, 250, 0]
+    assert plan(LINEAR, 3, "trailing").t_model.tolist() == [999, 666, 332]   # round(1000 − k·1000/3) − 1
+    assert plan(LINEAR, 3, "leading").t_model.tolist() == [666, 333, 0]
+    # part-way from a fractional start: the start itself, then integer steps spaced over the span
+    part = make_plan(LINEAR, "ddim", 3, None, t_start=90.3, spacing="trailing")
+    assert part.t_model.tolist() == [90.3, 60.0, 29.0]
+
+
+def test_karras_levels_match_the_formula():
+    rho, n = 7.0, 8
+    ab = LINEAR.schedule.alphas_cumprod
+    s_max, s_min = math.sqrt((1 - ab[-1]) / ab[-1]), math.sqrt((1 - ab[0]) / ab[0])
+    want = [(s_max ** (1 / rho) + i / (n - 1) * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho for i in range(n)]
+    p = plan(LINEAR, n, "karras")
+    got = ((1 - p.alpha_bar) / p.alpha_bar).sqrt().tolist()
+    assert got == pytest.approx(want, rel=1e-9)
+
+
+@pytest.mark.parametrize("spacing", ["logsnr", "karras"])
+def test_lambda_clip_moves_the_top_and_keeps_every_level_inside(spacing):
+    full = plan(COSINE, 12, spacing)
+    assert float(half_logsnr(full.alpha_bar[0])) < -9          # cosine: λ ≈ −10 at t = 999
+    clipped = plan(COSINE, 12, spacing, lambda_min=-5.0)
+    lam = half_logsnr(clipped.alpha_bar)
+    assert float(lam[0]) == pytest.approx(-5.0, abs=1e-9) and torch.all(lam >= -5.0 - 1e-9)
+    assert clipped.t_model[0] < 999 and clipped.t_model[-1] == 0
+    if spacing == "logsnr":
+        gaps = lam[1:] - lam[:-1]
+        assert torch.allclose(gaps, gaps[0].expand_as(gaps), rtol=1e-9)
+    # a clip above the start's λ changes nothing
+    assert torch.equal(plan(LINEAR, 12, spacing, lambda_min=-50.0).alpha_bar, plan(LINEAR, 12, spacing).alpha_bar)
+
+
+def test_custom_levels_are_visited_as_given_fractional_ones_as_fractional_steps():
+    p = make_plan(LINEAR, "ddim", None, None, levels=[999, 500.5, 100, 0])
+    assert p.t_model.tolist() == [999, 500.5, 100, 0]
+    assert p.alpha_bar[0] == LINEAR.schedule.alphas_cumprod[999]
+    lo, hi = LINEAR.schedule.sqrt_alphas_cumprod[500], LINEAR.schedule.sqrt_alphas_cumprod[501]
+    assert p.alpha_bar[1].item() == pytest.approx(((lo + hi) / 2).item() ** 2, rel=1e-12)
+
+
+@pytest.mark.parametrize("bad, words", [([500, 999], "decreasing"), ([1000, 0], "[0, 999]"), ([], "at least"),
+                                        (["x"], "numbers")])
+def test_bad_custom_levels_are_refused(bad, words):
+    with pytest.raises(ValueError, match=r"levels") as info:
+        make_plan(LINEAR, "ddim", None, None, levels=bad)
+    assert words in str(info.value)
+
+
+def test_invalid_combinations_are_refused():
+    with pytest.raises(ValueError, match="unknown spacing"):
+        plan(LINEAR, 4, "nope")
+    with pytest.raises(ValueError, match="lambda_min"):
+        plan(LINEAR, 4, "uniform", lambda_min=-5.0)
+    with pytest.raises(ValueError, match="fast"):
+        make_plan(LINEAR, "fast", None, None, spacing="karras")
+    with pytest.raises(ValueError, match="at most"):
+        make_plan(LINEAR, "ddim", 92, None, t_start=90.3, spacing="trailing")   # uniform could: 90.3, 90..0
+    with pytest.raises(ValueError, match="leading"):
+        make_plan(LINEAR, "ddim", 4, None, t_start=500.0, spacing="leading")
+
+
+def test_defaults_are_unchanged():
+    """No spacing → ddpm/ddim t-uniform, dpm++ λ-uniform, exactly as before the option existed."""
+    from audiodiff.sampling import logsnr_plan, spaced_plan
+
+    for sampler, ref in (("ddim", spaced_plan), ("ddpm", spaced_plan), ("dpm++", logsnr_plan)):
+        got, want = make_plan(LINEAR, sampler, 12, None), ref(LINEAR.schedule, 12)
+        assert torch.equal(got.t_model, want.t_model) and torch.equal(got.alpha_bar, want.alpha_bar)
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm++"])
+@pytest.mark.parametrize("spacing", SPACINGS)
+def test_samplers_run_every_spacing_on_the_oracle(sampler, spacing):
+    oracle = GaussianOracle(COSINE.schedule, "v")
+    x = sample(COSINE, oracle, (64, 2, 16), sampler=sampler, steps=8, spacing=spacing,
+               generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(x).all() and len(oracle.calls) == 8
+    told = torch.stack([c[0] for c in oracle.calls]).double()
+    assert torch.allclose(told, plan(COSINE, 8, spacing, sampler=sampler).t_model.float().double())
+
+
+def test_sampler_with_custom_levels_calls_the_network_at_them():
+    oracle = GaussianOracle(LINEAR.schedule, "eps")
+    x = sample(LINEAR, oracle, (4, 2, 8), sampler="ddim", levels=[999, 600, 250.5, 30, 0])
+    assert torch.isfinite(x).all()
+    assert [round(c[0].item(), 3) for c in oracle.calls] == [999, 600, 250.5, 30, 0]
+
+
+def test_recipe_and_pipeline_take_spacing_and_levels(tmp_path):
+    write_tone_wavs(tmp_path / "audio")
+    raw = tiny_recipe_dict(tmp_path / "audio")
+    raw["sample"] = {"sampler": "ddim", "steps": 3, "spacing": "karras"}
+    Trainer(recipe_from_dict(raw), tmp_path / "run", show_progress=False).fit()
+    pipe = audiodiff.load(tmp_path / "run", device="cpu")
+    assert pipe.sample_defaults["spacing"] == "karras"
+    calls = []
+    real = pipe.model.forward
+    pipe.model.forward = lambda x, t, **c: (calls.append(t[0].item()), real(x, t, **c))[1]
+    pipe.sample(1, seed=0)
+    t_top = pipe.diffusion.num_steps - 1
+    karras = plan(pipe.diffusion, 3, "karras").t_model.tolist()
+    assert calls[0] == t_top and calls == pytest.approx(karras, abs=1e-4)
+    calls.clear()
+    pipe.sample(1, seed=0, spacing="trailing")
+    assert calls == pytest.approx(plan(pipe.diffusion, 3, "trailing").t_model.tolist())
+
+    calls.clear()
+    pipe.sample(1, seed=0, sampler="fast")                    # the run's spacing does not apply to 'fast'
+    assert len(calls) == 6
+
+    ok = run_cli("sample", "--model", str(tmp_path / "run"), "--n", "1", "--spacing", "leading", "--clip-x0",
+                 "dynamic", "--out", str(tmp_path / "wavs"), "--no-progress")
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "wavs" / "sample_000.wav").exists()
+    assert_one_line_error(run_cli("sample", "--model", str(tmp_path / "run"), "--spacing", "nope"), "--spacing")
+    assert_one_line_error(run_cli("sample", "--model", str(tmp_path / "run"), "--clip-x0", "soft"), "--clip-x0")
+    assert_one_line_error(run_cli("sample", "--model", str(tmp_path / "run"), "--sampler", "fast", "--spacing",
+                                  "karras", "--out", str(tmp_path / "w2"), "--no-progress"), "fast", "spacing")
+
+    bad = dict(raw, sample={"levels": [3, 5]})
+    with pytest.raises(RecipeError, match=r"\[sample\] levels"):
+        recipe_from_dict(bad)
+    with pytest.raises(RecipeError, match="spacing"):
+        recipe_from_dict(dict(raw, sample={"spacing": "nope"}))
