@@ -404,9 +404,15 @@ def preview_image(wave: Tensor | np.ndarray, sample_rate: int, features: MelFeat
     wave = torch.as_tensor(wave)
     feats = features or preview_features(sample_rate, wave.shape[-1])
     log_mel = feats.log_mel(wave)
+    return mel_image(log_mel, *preview_range(log_mel, feats), min_height, min_width)
+
+
+def preview_range(log_mel: Tensor, features: MelFeatures) -> tuple[float, float]:
+    """(lo, hi) of a natural-log mel's display: its top PREVIEW_RANGE_DB (20·log10 for magnitude mels, 10·log10
+    for power), so `sample --plot`, report pages and TensorBoard previews show the same range."""
     hi = float(log_mel.max())
-    span = PREVIEW_RANGE_DB / (20.0 if feats.power == 1.0 else 10.0) * math.log(10.0)
-    return mel_image(log_mel, max(float(log_mel.min()), hi - span), hi, min_height, min_width)
+    span = PREVIEW_RANGE_DB / (20.0 if features.power == 1.0 else 10.0) * math.log(10.0)
+    return max(float(log_mel.min()), hi - span), hi
 
 
 def clip_sample(dataset: Sequence[Any], max_clips: int, seed: int = 0) -> Iterable[Tensor]:

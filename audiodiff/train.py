@@ -77,7 +77,7 @@ from .data import EpochBatchSampler, build_dataset
 from .diffusion import GaussianDiffusion
 from .ema import EMAUpdate
 from .domains import domain_config, fit_features, prepare_batch, preview_clips, split_item
-from .features import preview_features
+from .features import preview_features, preview_range
 from .interrupt import Interrupted, StopFlag
 from .nets import build_network
 from .pipeline import Pipeline
@@ -169,10 +169,10 @@ def mel_image(wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """Clips [n, L] → one log-mel spectrogram image [1, H, W] in [0, 1], clips side by side, low
     frequencies at the bottom, an 80 dB range (for TensorBoard's add_image; no matplotlib).  The display
     settings are `preview_features`', the same as `audiodiff sample --plot` uses."""
-    log_mel = preview_features(sample_rate, wav.shape[-1]).log_mel(wav.float().cpu())   # [n, M, F], natural log
-    top = log_mel.max()
-    log_mel = log_mel.clamp_min(top - 8 * math.log(10))                                   # 80 dB
-    img = (log_mel - log_mel.min()) / (top - log_mel.min()).clamp_min(1e-6)
+    feats = preview_features(sample_rate, wav.shape[-1])
+    log_mel = feats.log_mel(wav.float().cpu())                                      # [n, M, F], natural log
+    lo, hi = preview_range(log_mel, feats)                                          # the top 80 dB
+    img = (log_mel.clamp_min(lo) - lo) / max(hi - lo, 1e-6)
     gap = torch.ones(img.shape[1], 2)
     tiles = [x for clip in img for x in (clip, gap)][:-1]
     return torch.cat(tiles, dim=1).flip(0)[None].clamp(0, 1)
