@@ -77,7 +77,7 @@ from .data import EpochBatchSampler, build_dataset
 from .diffusion import GaussianDiffusion
 from .ema import EMAUpdate
 from .domains import domain_config, fit_features, prepare_batch, preview_clips, split_item
-from .features import preview_features, preview_range
+from .features import clip_sample, preview_features, preview_range
 from .interrupt import Interrupted, StopFlag
 from .nets import build_network
 from .pipeline import Pipeline
@@ -85,6 +85,7 @@ from .precision import autocast as precision_autocast, resolve_precision
 from .progress import make_progress
 from .recipe import Recipe, diffusion_config
 from .runlock import RunLock
+from .wavestats import compare_to_data
 
 log = logging.getLogger("audiodiff")
 
@@ -689,6 +690,13 @@ class Trainer:
         self.writer.add_image("preview/mel", mel_image(wav, pipe.sample_rate), self.step)
         log.info("step %d: %d preview clip(s) written to TensorBoard in %.1f s", self.step, len(wav),
                  time.perf_counter() - start)
+        if self._dataset is not None and len(self._dataset):
+            data = torch.stack([c.reshape(-1) for c in clip_sample(self._dataset, len(wav), seed=0)])
+            stats = compare_to_data(wav.reshape(len(wav), -1), data, pipe.sample_rate)
+            for name, value in stats.items():   # early warning: level, spread, clipping, band energy vs the data
+                self.writer.add_scalar(f"preview_stats/{name}", value, self.step)
+            log.info("step %d: preview std %.3g (data %.3g), %.2g%% at full scale, largest octave-band gap %.1f dB",
+                     self.step, stats["std"], stats["data_std"], 100 * stats["clipped"], stats["band_gap_db"])
 
 
     def _evaluate(self) -> None:

@@ -342,6 +342,25 @@ def test_tensorboard_scalars_and_previews(wav_folder, tmp_path):
     assert_close_dicts(weights(run), weights(quiet), "previews on vs off", atol=0)
 
 
+def test_previews_log_sample_statistics_against_the_data(wav_folder, tmp_path):
+    from audiodiff.wavestats import wave_stats
+
+    recipe = make_recipe(wav_folder, preview_every=2, preview_n=2, log_every=2)
+    run = tmp_path / "run"
+    trainer = Trainer(recipe, run, device="cpu", max_steps=2, show_progress=False)
+    trainer.fit()
+    acc = read_events(run / "tb")
+    stats = {t.split("/", 1)[1]: acc.Scalars(t)[-1].value for t in acc.Tags()["scalars"]
+             if t.startswith("preview_stats/")}
+    assert {"mean", "std", "clipped", "rms_db", "data_std", "band_gap_db"} <= set(stats)
+    data = torch.stack([trainer._dataset[i].reshape(-1) if torch.is_tensor(trainer._dataset[i])
+                        else trainer._dataset[i][0].reshape(-1) for i in range(2)])
+    assert math.isclose(stats["data_std"], wave_stats(data)["std"], rel_tol=1e-4)
+    sample = audiodiff.load(run, device="cpu").sample(n=2, seed=0)
+    assert math.isclose(stats["std"], wave_stats(sample)["std"], rel_tol=1e-3)
+    assert stats["band_gap_db"] >= 0
+
+
 def test_mel_image_is_a_normalised_image():
     wav = torch.sin(torch.arange(2048) / 8000 * 2 * math.pi * 440).repeat(3, 1) * 0.5
     img = train_mod.mel_image(wav, 8000)
