@@ -57,16 +57,22 @@ def _is_classifier_run(run: Path) -> bool:
         return False
 
 
-def _load_pipeline(model: Optional[Path], device: str, precision: str = "auto"):
-    """--model, or the most recent run under ./runs (said on stderr) → Pipeline on the chosen device."""
-    from .pipeline import load
+def _check_device_options(device: str, precision: str = "auto") -> None:
+    """--device and --precision are usage errors, judged before any file is looked at."""
     from .precision import PRECISIONS
-    from .train import resolve_device
 
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
     if precision not in PRECISIONS:
         raise typer.BadParameter(f"{precision!r}: use {', '.join(PRECISIONS)}", param_hint="--precision")
+
+
+def _load_pipeline(model: Optional[Path], device: str, precision: str = "auto"):
+    """--model, or the most recent run under ./runs (said on stderr) → Pipeline on the chosen device."""
+    from .pipeline import load
+    from .train import resolve_device
+
+    _check_device_options(device, precision)
     if model is None:
         model = latest_run()
         if model is None:
@@ -167,6 +173,7 @@ def sample(
     if report is not None and report.is_dir():
         raise typer.BadParameter(f"{report} is a folder: name the page's file, e.g. {report / 'report.html'}",
                                  param_hint="--report")
+    _check_device_options(device, precision)
     check_sample_folder(out, force)
     pipe = _load_pipeline(model, device, precision)
     voc = _check_mel_options(pipe, model, vocoder, save_mel, device)

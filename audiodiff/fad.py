@@ -23,8 +23,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-import torchaudio
 
+from .install import torchaudio
 from .metrics import frechet_distance
 
 LIBRARY_MODELS = {"vggish": 16000, "pann": 16000, "clap": 48000, "encodec": 24000}

@@ -18,8 +18,9 @@ from __future__ import annotations
 import warnings
 
 import torch
-import torchaudio
 from torch import Tensor, nn
+
+from ..install import torchaudio
 
 
 class ResNeXtBlock(nn.Module):
