@@ -18,7 +18,7 @@ import errno
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterable
 
 TEMP_SUFFIX = ".tmp"
 
@@ -101,3 +101,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             except FileNotFoundError:
                 pass
     return path
+
+
+def remove_files(paths: Iterable[Path]) -> list[Path]:
+    """Delete each path (one already gone is fine: another process may have removed it); returns them."""
+    paths = list(paths)
+    for p in paths:
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+    return paths

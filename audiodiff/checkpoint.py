@@ -25,6 +25,8 @@ from typing import Any, Callable, Sequence
 import torch
 from safetensors.torch import load_file, save_file
 
+from .atomic import remove_files
+
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 STATE = "training_state.pt"
@@ -78,13 +80,7 @@ def _fsync_dir(folder: Path) -> None:
 
 def remove_stale_temp_files(run_dir: Path) -> list[Path]:
     """Delete the temp files a killed writer left in run_dir (.config.json.*.tmp, …); returns them."""
-    stale = [p for name in (CONFIG, WEIGHTS, STATE) for p in Path(run_dir).glob(f".{name}.*{TEMP_SUFFIX}")]
-    for p in stale:
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
-    return stale
+    return remove_files(p for name in (CONFIG, WEIGHTS, STATE) for p in Path(run_dir).glob(f".{name}.*{TEMP_SUFFIX}"))
 
 
 def _config_writer(config: dict[str, Any]) -> Callable[[str], None]:

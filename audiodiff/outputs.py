@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-from .atomic import OutputError, check_output_folder
+from .atomic import OutputError, check_output_folder, remove_files
 
 SAMPLE_NAME = re.compile(r"sample_\d+\.(wav|png|npy)")
 
@@ -38,10 +38,4 @@ def check_sample_folder(folder: Path, force: bool) -> None:
 def remove_stale_samples(folder: Path, written: Iterable[Path]) -> list[Path]:
     """Delete the sample files in `folder` that are not in `written`; returns them."""
     keep = {Path(p).name for p in written}
-    stale = [p for p in sample_files(folder) if p.name not in keep]
-    for p in stale:
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
-    return stale
+    return remove_files(p for p in sample_files(folder) if p.name not in keep)
