@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import typing
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .nets import NETWORKS, build_network, check_network_options, network_options
-from .recipe import DataConfig, DiffusionConfig, FeaturesConfig, RecipeError, SampleConfig, _check_value, \
-    _model_value_ok
+from .options import RecipeError, check_field
+from .recipe import DataConfig, DiffusionConfig, FeaturesConfig, SampleConfig, _model_value_ok
 
 MAX_LIST = 100_000   # β lists: the recipe's most diffusion steps
 
@@ -35,10 +34,8 @@ class ModelFileError(ValueError):
 
 def _field_check(file: Path, cls: type, key: str, value: Any, name: str) -> Any:
     """`value` judged by recipe table `cls`'s field `key` (type, range, choices)."""
-    field = {f.name: f for f in dataclasses.fields(cls)}[key]
-    kind = typing.get_type_hints(cls)[key]
     try:
-        return _check_value(name, value, kind, field.metadata, str(file))
+        return check_field(cls, key, value, name, str(file))
     except RecipeError as exc:
         raise ModelFileError(str(exc)) from None
 

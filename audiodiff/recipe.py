@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import sys
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,20 +21,10 @@ else:  # pragma: no cover
 import torch
 
 from .nets import NETWORKS, build_network, entry_bottleneck, is_classifier_config, network_options
+from .options import RecipeError, parse_table
+from .options import option as _f
 
 log = logging.getLogger("audiodiff")
-
-
-class RecipeError(ValueError):
-    """A recipe that cannot be used; the message names the file, key and allowed values."""
-
-
-def _f(default: Any, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
-       hi_open: bool = False, choices: tuple | None = None, help: str = "") -> Any:
-    meta = {"lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open, "choices": choices, "help": help}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 # C major scale, C4..C5, as MIDI note numbers: the quickstart's generated notes.
@@ -193,59 +181,11 @@ def recipe_from_dict(raw: dict[str, Any], source: str = "recipe", path: Path | N
     name = raw.get("name", path.name if path else "run")
     if not isinstance(name, str) or not name:
         raise RecipeError(f"{source}: name must be a non-empty string")
-    parts = {sec: _parse_section(cls, raw.get(sec, {}), sec, source) for sec, cls in SECTIONS.items()}
+    parts = {sec: parse_table(cls, raw.get(sec, {}), sec, source) for sec, cls in SECTIONS.items()}
     model = _parse_model(raw.get("model", {}), source)
     recipe = Recipe(name=name, model=model, path=path, **parts)
     _cross_checks(recipe, source)
     return recipe
-
-
-def _parse_section(cls: type, table: Any, section: str, source: str) -> Any:
-    if not isinstance(table, dict):
-        raise RecipeError(f"{source}: [{section}] must be a table")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for key, value in table.items():
-        if key not in fields:
-            raise RecipeError(f"{source}: unknown key [{section}] {key}; allowed: {', '.join(fields)}")
-        values[key] = _check_value(f"[{section}] {key}", value, hints[key], fields[key].metadata, source)
-    return cls(**values)
-
-
-def _check_value(name: str, value: Any, kind: type, meta: Any, source: str) -> Any:
-    def fail(why: str) -> RecipeError:
-        return RecipeError(f"{source}: {name} = {value!r}: {why}")
-
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise fail("must be true or false")
-    elif kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise fail("must be an integer")
-    elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise fail("must be a number")
-        value = float(value)
-        if not math.isfinite(value):  # TOML allows nan / inf, which slip past every range comparison
-            raise fail("must be a finite number")
-    elif kind is str:
-        if not isinstance(value, str):
-            raise fail("must be a string")
-    elif kind is list:
-        if not isinstance(value, list):
-            raise fail("must be a list")
-    choices = meta.get("choices")
-    if choices and value not in choices:
-        raise fail(f"allowed values: {', '.join(map(str, choices))}")
-    lo, hi, lo_open, hi_open = meta.get("lo"), meta.get("hi"), meta.get("lo_open"), meta.get("hi_open")
-    too_low = lo is not None and (value <= lo if lo_open else value < lo)
-    too_high = hi is not None and (value >= hi if hi_open else value > hi)
-    if too_low or too_high:
-        bounds = ([f"{'>' if lo_open else '>='} {lo}"] if lo is not None else []) + \
-                 ([f"{'<' if hi_open else '<='} {hi}"] if hi is not None else [])
-        raise fail("must be " + " and ".join(bounds))
-    return value
 
 
 def _parse_model(table: Any, source: str) -> dict[str, Any]:
