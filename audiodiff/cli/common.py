@@ -1,0 +1,101 @@
+"""What every command shares: the Typer app, one-line failures, finding and loading a run, option help."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Denoising diffusion for audio: train models from recipes, generate WAV files.")
+log = logging.getLogger("audiodiff")
+
+RUNS_DIR = Path("runs")
+
+
+def setup_logging() -> None:
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("audiodiff: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
+def fail(message: str) -> None:
+    """Print a one-line error and exit with status 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def latest_run(root: Path = RUNS_DIR) -> Path | None:
+    """The run under root whose model.safetensors was written last."""
+    candidates = sorted(root.glob("*/model.safetensors"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+    candidates = [p for p in candidates if not is_classifier_run(p.parent)]
+    return candidates[-1].parent if candidates else None
+
+
+def is_classifier_run(run: Path) -> bool:
+    """A run of recipes/sc09-classifier (it scores samples; `sample` never picks it by default)."""
+    import json
+
+    from ..classifier import is_classifier_config
+
+    try:
+        return is_classifier_config(json.loads((run / "config.json").read_text()).get("model", {}))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_device_options(device: str, precision: str = "auto") -> None:
+    """--device and --precision are usage errors, judged before any file is looked at."""
+    from ..precision import PRECISIONS
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
+    if precision not in PRECISIONS:
+        raise typer.BadParameter(f"{precision!r}: use {', '.join(PRECISIONS)}", param_hint="--precision")
+
+
+def load_pipeline(model: Optional[Path], device: str, precision: str = "auto"):
+    """--model, or the most recent run under ./runs (said on stderr) → Pipeline on the chosen device."""
+    from ..pipeline import load
+    from ..train import resolve_device
+
+    check_device_options(device, precision)
+    if model is None:
+        model = latest_run()
+        if model is None:
+            fail(f"no trained model under ./{RUNS_DIR}: train one first (audiodiff train recipes/quickstart) "
+                 f"or pass --model RUN_DIR")
+        log.info("using the most recent run: %s", model)
+    return load(model, device=resolve_device(device), precision=precision)
+
+
+MODEL_HELP = "Run directory or export (default: the most recently trained run under ./runs)."
+PRECISION_HELP = "The network's precision: auto (bf16 where the hardware has it: CUDA compute 8.0+, CPUs with " \
+    "AMX / AVX512-BF16) | fp32 | bf16."
+WINDOW_HELP = ("Long recordings are processed in cross-faded windows of this many samples at the model's rate "
+               "(default: the run's clip_length).")
+
+def require_file(path: Path) -> None:
+    if not path.is_file():
+        fail(f"input file {path} does not exist")
+
+
+def check_out_file(path: Path) -> None:
+    """Judge --out before any work: a file path whose folder can exist (audiodiff/atomic.py)."""
+    from ..atomic import check_output_file
+
+    check_output_file(path)
+
+
+def read_input(path: Path, sample_rate: int | None = None):
+    """(wave [L], rate) of an input recording, resampled to sample_rate when given; one-line error if missing."""
+    from ..audio import load_audio
+
+    require_file(path)
+    return load_audio(path, sample_rate)

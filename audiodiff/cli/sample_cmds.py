@@ -1,0 +1,229 @@
+"""`sample` and `vocode`: generate audio with a run, or turn mels into audio with a vocoder run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..sampling import SAMPLERS
+from .common import MODEL_HELP, PRECISION_HELP, check_device_options, check_out_file, load_pipeline, require_file, \
+    app, fail, log
+
+
+@app.command()
+def sample(
+    n: int = typer.Option(16, "--n", min=1, help="Number of clips to generate."),
+    out: Path = typer.Option(Path("wavs"), "--out", help="Folder for sample_000.wav, sample_001.wav, …"),
+    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Reverse steps (default: the run's \\[sample] "
+                                        "steps, else every training step)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help=f"One of {', '.join(SAMPLERS)} "
+                                          "(default: the run's \\[sample] sampler)."),
+    eta: Optional[float] = typer.Option(None, "--eta", min=0.0, max=1.0, help="DDIM η (ddim only)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible samples."),
+    label: Optional[int] = typer.Option(None, "--label", min=0, help="Class to generate (class-conditional "
+                                        "models, e.g. a digit 0-9 for sc09-cond)."),
+    guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, help="Classifier-free guidance scale "
+                                             "(1 = plain conditional; needs --label)."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Clips generated at once."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    vocoder: Optional[Path] = typer.Option(None, "--vocoder", help="Mel-domain models: the vocoder run that turns "
+                                           "the generated mels into audio (default: Griffin-Lim)."),
+    plot: bool = typer.Option(False, "--plot", help="Also write each clip's mel spectrogram as sample_NNN.png."),
+    save_mel: bool = typer.Option(False, "--save-mel", help="Mel-domain models: also write each normalised mel "
+                                  "as sample_NNN.npy (for audiodiff vocode ... --mel-from MODEL)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Also write one self-contained HTML page with a "
+                                          "player and a spectrogram per clip and the model card (e.g. report.html)."),
+    force: bool = typer.Option(False, "--force", help="Write into an --out folder that already holds sample_* "
+                               "files: they are replaced, and any this run does not write are removed."),
+    spacing: Optional[str] = typer.Option(None, "--spacing", help="Where the steps go: uniform | trailing | leading "
+                                          "| logsnr | karras (default: the run's recipe spacing, else dpm++ "
+                                          "logsnr, others uniform)."),
+    clip_x0: Optional[str] = typer.Option(None, "--clip-x0", help="Clip each x̂0: none | clip | dynamic (Imagen's "
+                                          "dynamic thresholding; default: the run's recipe clip_x0, else none)."),
+) -> None:
+    """Generate --n clips with a trained model and write them as 16-bit WAV files."""
+    from ..audio import save_wav
+    from ..outputs import check_sample_folder, remove_stale_samples
+    from ..sampling import CLIP_X0
+    from ..spacing import SPACINGS
+
+    if spacing is not None and spacing not in SPACINGS:
+        raise typer.BadParameter(f"{spacing!r}: use one of {', '.join(SPACINGS)}", param_hint="--spacing")
+    if clip_x0 is not None and clip_x0 not in CLIP_X0:
+        raise typer.BadParameter(f"{clip_x0!r}: use one of {', '.join(CLIP_X0)}", param_hint="--clip-x0")
+
+    if sampler is not None and sampler not in SAMPLERS:
+        raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
+    if report is not None and report.is_dir():
+        raise typer.BadParameter(f"{report} is a folder: name the page's file, e.g. {report / 'report.html'}",
+                                 param_hint="--report")
+    check_device_options(device, precision)
+    check_sample_folder(out, force)
+    pipe = load_pipeline(model, device, precision)
+    voc = _check_mel_options(pipe, model, vocoder, save_mel, device)
+    if guidance is not None and label is None:
+        raise typer.BadParameter("needs --label: say which class to generate", param_hint="--guidance")
+    if label is not None and not getattr(pipe.model, "num_classes", 0):
+        fail(f"{model or 'this run'} is not class-conditional: drop --label, or train a recipe with "
+             f"[model] num_classes (e.g. recipes/sc09-cond)")
+    if label is not None and label >= pipe.model.num_classes:
+        fail(f"--label {label}: this model has classes 0..{pipe.model.num_classes - 1}")
+    if eta is not None and (sampler or pipe.sample_defaults.get("sampler", "ddpm")) != "ddim":
+        # judged after loading: a run whose [sample] sampler is ddim takes --eta without --sampler
+        raise typer.BadParameter("applies to --sampler ddim only", param_hint="--eta")
+    generator = pipe._generator(seed)
+    written, clips = 0, []
+    paths: list[Path] = []
+    while written < n:
+        count = min(batch_size, n - written)
+        mels = None
+        if pipe.domain == "mel":
+            mels = pipe.sample_mel(count, steps=steps, sampler=sampler, eta=eta, generator=generator,
+                                   progress=progress, labels=label, guidance=guidance, spacing=spacing,
+                                   clip_x0=clip_x0)
+            waves = pipe.decode(mels, vocoder=voc, generator=generator, progress=progress)
+        else:
+            waves = pipe.sample(count, steps=steps, sampler=sampler, eta=eta, generator=generator, progress=progress,
+                                labels=label, guidance=guidance, spacing=spacing, clip_x0=clip_x0)
+        for i, wave in enumerate(waves):
+            stem = out / f"sample_{written:03d}"
+            paths.append(save_wav(stem.with_suffix(".wav"), wave, pipe.sample_rate))
+            if plot:
+                paths.append(_plot_mel(stem.with_suffix(".png"), wave, pipe, None if mels is None else mels[i]))
+            if save_mel:
+                paths.append(_save_npy(stem.with_suffix(".npy"), mels[i].numpy()))
+            if report is not None:
+                clips.append((stem.name, wave))
+            written += 1
+    stale = remove_stale_samples(out, paths)
+    if stale:
+        log.info("removed %d sample_* file(s) of an earlier run from %s", len(stale), out)
+    if label is not None:   # audiodiff eval reads it: accuracy of the classifier on the asked-for class
+        from ..evaluate import write_labels
+
+        names = pipe.config.get("class_names") or []
+        write_labels(out, {f"sample_{i:03d}.wav": names[label] if label < len(names) else label for i in range(n)})
+    extra = (" with mel images (.png)" if plot else "") + (" and mels (.npy)" if save_mel else "")
+    how = "" if pipe.domain != "mel" else f" (mels decoded by {'vocoder ' + str(vocoder) if voc else 'Griffin-Lim'})"
+    typer.echo(f"wrote {n} WAV file(s) at {pipe.sample_rate} Hz{extra} to {out}/{how}")
+    if report is not None:
+        from ..report import write_sample_report
+
+        write_sample_report(report, clips, pipe, sampler=sampler, steps=steps, eta=eta, seed=seed, label=label,
+                            guidance=guidance, vocoder=str(vocoder) if voc else None)
+        typer.echo(f"wrote the report page {report}")
+
+
+def _check_mel_options(pipe, model: Optional[Path], vocoder: Optional[Path], save_mel: bool, device: str):
+    """`sample`'s domain checks; returns the vocoder Pipeline (or None)."""
+    name = model or "this run"
+    if pipe.domain == "vocoder":
+        fail(f"{name} is a vocoder (it turns mels into audio): use audiodiff vocode IN.wav|IN.npy --model {name} "
+             f"--out OUT.wav, or pass it to a mel-domain model with --vocoder")
+    if pipe.domain != "mel":
+        if vocoder is not None:
+            fail(f"--vocoder needs a mel-domain model; {name} makes waveforms directly")
+        if save_mel:
+            fail(f"--save-mel needs a mel-domain model; {name} makes waveforms directly (--plot draws their mels)")
+        return None
+    if vocoder is None:
+        return None
+    from ..pipeline import load
+    from ..train import resolve_device
+
+    voc = load(vocoder, device=resolve_device(device), precision=pipe.precision)
+    _check_vocoder_for(voc, vocoder, pipe.features)
+    return voc
+
+
+def _check_vocoder_for(voc, path: Path, features) -> None:
+    """Fail unless `voc` is a vocoder run for mels made with `features` (statistics may differ)."""
+    if voc.domain != "vocoder":
+        fail(f"{path} is not a vocoder run (its domain is {voc.domain!r})")
+    diff = voc.features.same_transform(features)
+    if diff:
+        mine, theirs = voc.features.to_config(), features.to_config()
+        fail(f"the vocoder {path} was trained on other mel settings: " + ", ".join(
+            f"{k} {mine[k]} (vocoder) vs {theirs[k]}" for k in diff))
+
+
+def _plot_mel(path: Path, wave, pipe, mel=None) -> Path:
+    from ..features import preview_image, save_mel_png, write_png
+
+    if mel is not None:   # minmax mels lie in [−1, 1]; meanstd ones are drawn over their own range
+        return save_mel_png(path, mel, *((-1.0, 1.0) if pipe.features.norm == "minmax" else (None, None)))
+    return write_png(path, preview_image(wave, pipe.sample_rate, pipe.features))
+
+
+def _save_npy(path: Path, array) -> Path:
+    import numpy as np
+
+    from ..atomic import atomic_write
+
+    return atomic_write(path, lambda f: np.save(f, array.astype(np.float32), allow_pickle=False))
+
+
+@app.command()
+def vocode(
+    audio: Path = typer.Argument(..., help="A recording (wav/flac/ogg, any rate) to re-synthesise from its mel, or "
+                                 "a mel .npy [n_mels, frames], normalised (as pipe.sample_mel or sample --save-mel "
+                                 "write it)."),
+    out: Path = typer.Option(..., "--out", help="Output WAV at the vocoder's rate."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Vocoder run directory (default: the most recently "
+                                         "trained run under ./runs)."),
+    mel_from: Optional[Path] = typer.Option(None, "--mel-from", help="For a .npy: the mel-domain run whose "
+                                            "statistics normalised it (default: the vocoder's own)."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Reverse steps (default: the run's \\[sample])."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help=f"One of {', '.join(SAMPLERS)} (default: the "
+                                          "run's \\[sample] sampler)."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Turn a mel spectrogram into audio with a vocoder run: re-synthesise a recording, or vocode a saved .npy."""
+    import numpy as np
+
+    from ..audio import load_audio, save_wav
+
+    if sampler is not None and sampler not in SAMPLERS:
+        raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
+    require_file(audio)
+    check_out_file(out)
+    pipe = load_pipeline(model, device, precision)
+    if pipe.domain != "vocoder":
+        fail(f"{model or 'this run'} is not a vocoder (its domain is {pipe.domain!r}): pass a vocoder run with --model")
+    options = dict(steps=steps, sampler=sampler, seed=seed, progress=progress)
+    if audio.suffix.lower() == ".npy":
+        try:
+            mel = np.load(audio, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            fail(f"{audio}: cannot read a .npy array ({exc})")
+        if mel.ndim != 2:
+            fail(f"{audio}: a mel must be [n_mels, frames], got shape {mel.shape}")
+        if mel.shape[1] == 0:
+            fail(f"{audio}: the mel has no frames (shape {mel.shape}); nothing to vocode")
+        features = None
+        if mel_from is not None:
+            from ..pipeline import load
+
+            source = load(mel_from, device="cpu")
+            if source.features is None:
+                fail(f"--mel-from {mel_from}: not a mel-domain run")
+            _check_vocoder_for(pipe, model or Path("this run"), source.features)
+            features = source.features
+        wave = pipe.vocode(mel.astype(np.float32), features=features, **options)
+        what = f"{mel.shape[1]} mel frames"
+    else:
+        if mel_from is not None:
+            raise typer.BadParameter("applies to a .npy mel only", param_hint="--mel-from")
+        wave, rate = load_audio(audio)
+        wave = pipe.resynthesize(wave, sample_rate=rate, **options)
+        what = f"{audio} re-synthesised from its mel"
+    save_wav(out, wave, pipe.sample_rate)
+    typer.echo(f"wrote {out} ({what}, {pipe.sample_rate} Hz)")

@@ -1,0 +1,111 @@
+"""`denoise`, `inpaint` and `upsample`: the training-free tasks on a recording."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import MODEL_HELP, PRECISION_HELP, WINDOW_HELP, check_out_file, load_pipeline, read_input, app, fail
+
+
+@app.command()
+def denoise(
+    audio: Path = typer.Argument(..., help="Noisy recording (wav/flac/ogg); any sample rate."),
+    out: Path = typer.Option(..., "--out", help="Output WAV (same rate and length as the input)."),
+    sigma: Optional[float] = typer.Option(None, "--sigma", min=1e-6, help="Noise standard deviation "
+                                          "(default: estimated from the recording, and printed)."),
+    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Most reverse steps to run."),
+    sampler: str = typer.Option("ddim", "--sampler", help="ddim (deterministic) or ddpm (a posterior draw)."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    window: Optional[int] = typer.Option(None, "--window", min=16, help=WINDOW_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar over the windows."),
+) -> None:
+    """Remove additive white noise from a recording with a trained waveform model."""
+    from ..audio import save_wav
+
+    if sampler not in ("ddim", "ddpm", "dpm++"):
+        raise typer.BadParameter(f"{sampler!r}: use ddim, ddpm or dpm++", param_hint="--sampler")
+    check_out_file(out)
+    wave, rate = read_input(audio)
+    pipe = load_pipeline(model, device, precision)
+    clean, sigmas = pipe.denoise(wave, sigma=sigma, steps=steps, sampler=sampler, sample_rate=rate, seed=seed,
+                                 return_sigma=True, window=window, progress=progress)
+    save_wav(out, clean, rate)
+    typer.echo(f"wrote {out} (σ = {sigmas[0]:.4g}{', estimated' if sigma is None else ''})")
+
+
+def _parse_gap(gap: str, rate: int, length: int) -> tuple[int, int]:
+    import math
+
+    try:
+        start_s, end_s = (float(v) for v in gap.split(":"))
+    except ValueError:
+        fail(f"--gap {gap!r}: write START:END in seconds, e.g. 0.5:0.75")
+    if not (math.isfinite(start_s) and math.isfinite(end_s)):
+        fail(f"--gap {gap!r}: START and END must be finite numbers of seconds, e.g. 0.5:0.75")
+    start, end = round(start_s * rate), round(end_s * rate)
+    if not 0 <= start < end <= length:
+        fail(f"--gap {gap!r}: need 0 <= START < END <= {length / rate:.3f} s (the file's length)")
+    return start, end
+
+
+@app.command()
+def inpaint(
+    audio: Path = typer.Argument(..., help="Recording with a gap to fill; resampled to the model's rate."),
+    gap: str = typer.Option(..., "--gap", help="START:END in seconds, the span to regenerate."),
+    out: Path = typer.Option(..., "--out", help="Output WAV at the model's rate."),
+    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1),
+    jumps: int = typer.Option(1, "--jumps", "--jump-n-sample", min=1, help="RePaint's jump_n_sample: times each "
+                              "stretch is resampled (more = more coherent; the paper uses 10)."),
+    jump_length: int = typer.Option(1, "--jump-length", min=1, help="RePaint's jump_length: steps the chain goes "
+                                    "back up each time (the paper uses 10)."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    window: Optional[int] = typer.Option(None, "--window", min=16, help=WINDOW_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar over the windows."),
+) -> None:
+    """Regenerate a span of a recording; everything outside the span is kept exactly."""
+    import torch
+
+    from ..audio import save_wav
+
+    check_out_file(out)
+    pipe = load_pipeline(model, device)
+    wave, rate = read_input(audio, pipe.sample_rate)
+    start, end = _parse_gap(gap, rate, wave.shape[-1])
+    mask = torch.zeros_like(wave, dtype=torch.bool)
+    mask[start:end] = True
+    filled = pipe.inpaint(wave, mask, steps=steps, resample_jumps=jumps, jump_length=jump_length, seed=seed,
+                          window=window, progress=progress)
+    save_wav(out, filled, rate)
+    typer.echo(f"wrote {out} ({(end - start) / rate:.3f} s regenerated)")
+
+
+@app.command()
+def upsample(
+    audio: Path = typer.Argument(..., help="Band-limited recording at a rate below the model's."),
+    out: Path = typer.Option(..., "--out", help="Output WAV at the model's rate."),
+    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    window: Optional[int] = typer.Option(None, "--window", min=16, help=WINDOW_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar over the windows."),
+) -> None:
+    """Bandwidth extension: keep the recording's band and generate the missing high band."""
+    from ..audio import save_wav
+
+    check_out_file(out)
+    wave, rate = read_input(audio)
+    pipe = load_pipeline(model, device)
+    if rate >= pipe.sample_rate:
+        fail(f"{audio} is at {rate} Hz, not below the model's {pipe.sample_rate} Hz: nothing to extend")
+    wide = pipe.upsample(wave, rate, steps=steps, seed=seed, window=window, progress=progress)
+    save_wav(out, wide, pipe.sample_rate)
+    typer.echo(f"wrote {out} ({rate} Hz → {pipe.sample_rate} Hz)")
