@@ -14,7 +14,7 @@ import typer
 
 # Importing the command modules registers their commands on `app`, in this order in --help.
 from . import run_cmds, sample_cmds, task_cmds, eval_cmd, setup_cmds  # noqa: I001  (order = --help order)
-from .common import setup_logging, app
+from .common import app, setup_logging
 
 COMMAND_MODULES = (run_cmds, sample_cmds, task_cmds, eval_cmd, setup_cmds)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -50,14 +50,20 @@ def is_classifier_run(run: Path) -> bool:
         return False
 
 
-def check_device_options(device: str, precision: str = "auto") -> None:
-    """--device and --precision are usage errors, judged before any file is looked at."""
-    from ..precision import PRECISIONS
-
+def _check_device(device: str) -> str:
+    """--device is a usage error, judged while parsing, before any file is looked at."""
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
+    return device
+
+
+def _check_precision(precision: str) -> str:
+    """--precision, judged like --device."""
+    from ..precision import PRECISIONS
+
     if precision not in PRECISIONS:
         raise typer.BadParameter(f"{precision!r}: use {', '.join(PRECISIONS)}", param_hint="--precision")
+    return precision
 
 
 def load_pipeline(model: Optional[Path], device: str, precision: str = "auto"):
@@ -65,7 +71,6 @@ def load_pipeline(model: Optional[Path], device: str, precision: str = "auto"):
     from ..pipeline import load
     from ..train import resolve_device
 
-    check_device_options(device, precision)
     if model is None:
         model = latest_run()
         if model is None:
@@ -80,6 +85,15 @@ PRECISION_HELP = "The network's precision: auto (bf16 where the hardware has it:
     "AMX / AVX512-BF16) | fp32 | bf16."
 WINDOW_HELP = ("Long recordings are processed in cross-faded windows of this many samples at the model's rate "
                "(default: the run's clip_length).")
+
+# Options several commands take, declared once: `device: Device = "auto"`.
+Device = Annotated[str, typer.Option("--device", callback=_check_device, help="auto (CUDA when present) | cpu | cuda.")]
+Precision = Annotated[str, typer.Option("--precision", callback=_check_precision, help=PRECISION_HELP)]
+Model = Annotated[Optional[Path], typer.Option("--model", help=MODEL_HELP)]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Random seed for reproducible output.")]
+Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
+Window = Annotated[Optional[int], typer.Option("--window", min=16, help=WINDOW_HELP)]
+
 
 def require_file(path: Path) -> None:
     if not path.is_file():

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import app, fail
+from .common import Device, app, fail
 
 
 @app.command("eval")
@@ -29,7 +29,7 @@ def eval_(
     report: Optional[Path] = typer.Option(None, "--report", help="With --classifier: also write one "
                                           "self-contained HTML page with a player and a spectrogram per clip, "
                                           "grouped by label, and the metric table (e.g. report.html)."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    device: Device = "auto",
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse cached reference statistics."),
 ) -> None:
     """Score audio: classifier metrics (FID, IS, mIS, AM, NDB, accuracy), FAD, or denoising pairs (SI-SDR)."""
@@ -40,8 +40,6 @@ def eval_(
     from ..evaluate import metrics_table, result_table
     from ..train import resolve_device
 
-    if device not in ("auto", "cpu", "cuda"):
-        raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
     if classifier is None and fad_name is None and clean is None:
         fail("say what to measure: --classifier RUN (digit metrics), --fad EMBEDDING --reference DIR, or "
              "--clean DIR (denoising pairs)")

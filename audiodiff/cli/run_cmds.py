@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import RUNS_DIR, app
+from .common import Device, Progress, RUNS_DIR, app
 
 
 @app.command()
@@ -18,8 +18,8 @@ def train(
                                        "An existing run is resumed from its last checkpoint."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps in total "
                                             "(overrides \\[train] max_steps)."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when present) | cpu | cuda."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    device: Device = "auto",
+    progress: Progress = True,
     restart: bool = typer.Option(False, "--restart", help="Train from step 0 even though --out holds a "
                                  "checkpoint or weights (they are replaced at the first checkpoint)."),
 ) -> None:
@@ -31,8 +31,6 @@ def train(
     from ..recipe import load_recipe
     from ..train import train as run_training
 
-    if device not in ("auto", "cpu", "cuda"):
-        raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
     r = load_recipe(resolve_recipe(recipe))
     run_dir = out or RUNS_DIR / r.name
     run_training(r, run_dir, device=device, max_steps=max_steps, show_progress=progress, restart=restart)

@@ -8,29 +8,28 @@ from typing import Optional
 import typer
 
 from ..sampling import SAMPLERS
-from .common import MODEL_HELP, PRECISION_HELP, check_device_options, check_out_file, load_pipeline, require_file, \
-    app, fail, log
+from .common import Device, Model, Precision, Progress, Seed, app, check_out_file, fail, load_pipeline, log, require_file
 
 
 @app.command()
 def sample(
     n: int = typer.Option(16, "--n", min=1, help="Number of clips to generate."),
     out: Path = typer.Option(Path("wavs"), "--out", help="Folder for sample_000.wav, sample_001.wav, …"),
-    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    model: Model = None,
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Reverse steps (default: the run's \\[sample] "
                                         "steps, else every training step)."),
     sampler: Optional[str] = typer.Option(None, "--sampler", help=f"One of {', '.join(SAMPLERS)} "
                                           "(default: the run's \\[sample] sampler)."),
     eta: Optional[float] = typer.Option(None, "--eta", min=0.0, max=1.0, help="DDIM η (ddim only)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for reproducible samples."),
+    seed: Seed = None,
     label: Optional[int] = typer.Option(None, "--label", min=0, help="Class to generate (class-conditional "
                                         "models, e.g. a digit 0-9 for sc09-cond)."),
     guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, help="Classifier-free guidance scale "
                                              "(1 = plain conditional; needs --label)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Clips generated at once."),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    device: Device = "auto",
+    precision: Precision = "auto",
+    progress: Progress = True,
     vocoder: Optional[Path] = typer.Option(None, "--vocoder", help="Mel-domain models: the vocoder run that turns "
                                            "the generated mels into audio (default: Griffin-Lim)."),
     plot: bool = typer.Option(False, "--plot", help="Also write each clip's mel spectrogram as sample_NNN.png."),
@@ -62,7 +61,6 @@ def sample(
     if report is not None and report.is_dir():
         raise typer.BadParameter(f"{report} is a folder: name the page's file, e.g. {report / 'report.html'}",
                                  param_hint="--report")
-    check_device_options(device, precision)
     check_sample_folder(out, force)
     pipe = load_pipeline(model, device, precision)
     voc = _check_mel_options(pipe, model, vocoder, save_mel, device)
@@ -181,10 +179,10 @@ def vocode(
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Reverse steps (default: the run's \\[sample])."),
     sampler: Optional[str] = typer.Option(None, "--sampler", help=f"One of {', '.join(SAMPLERS)} (default: the "
                                           "run's \\[sample] sampler)."),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    seed: Seed = None,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    progress: Progress = True,
 ) -> None:
     """Turn a mel spectrogram into audio with a vocoder run: re-synthesise a recording, or vocode a saved .npy."""
     import numpy as np

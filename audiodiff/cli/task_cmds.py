@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from .common import MODEL_HELP, PRECISION_HELP, WINDOW_HELP, check_out_file, load_pipeline, read_input, app, fail
+from .common import (Device, Model, Precision, Progress, Seed, Window, app, check_out_file, fail, load_pipeline,
+                     read_input)
 
 
 @app.command()
@@ -16,14 +17,14 @@ def denoise(
     out: Path = typer.Option(..., "--out", help="Output WAV (same rate and length as the input)."),
     sigma: Optional[float] = typer.Option(None, "--sigma", min=1e-6, help="Noise standard deviation "
                                           "(default: estimated from the recording, and printed)."),
-    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    model: Model = None,
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Most reverse steps to run."),
     sampler: str = typer.Option("ddim", "--sampler", help="ddim (deterministic) or ddpm (a posterior draw)."),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-    window: Optional[int] = typer.Option(None, "--window", min=16, help=WINDOW_HELP),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar over the windows."),
+    seed: Seed = None,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    window: Window = None,
+    progress: Progress = True,
 ) -> None:
     """Remove additive white noise from a recording with a trained waveform model."""
     from ..audio import save_wav
@@ -59,16 +60,16 @@ def inpaint(
     audio: Path = typer.Argument(..., help="Recording with a gap to fill; resampled to the model's rate."),
     gap: str = typer.Option(..., "--gap", help="START:END in seconds, the span to regenerate."),
     out: Path = typer.Option(..., "--out", help="Output WAV at the model's rate."),
-    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    model: Model = None,
     steps: Optional[int] = typer.Option(None, "--steps", min=1),
     jumps: int = typer.Option(1, "--jumps", "--jump-n-sample", min=1, help="RePaint's jump_n_sample: times each "
                               "stretch is resampled (more = more coherent; the paper uses 10)."),
     jump_length: int = typer.Option(1, "--jump-length", min=1, help="RePaint's jump_length: steps the chain goes "
                                     "back up each time (the paper uses 10)."),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
-    window: Optional[int] = typer.Option(None, "--window", min=16, help=WINDOW_HELP),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar over the windows."),
+    seed: Seed = None,
+    device: Device = "auto",
+    window: Window = None,
+    progress: Progress = True,
 ) -> None:
     """Regenerate a span of a recording; everything outside the span is kept exactly."""
     import torch
@@ -91,12 +92,12 @@ def inpaint(
 def upsample(
     audio: Path = typer.Argument(..., help="Band-limited recording at a rate below the model's."),
     out: Path = typer.Option(..., "--out", help="Output WAV at the model's rate."),
-    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
+    model: Model = None,
     steps: Optional[int] = typer.Option(None, "--steps", min=1),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
-    window: Optional[int] = typer.Option(None, "--window", min=16, help=WINDOW_HELP),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar over the windows."),
+    seed: Seed = None,
+    device: Device = "auto",
+    window: Window = None,
+    progress: Progress = True,
 ) -> None:
     """Bandwidth extension: keep the recording's band and generate the missing high band."""
     from ..audio import save_wav
