@@ -14,7 +14,7 @@ from typing import Optional
 
 import typer
 
-from .sampling import SAMPLERS
+from .sampling import SAMPLERS, get_sampler, samplers_where
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Denoising diffusion for audio: train models from recipes, generate WAV files.")
@@ -184,9 +184,10 @@ def sample(
              f"[model] num_classes (e.g. recipes/sc09-cond)")
     if label is not None and label >= pipe.model.num_classes:
         fail(f"--label {label}: this model has classes 0..{pipe.model.num_classes - 1}")
-    if eta is not None and (sampler or pipe.sample_defaults.get("sampler", "ddpm")) != "ddim":
+    if eta is not None and "eta" not in get_sampler(sampler or pipe.sample_options.sampler).options:
         # judged after loading: a run whose [sample] sampler is ddim takes --eta without --sampler
-        raise typer.BadParameter("applies to --sampler ddim only", param_hint="--eta")
+        takers = " | ".join(samplers_where(lambda s: "eta" in s.options))
+        raise typer.BadParameter(f"applies to --sampler {takers} only", param_hint="--eta")
     generator = pipe._generator(seed)
     written, clips = 0, []
     paths: list[Path] = []
@@ -317,8 +318,9 @@ def denoise(
     """Remove additive white noise from a recording with a trained waveform model."""
     from .audio import save_wav
 
-    if sampler not in ("ddim", "ddpm", "dpm++"):
-        raise typer.BadParameter(f"{sampler!r}: use ddim, ddpm or dpm++", param_hint="--sampler")
+    part_way = samplers_where(lambda s: s.starts_part_way)   # denoising starts at the noise's own level
+    if sampler not in part_way:
+        raise typer.BadParameter(f"{sampler!r}: use {', '.join(part_way)}", param_hint="--sampler")
     _check_out_file(out)
     wave, rate = _read_input(audio)
     pipe = _load_pipeline(model, device, precision)
