@@ -7,18 +7,18 @@ are written once:  x_t = a·x0 + s·ε  with a = √ᾱ_t, s = √(1−ᾱ_t), a
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from . import sampling
+from .sampling import Model
 from .schedule import NoiseSchedule, gather
 
 PREDICTIONS = ("eps", "v", "x0")
 LOSSES = ("mse", "l1")
-
-Model = Callable[..., Tensor]
 
 
 class GaussianDiffusion:
@@ -139,10 +139,9 @@ class GaussianDiffusion:
     # ----------------------------------------------------------------- sampling
     def sample(self, model: Model, shape: tuple[int, ...], sampler: str = "ddpm", steps: int | None = None,
                **kwargs: Any) -> Tensor:
-        """Run the reverse chain from x_T ~ N(0, I); see `audiodiff.sampling.sample` for options."""
-        from .sampling import sample
-
-        return sample(self, model, shape, sampler=sampler, steps=steps, **kwargs)
+        """Run the reverse chain from x_T ~ N(0, I); see `audiodiff.sampling.sample` for options.  The sampling
+        package reads only `schedule` and `predict` of this object, so it imports nothing from this module."""
+        return sampling.sample(self, model, shape, sampler=sampler, steps=steps, **kwargs)
 
     def to_config(self) -> dict[str, Any]:
         return {**self.schedule.to_config(), "prediction": self.prediction, "loss": self.loss_type,

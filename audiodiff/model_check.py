@@ -114,10 +114,12 @@ def _check_sample(file: Path, s: dict[str, Any], steps: int) -> None:
     for key in ("sampler", "steps", "eta", "variance", "guidance"):
         if key in s:
             _field_check(file, SampleConfig, key, s[key], f"sample.{key}")
-    if s.get("steps", 0) > steps:
-        raise ModelFileError(f"{file}: sample.steps = {s['steps']}: must be <= the diffusion steps ({steps})")
     if "fast_betas" in s:
         _number_list(file, "sample.fast_betas", s["fast_betas"])
+    try:   # the sampler's own checks against the schedule's length (steps, levels)
+        SampleConfig.from_config(s).check(steps)
+    except ValueError as exc:
+        raise ModelFileError(f"{file}: sample.{exc}") from None
 
 
 def _check_features(file: Path, f: dict[str, Any]) -> None:

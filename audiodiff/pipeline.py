@@ -25,7 +25,7 @@ from .features import MelFeatures
 from .model_check import ModelFileError, check_config, check_weights
 from .nets import build_network, is_classifier_config
 from .precision import PRECISIONS, cast_network, compile_network, resolve_precision
-from .sampling import classifier_free_guidance
+from .sampling import SampleOptions, classifier_free_guidance
 from .windows import map_windows
 
 log = logging.getLogger("audiodiff")
@@ -93,19 +93,24 @@ class Pipeline:
 
     @property
     def sample_defaults(self) -> dict[str, Any]:
+        """config.json's "sample" entry as stored."""
         return dict(self.config.get("sample", {}))
+
+    @property
+    def sample_options(self) -> SampleOptions:
+        """The run's [sample] settings, every key filled (defaults for keys older runs lack)."""
+        return SampleOptions.from_config(self.config.get("sample"))
 
     # ----------------------------------------------------------------- generation
     def sample(self, n: int = 1, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
-               length: int | None = None, eta: float | None = None, fast_betas: Sequence[float] | None = None,
-               generator: torch.Generator | None = None, progress: bool = False,
+               length: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
                labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
-               vocoder: "Pipeline | str | Path | None" = None, spacing: str | None = None,
-               clip_x0: str | None = None) -> Tensor:
+               vocoder: "Pipeline | str | Path | None" = None, **options: Any) -> Tensor:
         """Generate n waveforms: float32 [n, length] in [−1, 1] at `sample_rate`.
 
-        Unset options take the run's [sample] defaults (sampler, steps, eta, fast_betas, guidance, spacing,
-        lambda_min, levels, clip_x0); spacing and clip_x0 as in `audiodiff.sampling.sample`.
+        `options`: any other sampler option of `audiodiff.sampling.SampleOptions` (eta, variance, fast_betas,
+        spacing, lambda_min, levels, clip_x0, dynamic_percentile), as in `audiodiff.sampling.sample`; unset ones
+        take the run's [sample] settings where the sampler takes them (`SampleOptions.resolve`).
         labels (one class for all, or n of them) need a class-conditional model; guidance is the
         classifier-free guidance scale (1 = plain conditional, 0 = unconditional).
         A mel-domain run samples mels (`sample_mel`) and decodes them (`decode`) through `vocoder` (a vocoder
@@ -116,30 +121,26 @@ class Pipeline:
                              "pipe.resynthesize(audio) (CLI: audiodiff vocode)")
         if self.domain == "mel":
             frames = None if length is None else self.features.frames(length)
-            mel = self.sample_mel(n, steps=steps, sampler=sampler, seed=seed, frames=frames, eta=eta,
-                                  fast_betas=fast_betas, generator=generator, progress=progress, labels=labels,
-                                  guidance=guidance, spacing=spacing, clip_x0=clip_x0)
+            mel = self.sample_mel(n, steps=steps, sampler=sampler, seed=seed, frames=frames, generator=generator,
+                                  progress=progress, labels=labels, guidance=guidance, **options)
             return self.decode(mel, vocoder=vocoder, generator=generator, seed=seed, progress=progress)
         if vocoder is not None:
             raise ValueError("vocoder= is for mel-domain runs; this run makes waveforms directly")
-        x = self._generate(n, 1, length or self.clip_length, steps=steps, sampler=sampler, seed=seed, eta=eta,
-                           fast_betas=fast_betas, generator=generator, progress=progress, labels=labels,
-                           guidance=guidance, spacing=spacing, clip_x0=clip_x0)
+        x = self._generate(n, 1, length or self.clip_length, steps=steps, sampler=sampler, seed=seed,
+                           generator=generator, progress=progress, labels=labels, guidance=guidance, **options)
         return x[:, 0].clamp(-1.0, 1.0).float().cpu()
 
     def sample_mel(self, n: int = 1, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
-                   frames: int | None = None, eta: float | None = None, fast_betas: Sequence[float] | None = None,
-                   generator: torch.Generator | None = None, progress: bool = False,
+                   frames: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
                    labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
-                   spacing: str | None = None, clip_x0: str | None = None) -> Tensor:
+                   **options: Any) -> Tensor:
         """A mel-domain run: n normalised log-mel spectrograms, float32 [n, n_mels, frames] (default frames:
         clip_length // hop_length).  Options as in `sample`; `decode` turns them into audio."""
         if self.domain != "mel":
             raise ValueError(f"sample_mel needs a mel-domain run; this one's domain is {self.domain!r}")
         frames = frames or self.features.frames(self.clip_length)
-        x = self._generate(n, self.features.n_mels, frames, steps=steps, sampler=sampler, seed=seed, eta=eta,
-                           fast_betas=fast_betas, generator=generator, progress=progress, labels=labels,
-                           guidance=guidance, spacing=spacing, clip_x0=clip_x0)
+        x = self._generate(n, self.features.n_mels, frames, steps=steps, sampler=sampler, seed=seed,
+                           generator=generator, progress=progress, labels=labels, guidance=guidance, **options)
         return x.float().cpu()
 
     def decode(self, mel: Any, vocoder: "Pipeline | str | Path | None" = None, seed: int | None = None,
@@ -160,15 +161,15 @@ class Pipeline:
                               **vocode_options)
 
     def vocode(self, mel: Any, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
-               eta: float | None = None, fast_betas: Sequence[float] | None = None,
                generator: torch.Generator | None = None, features: MelFeatures | None = None,
-               progress: bool = False) -> Any:
+               progress: bool = False, **options: Any) -> Any:
         """A vocoder run: normalised mel [n_mels, F] or [B, n_mels, F] (numpy or torch) → audio [F·hop] or
         [B, F·hop] in [−1, 1] at `sample_rate`, the same array type as the input.
 
         The mel is taken as normalised with this run's statistics, or with `features`' (e.g. a mel-domain
         run's `pipe.features`), which must describe the same transform.  Sampler options default to the
-        run's [sample] settings (DiffWave's 6-step fast schedule in recipes/ljspeech-vocoder)."""
+        run's [sample] settings (DiffWave's 6-step fast schedule in recipes/ljspeech-vocoder); `options` as in
+        `sample`."""
         if self.domain != "vocoder":
             raise ValueError(f"vocode needs a vocoder run ([data] domain = \"vocoder\"); this one's domain is "
                              f"{self.domain!r}")
@@ -191,8 +192,7 @@ class Pipeline:
             m = self.features.renormalise(m, features)
         m = m.to(self.device)
         x = self._generate(m.shape[0], 1, self.features.samples(m.shape[-1]), steps=steps, sampler=sampler,
-                           seed=seed, eta=eta, fast_betas=fast_betas, generator=generator, progress=progress,
-                           cond={"mel": m})
+                           seed=seed, generator=generator, progress=progress, cond={"mel": m}, **options)
         wave = x[:, 0].clamp(-1.0, 1.0).float().cpu()
         wave = wave[0] if squeeze else wave
         return wave.numpy() if is_numpy else wave
@@ -216,28 +216,14 @@ class Pipeline:
         return restore(wave[:, None])
 
     def _generate(self, n: int, channels: int, length: int, steps: int | None = None, sampler: str | None = None,
-                  seed: int | None = None, eta: float | None = None, fast_betas: Sequence[float] | None = None,
-                  generator: torch.Generator | None = None, progress: bool = False,
+                  seed: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
                   labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
-                  cond: dict[str, Any] | None = None, spacing: str | None = None,
-                  clip_x0: str | None = None) -> Tensor:
-        """The reverse chain for x of shape [n, channels, length] with the run's [sample] defaults filled in."""
+                  cond: dict[str, Any] | None = None, **options: Any) -> Tensor:
+        """The reverse chain for x of shape [n, channels, length] with the run's [sample] settings filled in."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        defaults = self.sample_defaults
-        placement = self._placement(sampler or defaults.get("sampler", "ddpm"), steps, spacing, clip_x0)
-        sampler = sampler or defaults.get("sampler", "ddpm")
-        if steps is None and sampler != "fast":
-            steps = defaults.get("steps") or None
-        if sampler == "ddim" and eta is None:
-            eta = defaults.get("eta", 0.0)
-        if sampler == "fast" and fast_betas is None:
-            fast_betas = defaults.get("fast_betas")
-        options: dict[str, Any] = dict(placement)
-        if "levels" in options:
-            steps = None
-        if sampler == "ddpm":
-            options["variance"] = defaults.get("variance", "posterior")
+        run = self.sample_options
+        chain = run.resolve(sampler=sampler, steps=steps, **options)
         generator = generator or self._generator(seed)
         model = self.sampling_network()
         if labels is not None:
@@ -245,13 +231,11 @@ class Pipeline:
             labels = labels.expand(n) if labels.numel() == 1 else labels
             if labels.shape != (n,):
                 raise ValueError(f"give one label or n = {n} labels, got {labels.numel()}")
-            scale = guidance if guidance is not None else float(defaults.get("guidance", 1.0))
-            model = classifier_free_guidance(model, labels, scale)
+            model = classifier_free_guidance(model, labels, run.guidance if guidance is None else guidance)
         elif guidance is not None:
             raise ValueError("guidance needs labels: say which class to generate")
-        return self.diffusion.sample(model, (n, channels, length), sampler=sampler, steps=steps,
-                                     eta=eta, fast_betas=fast_betas, generator=generator, device=self.device,
-                                     progress_bar=progress, **options, **(cond or {}))
+        return self.diffusion.sample(model, (n, channels, length), generator=generator, device=self.device,
+                                     progress_bar=progress, **chain, **(cond or {}))
 
     def sampling_network(self) -> nn.Module:
         """What the reverse chains call: the model at fp32, or a bf16 copy of it made once (`precision`),
@@ -261,32 +245,6 @@ class Pipeline:
             net = cast_network(self.model, key[0])
             self._sampling_net = (key, compile_network(net, self.device) if self.compile else net)
         return self._sampling_net[1]
-
-    def _placement(self, sampler: str, steps: int | None, spacing: str | None, clip_x0: str | None
-                   ) -> dict[str, Any]:
-        """spacing / lambda_min / levels / clip_x0 options for the sampler, the run's [sample] filling the unset:
-        its levels only when neither steps nor spacing is given; none of the placement ones for 'fast'."""
-        d = self.sample_defaults
-        out: dict[str, Any] = {}
-        clip = clip_x0 or d.get("clip_x0") or "none"
-        if clip != "none":
-            out["clip_x0"] = clip
-            out["dynamic_percentile"] = float(d.get("dynamic_percentile", 0.995))
-        if sampler == "fast":
-            if spacing is not None:
-                out["spacing"] = spacing   # sampling.sample says why that cannot be
-            return out
-        if spacing is None and steps is None and d.get("levels"):
-            out["levels"] = list(d["levels"])
-            return out
-        spacing = spacing or d.get("spacing") or None
-        if spacing is not None:
-            out["spacing"] = spacing
-            if spacing in ("logsnr", "karras") and d.get("lambda_min"):
-                out["lambda_min"] = float(d["lambda_min"])
-        elif sampler == "dpm++" and d.get("lambda_min"):
-            out["lambda_min"] = float(d["lambda_min"])
-        return out
 
     @property
     def model_channels(self) -> int:

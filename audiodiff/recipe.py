@@ -22,6 +22,7 @@ import torch
 
 from .nets import NETWORKS, build_network, entry_bottleneck, is_classifier_config, network_options
 from .options import RecipeError, parse_table
+from .sampling import SampleOptions
 from .options import option as _f
 
 log = logging.getLogger("audiodiff")
@@ -102,23 +103,8 @@ class TrainConfig:
     eval_classifier: str = _f("", help="classifier run directory (recipes/sc09-classifier) for eval_every")
 
 
-@dataclass
-class SampleConfig:
-    sampler: str = _f("ddpm", choices=("ddpm", "ddim", "fast", "dpm++"))
-    steps: int = _f(0, lo=0, help="0 = every training step (or the fast schedule's length)")
-    eta: float = _f(0.0, lo=0, hi=1)
-    variance: str = _f("posterior", choices=("posterior", "beta"))
-    fast_betas: list = _f([1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5])
-    guidance: float = _f(1.0, lo=0, hi=100, help="classifier-free guidance scale for labelled sampling")
-    spacing: str = _f("", choices=("", "uniform", "trailing", "leading", "logsnr", "karras"),
-                      help="where the steps go (audiodiff/spacing.py); empty = the sampler's own (dpm++: logsnr, "
-                           "else uniform)")
-    lambda_min: float = _f(0.0, hi=0, help="logsnr/karras: start no noisier than this half log-SNR λ; 0 = no clip")
-    levels: list = _f([], help="explicit training steps to visit, noisiest first (may be fractional); "
-                               "overrides steps and spacing")
-    clip_x0: str = _f("none", choices=("none", "clip", "dynamic"),
-                      help="clip every x̂0 to [-1, 1], or Imagen's dynamic thresholding")
-    dynamic_percentile: float = _f(0.995, lo=0, lo_open=True, hi=1, help="clip_x0 = dynamic: the |x̂0| quantile")
+# [sample]: the sampler's own options record (audiodiff/sampling/options.py), under the name recipes have used.
+SampleConfig = SampleOptions
 
 
 @dataclass
@@ -236,17 +222,10 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
         if not d.betas or not all(isinstance(b, (int, float)) and 0 < b < 1 for b in d.betas):
             raise RecipeError(f"{source}: [diffusion] betas must be a non-empty list of numbers in (0, 1) "
                               f"when schedule = 'betas'")
-    s = recipe.sample
-    if not s.fast_betas or not all(isinstance(b, (int, float)) and 0 < b < 1 for b in s.fast_betas):
-        raise RecipeError(f"{source}: [sample] fast_betas must be a non-empty list of numbers in (0, 1)")
-    steps_total = len(d.betas) if d.schedule == "betas" else d.num_steps
-    if s.levels and (not all(isinstance(v, (int, float)) and 0 <= v <= steps_total - 1 for v in s.levels)
-                     or any(b >= a for a, b in zip(s.levels, s.levels[1:]))):
-        raise RecipeError(f"{source}: [sample] levels must be strictly decreasing training steps in "
-                          f"[0, {steps_total - 1}], noisiest first")
-    if s.steps > steps_total:
-        raise RecipeError(f"{source}: [sample] steps = {s.steps}: must be <= the number of diffusion steps "
-                          f"({steps_total})")
+    try:   # the sampler's own checks against the schedule's length
+        recipe.sample.check(len(d.betas) if d.schedule == "betas" else d.num_steps)
+    except ValueError as exc:
+        raise RecipeError(f"{source}: [sample] {exc}") from None
     if recipe.data.dataset == "notes":
         bad = [n for n in recipe.data.notes if not isinstance(n, int) or not 0 <= n <= 127]
         if bad or not recipe.data.notes:

@@ -150,14 +150,11 @@ def model_card(pipe: Any, sampler: str | None = None, steps: int | None = None, 
     apply are left out."""
     from . import __version__
 
-    config, defaults = pipe.config, pipe.sample_defaults
-    sampler = sampler or defaults.get("sampler")
-    if steps is None and sampler != "fast":      # as Pipeline.sample: the run's steps, else every training step
-        steps = defaults.get("steps") or f"{pipe.diffusion.num_steps} (every training step)"
-    if steps is None and defaults.get("fast_betas"):
-        steps = len(defaults["fast_betas"])
-    if sampler == "ddim" and eta is None:
-        eta = defaults.get("eta")
+    config, run = pipe.config, pipe.sample_options
+    chain = run.resolve(sampler=sampler, steps=steps, eta=eta)   # what Pipeline.sample ran with
+    sampler, eta = chain["sampler"], chain.get("eta")
+    steps = chain.get("steps") or len(chain.get("levels") or chain.get("fast_betas") or []) or \
+        f"{pipe.diffusion.num_steps} (every training step)"
     n_params = sum(p.numel() for p in pipe.model.parameters())
     card = {
         "recipe": config.get("name"),
@@ -167,10 +164,10 @@ def model_card(pipe: Any, sampler: str | None = None, steps: int | None = None, 
         "sample rate": f"{pipe.sample_rate} Hz",
         "sampler": sampler,
         "sampling steps": steps,
-        "eta": eta if sampler == "ddim" else None,
+        "eta": eta,
         "seed": "random" if seed is None else seed,
         "label": None if label is None else f"{label} ({class_name(pipe, label)})",
-        "guidance": (guidance if guidance is not None else defaults.get("guidance")) if label is not None else None,
+        "guidance": (guidance if guidance is not None else run.guidance) if label is not None else None,
         "mels decoded by": (vocoder or "Griffin-Lim") if pipe.domain == "mel" else None,
         **extra,
         "audiodiff version": __version__,

@@ -3,7 +3,7 @@
 A spacing turns (schedule, step count, start step) into the noise levels the chain visits, noisiest first,
 as (t_model [S] float64, alpha_bar [S] float64): the step the network is told (fractional off the integer
 grid, via `schedule.continuous_step`) and the true ᾱ of the state there.  `audiodiff.sampling` turns that
-into a Plan; "uniform" and "logsnr" are its `spaced_plan` / `logsnr_plan`, the rest live here.
+into a Plan (sampling/plans.py); "uniform" and "logsnr" are its `spaced_plan` / `logsnr_plan`, the rest live here.
 
 - "uniform": t evenly spaced from the start to step 0 (both kept); ddpm/ddim's default.
 - "trailing": diffusers' timestep_spacing="trailing": round(T − k·T/S) − 1, k = 0..S−1; starts at the top,
@@ -32,12 +32,8 @@ from torch import Tensor
 from .schedule import NoiseSchedule
 
 SPACINGS = ("uniform", "trailing", "leading", "logsnr", "karras")
+LAMBDA_SPACINGS = ("logsnr", "karras")   # the spacings `lambda_min` clips
 KARRAS_RHO = 7.0
-
-
-def default_spacing(sampler: str) -> str:
-    """The spacing a sampler uses when none is given: λ-uniform for DPM-Solver++, t-uniform otherwise."""
-    return "logsnr" if sampler == "dpm++" else "uniform"
 
 
 def half_logsnr(alpha_bar: Tensor | float) -> Tensor:
@@ -51,8 +47,8 @@ def check_spacing(spacing: str, lambda_min: float | None, t_start: float | None)
     if spacing not in SPACINGS:
         raise ValueError(f"unknown spacing {spacing!r}: choose one of {', '.join(SPACINGS)}")
     if lambda_min is not None:
-        if spacing not in ("logsnr", "karras"):
-            raise ValueError(f"lambda_min applies to spacing 'logsnr' or 'karras', not {spacing!r}")
+        if spacing not in LAMBDA_SPACINGS:
+            raise ValueError(f"lambda_min applies to spacing {' or '.join(map(repr, LAMBDA_SPACINGS))}, not {spacing!r}")
         if not math.isfinite(lambda_min):
             raise ValueError(f"lambda_min must be a finite number, got {lambda_min}")
         if t_start is not None:
@@ -107,21 +103,28 @@ def leading_levels(schedule: NoiseSchedule, top: int, n: int) -> tuple[Tensor, T
 def custom_levels(schedule: NoiseSchedule, levels: Sequence[float], t_start: float | None = None
                   ) -> tuple[Tensor, Tensor]:
     """An explicit list of training steps, strictly decreasing, in [0, T−1]; fractional steps allowed."""
+    ts = check_levels(levels, schedule.num_steps - 1)
+    if t_start is not None and float(ts[0]) != float(t_start):
+        raise ValueError(f"levels start at {float(ts[0])}, but the chain starts at step {t_start}: "
+                         f"make the first level the start step")
+    return ts, _alpha_bar_at(schedule, ts)
+
+
+def check_levels(levels: Sequence[float], top: int) -> Tensor:
+    """`levels` as float64 steps [S], or ValueError unless they are numbers, strictly decreasing, in [0, top]."""
     try:
+        if isinstance(levels, (str, bytes)) or any(isinstance(v, (bool, str, bytes)) for v in levels):
+            raise TypeError
         ts = torch.tensor([float(v) for v in levels], dtype=torch.float64)
     except (TypeError, ValueError):
         raise ValueError(f"levels must be a list of numbers, got {levels!r}") from None
-    top = schedule.num_steps - 1
     if ts.numel() == 0:
         raise ValueError("levels must name at least one training step")
     if not torch.isfinite(ts).all() or ts.min() < 0 or ts.max() > top:
         raise ValueError(f"levels must lie in [0, {top}], got {levels!r}")
     if ts.numel() > 1 and not torch.all(ts[1:] < ts[:-1]):
         raise ValueError(f"levels must be strictly decreasing (noisiest first), got {levels!r}")
-    if t_start is not None and float(ts[0]) != float(t_start):
-        raise ValueError(f"levels start at {float(ts[0])}, but the chain starts at step {t_start}: "
-                         f"make the first level the start step")
-    return ts, _alpha_bar_at(schedule, ts)
+    return ts
 
 
 def _alpha_bar_at(schedule: NoiseSchedule, ts: Tensor) -> Tensor:

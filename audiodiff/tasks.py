@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .diffusion import GaussianDiffusion, Model
-from .sampling import max_steps_from, randn, sample
+from .sampling import get_sampler, max_steps_from, randn, sample
 
 MAD_TO_SIGMA = 0.6744897501960817  # median |N(0, 1)|
 
@@ -46,10 +46,11 @@ def denoise(diffusion: GaussianDiffusion, model: Model, noisy: Tensor, sigma: fl
     """Run the reverse chain from the noise level matching σ, starting at √ᾱ·noisy.  noisy: [B, C, L].
 
     σ beyond the schedule's noisiest level is clamped there (the model has never seen more noise);
-    `steps` is an upper bound: a low σ leaves fewer training steps below its level.
+    `steps` is an upper bound: a low σ leaves fewer training steps below its level (a sampler that cannot
+    start part-way is left for `sample` to refuse by name).
     """
     t_start, level = denoising_start(diffusion, sigma)
-    if steps is not None and sampler != "fast":
+    if steps is not None and get_sampler(sampler).starts_part_way:
         steps = min(int(steps), max_steps_from(t_start))
     x_start = level ** 0.5 * noisy
     return sample(diffusion, model, noisy.shape, sampler=sampler, steps=steps, generator=generator,

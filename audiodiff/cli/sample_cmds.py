@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..sampling import SAMPLERS
+from ..sampling import SAMPLERS, get_sampler, samplers_where
 from .common import Device, Model, Precision, Progress, Seed, app, check_out_file, fail, load_pipeline, log, require_file
 
 
@@ -71,9 +71,10 @@ def sample(
              f"[model] num_classes (e.g. recipes/sc09-cond)")
     if label is not None and label >= pipe.model.num_classes:
         fail(f"--label {label}: this model has classes 0..{pipe.model.num_classes - 1}")
-    if eta is not None and (sampler or pipe.sample_defaults.get("sampler", "ddpm")) != "ddim":
+    if eta is not None and "eta" not in get_sampler(sampler or pipe.sample_options.sampler).options:
         # judged after loading: a run whose [sample] sampler is ddim takes --eta without --sampler
-        raise typer.BadParameter("applies to --sampler ddim only", param_hint="--eta")
+        takers = " | ".join(samplers_where(lambda s: "eta" in s.options))
+        raise typer.BadParameter(f"applies to --sampler {takers} only", param_hint="--eta")
     generator = pipe._generator(seed)
     written, clips = 0, []
     paths: list[Path] = []

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from ..sampling import samplers_where
 from .common import (Device, Model, Precision, Progress, Seed, Window, app, check_out_file, fail, load_pipeline,
                      read_input)
 
@@ -29,8 +30,9 @@ def denoise(
     """Remove additive white noise from a recording with a trained waveform model."""
     from ..audio import save_wav
 
-    if sampler not in ("ddim", "ddpm", "dpm++"):
-        raise typer.BadParameter(f"{sampler!r}: use ddim, ddpm or dpm++", param_hint="--sampler")
+    part_way = samplers_where(lambda s: s.starts_part_way)   # denoising starts at the noise's own level
+    if sampler not in part_way:
+        raise typer.BadParameter(f"{sampler!r}: use {', '.join(part_way)}", param_hint="--sampler")
     check_out_file(out)
     wave, rate = read_input(audio)
     pipe = load_pipeline(model, device, precision)

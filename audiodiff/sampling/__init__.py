@@ -1,0 +1,23 @@
+"""Reverse chains on one schedule object and one model call: the sampler registry and the loop that reads it.
+
+- registry.py: one record per sampler (SAMPLERS, name → Sampler): plan builder, update rule, options, abilities
+- plans.py:    Plan and the plan builders (every step, re-spaced, λ-uniform, spacings, DiffWave's fast schedule)
+- steps.py:    update rules (ancestral, DDIM, DPM-Solver++ 2M), each owning its state
+- loop.py:     `sample` (validation against the record, RePaint's jumps, constraints) and `make_plan`
+- options.py:  SampleOptions, the run's [sample] settings (recipe, config.json, Pipeline defaults)
+- guidance.py: classifier-free guidance as a model wrapper
+"""
+
+from .guidance import ClassifierFreeGuidance, classifier_free_guidance
+from .loop import CLIP_X0, Constraint, Denoiser, Model, make_plan, model_device, repaint_order, sample
+from .options import CALL_OPTIONS, SampleOptions
+from .plans import (DIFFWAVE_FAST_BETAS, DIFFWAVE_FAST_BETAS_T200, Plan, check_fast_betas, fast_betas_plan,
+                    fast_plan, half_lambda, logsnr_plan, max_steps_from, placed_plan, spaced_plan)
+from .registry import SAMPLERS, Sampler, get_sampler, samplers_where
+from .steps import VARIANCES, DPMSolverPP2M, Step, ancestral, ddim, randn
+
+__all__ = ["CALL_OPTIONS", "CLIP_X0", "ClassifierFreeGuidance", "Constraint", "DIFFWAVE_FAST_BETAS",
+           "DIFFWAVE_FAST_BETAS_T200", "DPMSolverPP2M", "Denoiser", "Model", "Plan", "SAMPLERS", "SampleOptions",
+           "Sampler", "Step", "VARIANCES", "ancestral", "check_fast_betas", "classifier_free_guidance", "ddim",
+           "fast_betas_plan", "fast_plan", "get_sampler", "half_lambda", "logsnr_plan", "make_plan", "max_steps_from",
+           "model_device", "placed_plan", "randn", "repaint_order", "sample", "samplers_where", "spaced_plan"]

@@ -1,0 +1,92 @@
+"""SampleOptions: a run's default sampler settings, declared once.
+
+The same record is the recipe's [sample] table (recipe.SampleConfig is this class), config.json's "sample"
+entry, and the Pipeline's defaults: `resolve` lays the options given to a call over the run's ones and returns
+the keyword arguments of `sampling.sample`, taking from the run only what the chosen sampler takes (its
+registry record).  Recipe encodings: steps 0, spacing "", lambda_min 0 and levels [] mean "not set".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..options import option
+from ..spacing import LAMBDA_SPACINGS, SPACINGS, check_levels
+from .loop import CLIP_X0
+from .plans import DIFFWAVE_FAST_BETAS, check_fast_betas
+from .registry import SAMPLERS, get_sampler
+from .steps import VARIANCES
+
+
+@dataclass
+class SampleOptions:
+    sampler: str = option("ddpm", choices=tuple(SAMPLERS))
+    steps: int = option(0, lo=0, help="0 = every training step (or the fast schedule's length)")
+    eta: float = option(0.0, lo=0, hi=1)
+    variance: str = option("posterior", choices=VARIANCES)
+    fast_betas: list = option(list(DIFFWAVE_FAST_BETAS))
+    guidance: float = option(1.0, lo=0, hi=100, help="classifier-free guidance scale for labelled sampling")
+    spacing: str = option("", choices=("",) + SPACINGS,
+                          help="where the steps go (audiodiff/spacing.py); empty = the sampler's own (dpm++: "
+                               "logsnr, else uniform)")
+    lambda_min: float = option(0.0, hi=0, help="logsnr/karras: start no noisier than this half log-SNR λ; "
+                                               "0 = no clip")
+    levels: list = option([], help="explicit training steps to visit, noisiest first (may be fractional); "
+                                   "overrides steps and spacing")
+    clip_x0: str = option("none", choices=CLIP_X0, help="clip every x̂0 to [-1, 1], or Imagen's dynamic "
+                                                        "thresholding")
+    dynamic_percentile: float = option(0.995, lo=0, lo_open=True, hi=1,
+                                       help="clip_x0 = dynamic: the |x̂0| quantile")
+
+    @classmethod
+    def from_config(cls, table: Mapping[str, Any] | None) -> "SampleOptions":
+        """config.json's "sample" entry (checked at load, audiodiff/model_check.py) → SampleOptions; keys it
+        lacks (runs trained before they existed) take their defaults."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (table or {}).items() if k in names})
+
+    def check(self, num_steps: int) -> None:
+        """The checks that need the diffusion's step count (and the β list's contents); ValueError names the key."""
+        check_fast_betas(self.fast_betas)
+        if self.levels:
+            check_levels(self.levels, num_steps - 1)
+        if self.steps > num_steps:
+            raise ValueError(f"steps = {self.steps}: must be <= the diffusion steps ({num_steps})")
+
+    def resolve(self, sampler: str | None = None, steps: int | None = None, **given: Any) -> dict[str, Any]:
+        """Keyword arguments for `sampling.sample`: `given` options (None = unset; any field but sampler, steps and
+        guidance) over this run's.  A given option passes as is (sample() refuses one the sampler does not take);
+        the run's apply only where the sampler takes them, its levels only when neither steps nor spacing is given,
+        its lambda_min only with a spacing that clips."""
+        unknown = set(given) - set(CALL_OPTIONS)
+        if unknown:
+            raise TypeError(f"unknown sampler option(s) {', '.join(sorted(unknown))}: choose from "
+                            f"{', '.join(CALL_OPTIONS)}")
+        record = get_sampler(sampler or self.sampler)
+        takes = record.options
+        out: dict[str, Any] = {"sampler": record.name, **{k: v for k, v in given.items() if v is not None}}
+        if steps is not None:
+            out["steps"] = steps
+        if "levels" in takes and self.levels and steps is None and not {"spacing", "levels"} & set(out):
+            out["levels"] = list(self.levels)
+        elif "levels" not in out:
+            if record.counted and steps is None and self.steps:
+                out["steps"] = self.steps
+            if "spacing" in takes and "spacing" not in out and self.spacing:
+                out["spacing"] = self.spacing
+            spacing = out.get("spacing", record.spacing)
+            if "lambda_min" in takes and "lambda_min" not in out and self.lambda_min and spacing in LAMBDA_SPACINGS:
+                out["lambda_min"] = float(self.lambda_min)
+        for key in ("eta", "variance", "fast_betas"):
+            if key in takes and key not in out:
+                out[key] = list(self.fast_betas) if key == "fast_betas" else getattr(self, key)
+        if out.get("clip_x0", self.clip_x0) != "none":
+            out.setdefault("clip_x0", self.clip_x0)
+            out.setdefault("dynamic_percentile", float(self.dynamic_percentile))
+        return out
+
+
+# What a call (Pipeline.sample, sample_mel, vocode) may set besides sampler and steps; guidance goes with labels.
+CALL_OPTIONS = tuple(f.name for f in dataclasses.fields(SampleOptions) if f.name not in ("sampler", "steps", "guidance"))
