@@ -62,11 +62,10 @@ def prepare_batch(domain: str, features: MelFeatures | None, wave: Tensor,
     return wave, cond
 
 
-def split_item(batch: Any) -> tuple[Tensor, Tensor | None]:
-    """A data-loader batch (clips, or (clips, labels)) → (clips, labels or None)."""
-    if isinstance(batch, (tuple, list)):
-        return batch[0], batch[1]
-    return batch, None
+def split_item(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+    """A dataset item or data-loader batch {"audio": clips, "label": labels (when the corpus has them)} →
+    (clips, labels or None)."""
+    return batch["audio"], batch.get("label")
 
 
 def chunk_cond(cond: dict[str, Tensor], chunks: int) -> list[dict[str, Tensor]]:
@@ -133,5 +132,5 @@ def preview_clips(pipe: Any, n: int, dataset: Sequence[Any] | None = None, seed:
         return pipe.sample(n=n, seed=seed)
     if dataset is None or not len(dataset):
         raise ValueError("a vocoder preview needs training clips to re-synthesise")
-    clips = torch.cat([split_item(dataset[i])[0].reshape(1, -1) for i in range(min(n, len(dataset)))])
+    clips = torch.cat([dataset[i]["audio"].reshape(1, -1) for i in range(min(n, len(dataset)))])
     return pipe.resynthesize(clips, seed=seed)

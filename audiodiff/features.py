@@ -416,10 +416,9 @@ def preview_range(log_mel: Tensor, features: MelFeatures) -> tuple[float, float]
 
 
 def clip_sample(dataset: Sequence[Any], max_clips: int, seed: int = 0) -> Iterable[Tensor]:
-    """Up to max_clips waveforms of a dataset (items: clip, or (clip, label)), a seeded random choice."""
+    """Up to max_clips waveforms (each item's "audio", [1, L]) of a dataset, a seeded random choice."""
     n = len(dataset)
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=g)[:max_clips].tolist() if n > max_clips else range(n)
     for i in order:
-        item = dataset[i]
-        yield item[0] if isinstance(item, (tuple, list)) else item
+        yield dataset[i]["audio"]

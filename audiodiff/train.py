@@ -414,12 +414,12 @@ class Trainer:
         if self.num_classes < len(names):
             raise TrainingError(f"[model] num_classes = {self.num_classes} but the dataset has {len(names)} "
                                 f"classes ({', '.join(names)})")
-        dataset.return_labels = True
         self.config["class_names"] = list(names)
 
     def _drop_labels(self, labels: torch.Tensor | None) -> torch.Tensor | None:
-        """Labels on the device, each replaced by "unlabelled" with probability [train] cond_drop."""
-        if labels is None:
+        """Labels on the device, each replaced by "unlabelled" with probability [train] cond_drop; None for an
+        unconditional model (batches of a labelled corpus carry labels it does not use)."""
+        if labels is None or not self.num_classes:
             return None
         labels = labels.to(self.device, non_blocking=True)
         if self.cfg.cond_drop > 0:
