@@ -98,13 +98,13 @@ def features_from_config(config: dict[str, Any]) -> MelFeatures | None:
     return MelFeatures.from_config(config["features"])
 
 
-def fit_features(config: dict[str, Any], dataset: Sequence[Any], run_dir: str | Path | None = None,
+def fit_features(config: dict[str, Any], clips: Sequence[Tensor], run_dir: str | Path | None = None,
                  seed: int = 0) -> MelFeatures | None:
     """The run's MelFeatures with normalisation statistics, written into config["features"]["stats"].
 
     Statistics already in `config`, or in run_dir's config.json for the same mel settings (a resumed run),
-    are kept; otherwise they are computed from up to features.stats_clips clips of `dataset` (a seeded
-    random choice).  Waveform runs: returns None and leaves config alone.
+    are kept; otherwise they are computed from up to features.stats_clips of the waveforms `clips` ([1, L]
+    each; a seeded random choice).  Waveform runs: returns None and leaves config alone.
     """
     if check_domain(config.get("domain", "waveform")) == "waveform":
         return None
@@ -117,20 +117,19 @@ def fit_features(config: dict[str, Any], dataset: Sequence[Any], run_dir: str | 
             if not features.same_transform(previous):
                 features.stats = previous.stats
     if features.stats is None:
-        count = min(int(cfg.get("stats_clips", 256)), len(dataset))
-        features.fit_stats(clip_sample(dataset, count, seed=seed))
+        count = min(int(cfg.get("stats_clips", 256)), len(clips))
+        features.fit_stats(clip_sample(clips, count, seed=seed))
         log.info("mel statistics (%s) from %d training clip(s): %s", features.norm, count,
                  ", ".join(f"{k} {v:.4g}" for k, v in features.stats.items()))
     config["features"] = {**cfg, "stats": dict(features.stats)}
     return features
 
 
-def preview_clips(pipe: Any, n: int, dataset: Sequence[Any] | None = None, seed: int = 0) -> Tensor:
+def preview_clips(pipe: Any, n: int, clips: Sequence[Tensor] | None = None, seed: int = 0) -> Tensor:
     """What the trainer's TensorBoard preview plays, [n, L]: samples, as `audiodiff sample` makes them by
     default (a mel run's through Griffin-Lim); a vocoder run re-synthesises the first n training clips."""
     if pipe.domain != "vocoder":
         return pipe.sample(n=n, seed=seed)
-    if dataset is None or not len(dataset):
+    if clips is None or not len(clips):
         raise ValueError("a vocoder preview needs training clips to re-synthesise")
-    clips = torch.cat([dataset[i]["audio"].reshape(1, -1) for i in range(min(n, len(dataset)))])
-    return pipe.resynthesize(clips, seed=seed)
+    return pipe.resynthesize(torch.cat([clips[i].reshape(1, -1) for i in range(min(n, len(clips)))]), seed=seed)

@@ -8,6 +8,7 @@ an uninterrupted one would.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence as SequenceABC
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -51,6 +52,12 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.waves)
 
+    @property
+    def clips(self) -> ClipView:
+        """The items' "audio" alone, as a sequence of tensors [1, clip_length] (for code that reads clips only:
+        mel statistics, previews)."""
+        return ClipView(self)
+
     def length(self, index: int) -> int:
         """Samples in clip `index` before cropping / padding."""
         if isinstance(self.waves, CachedWaves):
@@ -72,6 +79,19 @@ class ClipDataset(Dataset):
         if self.labels is None:
             return {"audio": clip}
         return {"audio": clip, "label": self.labels[index]}
+
+
+class ClipView(SequenceABC):
+    """`dataset.clips`: item i's "audio" [1, clip_length] (epoch 0's crop)."""
+
+    def __init__(self, dataset: ClipDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> Tensor:
+        return self.dataset[i]["audio"]
 
 
 def list_sources(data_cfg: DataConfig, seed: int = 0, show_progress: bool = True) -> SourceList:
