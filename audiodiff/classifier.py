@@ -32,10 +32,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import checkpoint as ckpt
-from .data import build_dataset
+from .data import SPLIT_DATASETS, build_dataset
 from .nets import build_network, is_classifier_config  # noqa: F401  (callers import is_classifier_config here)
 from .precision import autocast as precision_autocast
-from .recipe import SPLIT_DATASETS, Recipe
+from .recipe import Recipe
 from .train import Trainer, TrainingError
 
 log = logging.getLogger("audiodiff")
@@ -109,8 +109,7 @@ def split_data(data_cfg: Any, split: str) -> Any | None:
 def clips_and_labels(dataset) -> tuple[Tensor, Tensor | None]:
     """Every clip of a ClipDataset, first clip_length samples (no random crop): ([N, L], labels [N] or None)."""
     dataset.random_crop = False
-    waves = torch.stack([(dataset[i][0] if isinstance(dataset[i], tuple) else dataset[i]).reshape(-1)
-                         for i in range(len(dataset))])
+    waves = torch.stack([dataset[i]["audio"].reshape(-1) for i in range(len(dataset))])
     labels = torch.tensor(dataset.labels) if dataset.labels is not None else None
     return waves, labels
 
@@ -140,7 +139,6 @@ class ClassifierTrainer(Trainer):
         if self.num_classes != len(names):
             raise TrainingError(f"[model] num_classes = {self.num_classes} but the dataset has {len(names)} classes "
                                 f"({', '.join(names)})")
-        dataset.return_labels = True
         self.config["class_names"] = list(names)
 
     def _drop_labels(self, labels: Tensor | None) -> Tensor | None:

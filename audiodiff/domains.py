@@ -62,11 +62,10 @@ def prepare_batch(domain: str, features: MelFeatures | None, wave: Tensor,
     return wave, cond
 
 
-def split_item(batch: Any) -> tuple[Tensor, Tensor | None]:
-    """A data-loader batch (clips, or (clips, labels)) → (clips, labels or None)."""
-    if isinstance(batch, (tuple, list)):
-        return batch[0], batch[1]
-    return batch, None
+def split_item(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+    """A dataset item or data-loader batch {"audio": clips, "label": labels (when the corpus has them)} →
+    (clips, labels or None)."""
+    return batch["audio"], batch.get("label")
 
 
 def chunk_cond(cond: dict[str, Tensor], chunks: int) -> list[dict[str, Tensor]]:
@@ -99,13 +98,13 @@ def features_from_config(config: dict[str, Any]) -> MelFeatures | None:
     return MelFeatures.from_config(config["features"])
 
 
-def fit_features(config: dict[str, Any], dataset: Sequence[Any], run_dir: str | Path | None = None,
+def fit_features(config: dict[str, Any], clips: Sequence[Tensor], run_dir: str | Path | None = None,
                  seed: int = 0) -> MelFeatures | None:
     """The run's MelFeatures with normalisation statistics, written into config["features"]["stats"].
 
     Statistics already in `config`, or in run_dir's config.json for the same mel settings (a resumed run),
-    are kept; otherwise they are computed from up to features.stats_clips clips of `dataset` (a seeded
-    random choice).  Waveform runs: returns None and leaves config alone.
+    are kept; otherwise they are computed from up to features.stats_clips of the waveforms `clips` ([1, L]
+    each; a seeded random choice).  Waveform runs: returns None and leaves config alone.
     """
     if check_domain(config.get("domain", "waveform")) == "waveform":
         return None
@@ -118,20 +117,19 @@ def fit_features(config: dict[str, Any], dataset: Sequence[Any], run_dir: str | 
             if not features.same_transform(previous):
                 features.stats = previous.stats
     if features.stats is None:
-        count = min(int(cfg.get("stats_clips", 256)), len(dataset))
-        features.fit_stats(clip_sample(dataset, count, seed=seed))
+        count = min(int(cfg.get("stats_clips", 256)), len(clips))
+        features.fit_stats(clip_sample(clips, count, seed=seed))
         log.info("mel statistics (%s) from %d training clip(s): %s", features.norm, count,
                  ", ".join(f"{k} {v:.4g}" for k, v in features.stats.items()))
     config["features"] = {**cfg, "stats": dict(features.stats)}
     return features
 
 
-def preview_clips(pipe: Any, n: int, dataset: Sequence[Any] | None = None, seed: int = 0) -> Tensor:
+def preview_clips(pipe: Any, n: int, clips: Sequence[Tensor] | None = None, seed: int = 0) -> Tensor:
     """What the trainer's TensorBoard preview plays, [n, L]: samples, as `audiodiff sample` makes them by
     default (a mel run's through Griffin-Lim); a vocoder run re-synthesises the first n training clips."""
     if pipe.domain != "vocoder":
         return pipe.sample(n=n, seed=seed)
-    if dataset is None or not len(dataset):
+    if clips is None or not len(clips):
         raise ValueError("a vocoder preview needs training clips to re-synthesise")
-    clips = torch.cat([split_item(dataset[i])[0].reshape(1, -1) for i in range(min(n, len(dataset)))])
-    return pipe.resynthesize(clips, seed=seed)
+    return pipe.resynthesize(torch.cat([clips[i].reshape(1, -1) for i in range(min(n, len(clips)))]), seed=seed)

@@ -203,10 +203,11 @@ def reference_stats(classifier: str | Path, net: torch.nn.Module, config: dict[s
             log.info("reference statistics from the cache %s", path)
             return Reference(z["features"], z["logp"], z["centroids"], z["band_db"], description)
     dataset = build_dataset(data, show_progress=False)
-    dataset.random_crop, dataset.return_labels = False, False
+    dataset.random_crop = False
     feats, logps, power = [], [], None
     for start in range(0, len(dataset), REFERENCE_BATCH):   # in batches: a corpus need not fit in memory
-        waves = torch.stack([dataset[i].reshape(-1) for i in range(start, min(start + REFERENCE_BATCH, len(dataset)))])
+        waves = torch.stack([dataset[i]["audio"].reshape(-1)
+                             for i in range(start, min(start + REFERENCE_BATCH, len(dataset)))])
         f, lp = embed(net, waves)
         feats.append(f)
         logps.append(lp)

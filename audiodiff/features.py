@@ -415,11 +415,10 @@ def preview_range(log_mel: Tensor, features: MelFeatures) -> tuple[float, float]
     return max(float(log_mel.min()), hi - span), hi
 
 
-def clip_sample(dataset: Sequence[Any], max_clips: int, seed: int = 0) -> Iterable[Tensor]:
-    """Up to max_clips waveforms of a dataset (items: clip, or (clip, label)), a seeded random choice."""
-    n = len(dataset)
+def clip_sample(clips: Sequence[Tensor], max_clips: int, seed: int = 0) -> Iterable[Tensor]:
+    """Up to max_clips of the waveforms `clips` (each [1, L]; a ClipDataset's `.clips`), a seeded random choice."""
+    n = len(clips)
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=g)[:max_clips].tolist() if n > max_clips else range(n)
     for i in order:
-        item = dataset[i]
-        yield item[0] if isinstance(item, (tuple, list)) else item
+        yield clips[i]

@@ -20,44 +20,13 @@ else:  # pragma: no cover
 
 import torch
 
+from .data.config import DataConfig, check_data
 from .nets import NETWORKS, build_network, entry_bottleneck, is_classifier_config, network_options
 from .options import RecipeError, parse_table
 from .sampling import SampleOptions
 from .options import option as _f
 
 log = logging.getLogger("audiodiff")
-
-
-# C major scale, C4..C5, as MIDI note numbers: the quickstart's generated notes.
-QUICKSTART_NOTES = [60, 62, 64, 65, 67, 69, 71, 72]
-
-
-# Datasets that have named splits / an archive to download (see audiodiff/data.py).
-SPLIT_DATASETS = ("speechcommands", "ljspeech", "gtzan")
-
-
-@dataclass
-class DataConfig:
-    dataset: str = _f("folder", choices=("folder", "notes", "speechcommands", "ljspeech", "gtzan"))
-    root: str = _f("data/my-audio")
-    sample_rate: int = _f(16000, lo=1000, hi=384000)
-    clip_length: int = _f(16000, lo=16, hi=2 ** 24)
-    num_workers: int = _f(0, lo=0, hi=64)
-    split: str = _f("train", choices=("train", "valid", "test"),
-                    help="speechcommands: the official lists; gtzan: clip numbers; ljspeech: a fixed hash split")
-    download: bool = _f(False, help="fetch the dataset's archive into root when it is missing")
-    url: str = _f("", help="archive URL for download; empty = the dataset's standard URL")
-    sha256: str = _f("", help="the archive's SHA-256 (64 hex digits): a download or archive that differs is "
-                              "refused; empty = check standard archives by name only")
-    file_list: str = _f("", help="folder: a text file of paths relative to root, one per line")
-    cache: bool = _f(True, help="keep decoded, resampled clips on disk (.npy) for later epochs and runs")
-    cache_dir: str = _f("", help="where the cache goes; empty = <root>/.audiodiff-cache")
-    # dataset = "notes": synthetic plucked notes generated into `root` on first use
-    notes: list = _f(QUICKSTART_NOTES)
-    num_clips: int = _f(512, lo=1)
-    domain: str = _f("waveform", choices=("waveform", "mel", "vocoder"),
-                     help="what the model generates: waveforms, mel spectrograms ([features]), or waveforms "
-                          "from a mel (a vocoder)")
 
 
 @dataclass
@@ -226,24 +195,10 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
         recipe.sample.check(len(d.betas) if d.schedule == "betas" else d.num_steps)
     except ValueError as exc:
         raise RecipeError(f"{source}: [sample] {exc}") from None
-    if recipe.data.dataset == "notes":
-        bad = [n for n in recipe.data.notes if not isinstance(n, int) or not 0 <= n <= 127]
-        if bad or not recipe.data.notes:
-            raise RecipeError(f"{source}: [data] notes must be a non-empty list of MIDI numbers 0..127")
-    data = recipe.data
-    if data.split != "train" and data.dataset not in SPLIT_DATASETS:
-        raise RecipeError(f"{source}: [data] split = {data.split!r}: dataset {data.dataset!r} has no splits "
-                          f"(only {', '.join(SPLIT_DATASETS)} do); use file_list to pick files")
-    if data.download and data.dataset not in SPLIT_DATASETS:
-        raise RecipeError(f"{source}: [data] download = true: dataset {data.dataset!r} has nothing to download "
-                          f"(only {', '.join(SPLIT_DATASETS)} do)")
-    if data.download and data.dataset == "gtzan" and not data.url:
-        raise RecipeError(f"{source}: [data] download = true for gtzan needs [data] url = the archive of a GTZAN "
-                          f"copy (its original host is offline); see recipes/gtzan/README.md")
-    if data.sha256 and not (len(data.sha256) == 64 and all(c in "0123456789abcdefABCDEF" for c in data.sha256)):
-        raise RecipeError(f"{source}: [data] sha256 = {data.sha256!r}: must be 64 hex digits (sha256sum's output)")
-    if data.file_list and data.dataset != "folder":
-        raise RecipeError(f"{source}: [data] file_list is only for dataset = 'folder'")
+    try:
+        check_data(recipe.data)
+    except ValueError as exc:
+        raise RecipeError(f"{source}: {exc}") from None
     if recipe.data.domain != "mel" and recipe.model["type"] == "diffwave" and recipe.model.get("in_channels", 1) != 1:
         raise RecipeError(f"{source}: [model] in_channels must be 1 for waveform diffusion")
     if tr.eval_every and not tr.eval_classifier and getattr(NETWORKS[recipe.model["type"]], "objective",

@@ -414,12 +414,12 @@ class Trainer:
         if self.num_classes < len(names):
             raise TrainingError(f"[model] num_classes = {self.num_classes} but the dataset has {len(names)} "
                                 f"classes ({', '.join(names)})")
-        dataset.return_labels = True
         self.config["class_names"] = list(names)
 
     def _drop_labels(self, labels: torch.Tensor | None) -> torch.Tensor | None:
-        """Labels on the device, each replaced by "unlabelled" with probability [train] cond_drop."""
-        if labels is None:
+        """Labels on the device, each replaced by "unlabelled" with probability [train] cond_drop; None for an
+        unconditional model (batches of a labelled corpus carry labels it does not use)."""
+        if labels is None or not self.num_classes:
             return None
         labels = labels.to(self.device, non_blocking=True)
         if self.cfg.cond_drop > 0:
@@ -560,7 +560,7 @@ class Trainer:
             return
         dataset = self._build_dataset()
         self._use_labels(dataset)
-        self.features = fit_features(self.config, dataset, self.run_dir, seed=self.cfg.seed)
+        self.features = fit_features(self.config, dataset.clips, self.run_dir, seed=self.cfg.seed)
         self._dataset = dataset
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -684,14 +684,14 @@ class Trainer:
         """Clips from the EMA weights, made as `audiodiff sample` makes them by default, into TensorBoard."""
         start = time.perf_counter()
         pipe = Pipeline(self.ema.module, self.diffusion, self.config, device=self.device)
-        wav = preview_clips(pipe, self.cfg.preview_n, self._dataset, seed=0)
+        wav = preview_clips(pipe, self.cfg.preview_n, self._dataset.clips, seed=0)
         for i, clip in enumerate(wav):
             self.writer.add_audio(f"preview/audio_{i}", clip[None], self.step, sample_rate=pipe.sample_rate)
         self.writer.add_image("preview/mel", mel_image(wav, pipe.sample_rate), self.step)
         log.info("step %d: %d preview clip(s) written to TensorBoard in %.1f s", self.step, len(wav),
                  time.perf_counter() - start)
         if self._dataset is not None and len(self._dataset):
-            data = torch.stack([c.reshape(-1) for c in clip_sample(self._dataset, len(wav), seed=0)])
+            data = torch.stack([c.reshape(-1) for c in clip_sample(self._dataset.clips, len(wav), seed=0)])
             stats = compare_to_data(wav.reshape(len(wav), -1), data, pipe.sample_rate)
             for name, value in stats.items():   # early warning: level, spread, clipping, band energy vs the data
                 self.writer.add_scalar(f"preview_stats/{name}", value, self.step)

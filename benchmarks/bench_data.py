@@ -77,7 +77,7 @@ def run_epochs(ds, workers: int, batch_size: int, epochs: int) -> list[float]:
         t0 = time.perf_counter()
         for _ in range(sampler.batches_per_epoch):
             batch = next(it)
-            assert batch.shape == (batch_size, 1, ds.clip_length)
+            assert batch["audio"].shape == (batch_size, 1, ds.clip_length)
         times.append(time.perf_counter() - t0)
     del it, loader
     return times

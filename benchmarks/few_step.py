@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import audiodiff  # noqa: E402
 from _common import cpu_name, write_json  # noqa: E402
 from quickstart_pitch import score_pitch  # noqa: E402
-from audiodiff.recipe import QUICKSTART_NOTES  # noqa: E402
+from audiodiff.data import QUICKSTART_NOTES  # noqa: E402
 from audiodiff.spacing import half_logsnr  # noqa: E402
 
 STEPS = (1, 2, 4, 8, 12, 25, 50, "all")

@@ -305,22 +305,22 @@ def test_clip_dataset_crops_deterministic_per_epoch():
     waves = [torch.arange(1000, dtype=torch.float32) + 10_000 * i for i in range(3)] + [torch.ones(40)]
     ds = ClipDataset(waves, 100, seed=4)
     assert len(ds) == 4
-    a = ds[(1, 0)]
+    a = ds[(1, 0)]["audio"]
     assert a.shape == (1, 100)
-    assert torch.equal(a, ds[(1, 0)]) and torch.equal(ds[1], a)
-    assert torch.equal(a, ClipDataset(waves, 100, seed=4)[(1, 0)])      # a fresh dataset agrees
+    assert torch.equal(a, ds[(1, 0)]["audio"]) and torch.equal(ds[1]["audio"], a)
+    assert torch.equal(a, ClipDataset(waves, 100, seed=4)[(1, 0)]["audio"])      # a fresh dataset agrees
     start = int(a[0, 0]) - 10_000
     assert torch.equal(a[0], waves[1][start:start + 100])
-    starts = {int(ds[(1, e)][0, 0]) for e in range(6)}
+    starts = {int(ds[(1, e)]["audio"][0, 0]) for e in range(6)}
     assert len(starts) >= 5                                              # differs across epochs
-    assert not torch.equal(ClipDataset(waves, 100, seed=5)[(1, 0)], a)   # seed matters
-    short = ds[(3, 2)]
+    assert not torch.equal(ClipDataset(waves, 100, seed=5)[(1, 0)]["audio"], a)   # seed matters
+    short = ds[(3, 2)]["audio"]
     assert torch.equal(short[0, :40], torch.ones(40)) and torch.equal(short[0, 40:], torch.zeros(60))
 
 
 def test_clip_dataset_no_random_crop_and_empty():
     ds = ClipDataset([torch.arange(50, dtype=torch.float32)], 20, random_crop=False)
-    assert torch.equal(ds[(0, 3)][0], torch.arange(20, dtype=torch.float32))
+    assert torch.equal(ds[(0, 3)]["audio"][0], torch.arange(20, dtype=torch.float32))
     with pytest.raises(DatasetError):
         ClipDataset([], 20)
 
@@ -329,8 +329,8 @@ def test_dataloader_with_epoch_batch_sampler():
     waves = [torch.full((300,), float(i) / 10) for i in range(5)]
     ds = ClipDataset(waves, 64, seed=0)
     loader = DataLoader(ds, batch_sampler=EpochBatchSampler(len(ds), 2, seed=0))
-    batches = list(islice(iter(loader), 4))
+    batches = [batch["audio"] for batch in islice(iter(loader), 4)]
     assert all(b.shape == (2, 1, 64) and b.dtype == torch.float32 for b in batches)
-    resumed = list(islice(iter(DataLoader(ds, batch_sampler=EpochBatchSampler(len(ds), 2, seed=0,
-                                                                                start_step=2))), 2))
+    resumed = [batch["audio"] for batch in islice(iter(DataLoader(ds, batch_sampler=EpochBatchSampler(
+        len(ds), 2, seed=0, start_step=2))), 2)]
     assert all(torch.equal(a, b) for a, b in zip(batches[2:], resumed))

@@ -34,7 +34,7 @@ def _no_network(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError(f"test tried to use the network: {args}")
     monkeypatch.setattr(urllib.request, "urlopen", refuse)
-    monkeypatch.setattr(data, "_open_url", refuse)
+    monkeypatch.setattr(data.download, "_open_url", refuse)
 
 
 def tone(n: int, rate: int, freq: float = 440.0, amp: float = 0.5, channels: int = 1) -> np.ndarray:
@@ -93,7 +93,7 @@ def test_sc09_splits_labels_and_padding(tmp_path):
         assert ds.class_names == list(SC09_WORDS)
         assert ds.labels == [SC09_WORDS.index(n.split("/")[0]) for n in names]
         seen[split] = set(names)
-        clip = ds[(0, 0)]
+        clip = ds[(0, 0)]["audio"]
         assert clip.shape == (1, 16000) and clip.dtype == torch.float32
         n = ds.length(0)
         assert n < 16000 and torch.equal(clip[0, n:], torch.zeros(16000 - n))     # 1 s, zero-padded
@@ -143,7 +143,7 @@ def serve(monkeypatch, payload: bytes) -> list[str]:
     def opener(url):
         calls.append(url)
         return FakeResponse(payload)
-    monkeypatch.setattr(data, "_open_url", opener)
+    monkeypatch.setattr(data.download, "_open_url", opener)
     return calls
 
 
@@ -184,7 +184,7 @@ def test_download_checksum_mismatch_and_network_error(tmp_path, monkeypatch):
 
     def down(url):
         raise urllib.error.URLError("no route to host")
-    monkeypatch.setattr(data, "_open_url", down)
+    monkeypatch.setattr(data.download, "_open_url", down)
     with pytest.raises(DatasetError, match=r"download of .*speech_commands_v0.02.tar.gz failed"):
         build_dataset(cfg(root, "speechcommands", download=True), show_progress=False)
     assert list(root.iterdir()) == []
@@ -256,7 +256,7 @@ def test_ljspeech_layout_split_texts_and_rate(tmp_path):
         i = ids.index(members[0])
         assert ds.texts[0] == f"Text {i}, mister Smith."
         raw, _ = load_audio(root / "LJSpeech-1.1" / "wavs" / f"{members[0]}.wav")
-        assert torch.equal(ds[(0, 0)][0, :raw.shape[0]], raw)        # 22.05 kHz kept as is
+        assert torch.equal(ds[(0, 0)]["audio"][0, :raw.shape[0]], raw)        # 22.05 kHz kept as is
 
 
 def test_ljspeech_missing_wav_reported_and_missing_dataset_error(tmp_path, audiodiff_log):
@@ -315,7 +315,7 @@ def test_gtzan_layout_split_labels_resampling(tmp_path):
         assert ds.class_names == list(GTZAN_GENRES)
         assert ds.labels == [GTZAN_GENRES.index(n.split("/")[0]) for n in names]
         assert all(ds.length(i) == 1600 for i in range(len(ds)))        # 0.1 s at 22.05 k → 16 k
-        assert ds[(0, 0)].shape == (1, 65536)
+        assert ds[(0, 0)]["audio"].shape == (1, 65536)
     ds = build_dataset(replace(recipe.data, root=str(root), num_workers=0), show_progress=False)
     assert any(n.endswith(".au") for n in rel_names(ds, root / "genres"))
 
@@ -327,7 +327,7 @@ def test_gtzan_random_crops_of_long_clips(tmp_path):
     full = np.load(ds.waves.paths[0])
     starts = set()
     for epoch in range(6):
-        clip = ds[(0, epoch)][0].numpy()
+        clip = ds[(0, epoch)]["audio"][0].numpy()
         start = int(np.argmin([np.abs(full[s:s + 4000] - clip).max() for s in range(0, 12001)]))
         assert np.array_equal(full[start:start + 4000], clip)
         starts.add(start)
@@ -398,12 +398,12 @@ def test_recipe_data_keys_validated(tmp_path):
 # =================================================================== the decode cache
 def count_decodes(monkeypatch) -> list[str]:
     calls = []
-    real = data.load_audio
+    real = data.cache.load_audio
 
     def counting(path, sample_rate=None):
         calls.append(Path(path).name)
         return real(path, sample_rate)
-    monkeypatch.setattr(data, "load_audio", counting)
+    monkeypatch.setattr(data.cache, "load_audio", counting)
     return calls
 
 
@@ -422,7 +422,7 @@ def test_cache_created_reused_and_invalidated(tmp_path, monkeypatch):
     calls.clear()
     again = build_dataset(cfg(root), show_progress=False)
     assert calls == []                                           # everything from the cache
-    assert all(torch.equal(first[(i, 2)], again[(i, 2)]) for i in range(4))
+    assert all(torch.equal(first[(i, 2)]["audio"], again[(i, 2)]["audio"]) for i in range(4))
 
     st = (root / "f1.wav").stat()                                # touch: same bytes, new mtime → decoded again
     os.utime(root / "f1.wav", ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
@@ -432,7 +432,8 @@ def test_cache_created_reused_and_invalidated(tmp_path, monkeypatch):
     calls.clear()                                                # rewrite: new content served
     write(root / "f2.wav", n=4800, rate=48000, freq=3000.0, amp=0.25)
     ds = build_dataset(cfg(root), show_progress=False)
-    assert calls == ["f2.wav"] and ds.length(2) == 1600 and abs(float(ds[(2, 0)].abs().max()) - 0.25) < 0.01
+    assert calls == ["f2.wav"] and ds.length(2) == 1600 \
+        and abs(float(ds[(2, 0)]["audio"].abs().max()) - 0.25) < 0.01
 
     calls.clear()                                                # another rate: a new cache beside the old
     ds8 = build_dataset(cfg(root, sample_rate=8000), show_progress=False)
@@ -455,10 +456,10 @@ def test_cache_off_custom_dir_and_unwritable_dir_agree(tmp_path, audiodiff_log):
     assert any("cannot write the audio cache" in r.getMessage() for r in audiodiff_log.records)
     for i in range(3):
         for epoch in range(3):
-            a = cached[(i, epoch)]
+            a = cached[(i, epoch)]["audio"]
             assert a.shape == (1, 1000) and a.dtype == torch.float32
-            assert torch.equal(a, memory[(i, epoch)]) and torch.equal(a, custom[(i, epoch)])
-            assert torch.equal(a, fallback[(i, epoch)])
+            assert torch.equal(a, memory[(i, epoch)]["audio"]) and torch.equal(a, custom[(i, epoch)]["audio"])
+            assert torch.equal(a, fallback[(i, epoch)]["audio"])
 
 
 def test_loader_workers_match_and_resume(tmp_path):
@@ -472,13 +473,13 @@ def test_loader_workers_match_and_resume(tmp_path):
     def batches(ds, workers, start=0, k=6):
         loader = DataLoader(ds, batch_sampler=EpochBatchSampler(len(ds), 3, seed=1, start_step=start),
                             num_workers=workers)
-        return list(islice(iter(loader), k))
+        return [batch["audio"] for batch in islice(iter(loader), k)]
     a, b = batches(ds0, 0), batches(ds2, 2)
     assert all(x.shape == (3, 1, 1200) and torch.equal(x, y) for x, y in zip(a, b))
     assert all(torch.equal(x, y) for x, y in zip(a[4:], batches(ds0, 0, start=4, k=2)))
 
-    ds0.return_labels = True
-    clips, labels = next(iter(DataLoader(ds0, batch_sampler=EpochBatchSampler(len(ds0), 4, seed=1))))
+    batch = next(iter(DataLoader(ds0, batch_sampler=EpochBatchSampler(len(ds0), 4, seed=1))))
+    clips, labels = batch["audio"], batch["label"]
     assert clips.shape == (4, 1, 1200) and labels.dtype == torch.int64
     assert all(0 <= int(y) <= 9 for y in labels)
 
@@ -551,7 +552,7 @@ def test_bad_audio_converted_or_skipped_with_one_warning(tmp_path, audiodiff_log
     ref = torch.from_numpy(tone(1600, 16000))
 
     def clip(key):
-        return ds[(by_name[files[key].name], 0)][0]
+        return ds[(by_name[files[key].name], 0)]["audio"][0]
     for key, tol in [("pcm16_16k", 1 / 32768), ("stereo", 1 / 32768), ("u8", 1 / 128), ("pcm24", 1e-6)]:
         assert torch.allclose(clip(key), ref, atol=tol * 1.01), key
     assert float(clip("float").abs().max()) == 1.0                           # clipped to [−1, 1]
@@ -562,7 +563,7 @@ def test_bad_audio_converted_or_skipped_with_one_warning(tmp_path, audiodiff_log
     short = clip("short")
     assert short.shape == (1600,) and torch.equal(short[10:], torch.zeros(1590)) and short[:10].abs().max() > 0
     assert ds.length(by_name[files["truncated"].name]) == 250
-    assert all(torch.isfinite(ds[(i, 0)]).all() for i in range(len(ds)))
+    assert all(torch.isfinite(ds[(i, 0)]["audio"]).all() for i in range(len(ds)))
 
 
 @pytest.mark.parametrize("kind", UNREADABLE)

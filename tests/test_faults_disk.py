@@ -28,7 +28,7 @@ def recordings(folder: Path) -> Path:
 def same_clips(a, b) -> None:
     assert len(a) == len(b)
     for i in range(len(a)):
-        torch.testing.assert_close(a[(i, 0)], b[(i, 0)], rtol=0, atol=0)
+        torch.testing.assert_close(a[(i, 0)]["audio"], b[(i, 0)]["audio"], rtol=0, atol=0)
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)          # a write past the limit fails with EFBIG instead
 resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[4]), int(sys.argv[4])))
 ds = build_dataset(cfg(Path(sys.argv[1]), clip_length=8000, cache_dir=sys.argv[2]), show_progress=False)
-torch_clips = [ds[(i, 0)].tolist() for i in range(len(ds))]
+torch_clips = [ds[(i, 0)]["audio"].tolist() for i in range(len(ds))]
 print(json.dumps({"cached": isinstance(ds.waves, CachedWaves), "clips": torch_clips}))
 '''
 
@@ -88,7 +88,7 @@ def test_cache_under_a_file_size_limit_falls_back_to_memory(tmp_path):
     out = json.loads(proc.stdout)
     assert out["cached"] is False
     reference = build_dataset(cfg(folder, clip_length=8000, cache=False), show_progress=False)
-    assert out["clips"] == [reference[(i, 0)].tolist() for i in range(len(reference))]
+    assert out["clips"] == [reference[(i, 0)]["audio"].tolist() for i in range(len(reference))]
     names = sorted(p.name for p in (cache / "16000").iterdir())
     assert len(names) == 5 and not [n for n in names if n.endswith(".tmp")]
 

@@ -1,0 +1,33 @@
+"""Datasets of fixed-length waveform clips [1, clip_length], float32 in [−1, 1], served as dict items.
+
+    corpora.py   one `Corpus` record per `[data] dataset` in CORPORA: finding, listing (splits, labels),
+                 its standard archive (URL, name, SHA-256)
+    download.py  resumable checksummed downloads, safe archive extraction, download_dataset
+    cache.py     decode + resample every file once into an on-disk .npy cache (CachedWaves, prepare_clips)
+    dataset.py   ClipDataset (items {"audio": [1, L], "label": int}) and build_dataset([data] → dataset)
+    batches.py   EpochBatchSampler: seeded, resumable batch order
+    notes.py     the quickstart's generated plucked notes
+    config.py    the recipe's [data] table (DataConfig) and its cross-key checks
+"""
+
+from .batches import EpochBatchSampler
+from .cache import CACHE_VERSION, CachedWaves, cache_key, prepare_clips
+from .config import DataConfig, check_data
+from .corpora import (ARCHIVE_SHA256, CACHE_DIRNAME, CORPORA, DATA_EXTENSIONS, DOWNLOAD_DATASETS, GTZAN_GENRES,
+                      GTZAN_ORIGINAL_URL, LJSPEECH_URL, SC09_WORDS, SPEECHCOMMANDS_URL, SPLIT_DATASETS, SPLITS, Corpus,
+                      DatasetError, Source, SourceList, find_audio_files, gtzan_dir, gtzan_split, hash_split,
+                      list_folder, list_gtzan, list_ljspeech, list_notes, list_speechcommands, ljspeech_dir,
+                      speechcommands_dir)
+from .dataset import ClipDataset, build_dataset, list_sources, load_folder
+from .download import DOWNLOAD_ATTEMPTS, download_dataset, download_file, extract_archive
+from .notes import QUICKSTART_NOTES, generate_notes
+
+__all__ = [
+    "ARCHIVE_SHA256", "CACHE_DIRNAME", "CACHE_VERSION", "CORPORA", "DATA_EXTENSIONS", "DOWNLOAD_ATTEMPTS",
+    "DOWNLOAD_DATASETS", "GTZAN_GENRES", "GTZAN_ORIGINAL_URL", "LJSPEECH_URL", "QUICKSTART_NOTES", "SC09_WORDS",
+    "SPEECHCOMMANDS_URL", "SPLITS", "SPLIT_DATASETS", "CachedWaves", "ClipDataset", "Corpus", "DataConfig",
+    "DatasetError", "EpochBatchSampler", "Source", "SourceList", "build_dataset", "cache_key", "check_data",
+    "download_dataset", "download_file", "extract_archive", "find_audio_files", "generate_notes", "gtzan_dir",
+    "gtzan_split", "hash_split", "list_folder", "list_gtzan", "list_ljspeech", "list_notes", "list_sources",
+    "list_speechcommands", "ljspeech_dir", "load_folder", "prepare_clips", "speechcommands_dir",
+]
