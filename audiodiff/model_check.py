@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from .nets import NETWORKS, build_network, check_network_options, network_options
+from .nets import build_network, check_network_config
 from .options import RecipeError, check_field
-from .recipe import DataConfig, DiffusionConfig, FeaturesConfig, SampleConfig, _model_value_ok
+from .recipe import DataConfig, DiffusionConfig, FeaturesConfig, SampleConfig
 
 MAX_LIST = 100_000   # β lists: the recipe's most diffusion steps
 
@@ -74,22 +74,10 @@ def check_config(config: Any, file: Path) -> None:
 
 
 def _check_model(file: Path, model: dict[str, Any]) -> None:
-    kind = model.get("type", "diffwave")
-    if kind not in NETWORKS:
-        raise ModelFileError(f"{file}: model.type = {kind!r}: allowed values: {', '.join(NETWORKS)}")
-    options = network_options(kind)
-    for key, value in model.items():
-        if key == "type":
-            continue
-        if key not in options:
-            raise ModelFileError(f"{file}: unknown key model.{key} for type {kind!r}; allowed: {', '.join(options)}")
-        ok, why = _model_value_ok(value, options[key])
-        if not ok:
-            raise ModelFileError(f"{file}: model.{key} = {value!r}: {why}")
     try:
-        check_network_options(kind, {k: v for k, v in model.items() if k != "type"})
-    except ValueError as exc:
-        raise ModelFileError(f"{file}: {str(exc).replace('[model] ', 'model.')}") from None
+        check_network_config(model, str(file), prefix="model.")
+    except RecipeError as exc:
+        raise ModelFileError(str(exc)) from None
 
 
 def _check_diffusion(file: Path, d: dict[str, Any]) -> int:

@@ -20,7 +20,7 @@ else:  # pragma: no cover
 
 import torch
 
-from .nets import NETWORKS, build_network, entry_bottleneck, is_classifier_config, network_options
+from .nets import NETWORKS, build_network, check_network_config, entry_bottleneck, is_classifier_config
 from .options import RecipeError, parse_table
 from .options import option as _f
 
@@ -182,46 +182,10 @@ def recipe_from_dict(raw: dict[str, Any], source: str = "recipe", path: Path | N
     if not isinstance(name, str) or not name:
         raise RecipeError(f"{source}: name must be a non-empty string")
     parts = {sec: parse_table(cls, raw.get(sec, {}), sec, source) for sec, cls in SECTIONS.items()}
-    model = _parse_model(raw.get("model", {}), source)
+    model = check_network_config(raw.get("model", {}), source)
     recipe = Recipe(name=name, model=model, path=path, **parts)
     _cross_checks(recipe, source)
     return recipe
-
-
-def _parse_model(table: Any, source: str) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise RecipeError(f"{source}: [model] must be a table")
-    kind = table.get("type", "diffwave")
-    if kind not in NETWORKS:
-        raise RecipeError(f"{source}: [model] type = {kind!r}: allowed values: {', '.join(NETWORKS)}")
-    options = network_options(kind)
-    model = {"type": kind}
-    for key, value in table.items():
-        if key == "type":
-            continue
-        if key not in options:
-            raise RecipeError(f"{source}: unknown key [model] {key} for type {kind!r}; allowed: "
-                              f"{', '.join(options)}")
-        ok, why = _model_value_ok(value, options[key])
-        if not ok:
-            raise RecipeError(f"{source}: [model] {key} = {value!r}: {why}")
-        model[key] = value
-    return model
-
-
-def _model_value_ok(value: Any, default: Any) -> tuple[bool, str]:
-    """Type and range of a network keyword, judged from the type of its default."""
-    if isinstance(default, (list, tuple)):
-        ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                                             for v in value)
-        return ok, "must be a list of non-negative integers"
-    if isinstance(default, int) and not isinstance(default, bool):
-        low = 0 if default == 0 else 1   # keys defaulting to 0 (num_classes) use 0 for "off"
-        return isinstance(value, int) and not isinstance(value, bool) and value >= low, f"must be an integer >= {low}"
-    if isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
-        return ok, "must be a number in [0, 1)"
-    return True, ""
 
 
 def _cross_checks(recipe: Recipe, source: str) -> None:
