@@ -23,7 +23,8 @@ import torch
 
 from .nets import build_network, check_network_config
 from .options import RecipeError, check_field
-from .recipe import DataConfig, DiffusionConfig, FeaturesConfig, SampleConfig
+from .diffusion import DiffusionConfig
+from .recipe import DataConfig, FeaturesConfig, SampleConfig
 
 MAX_LIST = 100_000   # β lists: the recipe's most diffusion steps
 

@@ -20,11 +20,15 @@ else:  # pragma: no cover
 
 import torch
 
+from .diffusion import DiffusionConfig
 from .nets import NETWORKS, build_network, check_network_config, entry_bottleneck, is_classifier_config
 from .options import RecipeError, parse_table
 from .options import option as _f
 
 log = logging.getLogger("audiodiff")
+
+# The [diffusion] table as config.json stores it (GaussianDiffusion.from_config); the trainer's name for it.
+diffusion_config = DiffusionConfig.to_config
 
 
 # C major scale, C4..C5, as MIDI note numbers: the quickstart's generated notes.
@@ -57,18 +61,6 @@ class DataConfig:
     domain: str = _f("waveform", choices=("waveform", "mel", "vocoder"),
                      help="what the model generates: waveforms, mel spectrograms ([features]), or waveforms "
                           "from a mel (a vocoder)")
-
-
-@dataclass
-class DiffusionConfig:
-    schedule: str = _f("linear", choices=("linear", "cosine", "betas"))
-    num_steps: int = _f(1000, lo=1, hi=100000)
-    beta_start: float = _f(1e-4, lo=0, hi=1, lo_open=True, hi_open=True)
-    beta_end: float = _f(0.02, lo=0, hi=1, lo_open=True, hi_open=True)
-    betas: list = _f([])
-    prediction: str = _f("eps", choices=("eps", "v", "x0"))
-    loss: str = _f("mse", choices=("mse", "l1"))
-    min_snr_gamma: float = _f(0.0, lo=0, help="0 disables min-SNR weighting")
 
 
 @dataclass
@@ -194,12 +186,10 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
         raise RecipeError(f"{source}: [train] grad_accum = {tr.grad_accum}: must divide [train] batch_size "
                           f"({tr.batch_size}), which is split into grad_accum micro-batches")
     d = recipe.diffusion
-    if d.schedule == "linear" and d.beta_start > d.beta_end:
-        raise RecipeError(f"{source}: [diffusion] beta_start ({d.beta_start}) must be <= beta_end ({d.beta_end})")
-    if d.schedule == "betas":
-        if not d.betas or not all(isinstance(b, (int, float)) and 0 < b < 1 for b in d.betas):
-            raise RecipeError(f"{source}: [diffusion] betas must be a non-empty list of numbers in (0, 1) "
-                              f"when schedule = 'betas'")
+    try:
+        d.build()
+    except ValueError as exc:
+        raise RecipeError(f"{source}: [diffusion] {exc}") from None
     s = recipe.sample
     if not s.fast_betas or not all(isinstance(b, (int, float)) and 0 < b < 1 for b in s.fast_betas):
         raise RecipeError(f"{source}: [sample] fast_betas must be a non-empty list of numbers in (0, 1)")
@@ -296,16 +286,3 @@ def _domain_checks(recipe: Recipe, source: str) -> None:
                               f"= {hop} for a vocoder (frames × hop samples), e.g. {clip // hop * hop}")
         fill("n_mels", n_mels)
         fill("hop_length", hop)
-
-
-def diffusion_config(d: DiffusionConfig) -> dict[str, Any]:
-    """The [diffusion] table as GaussianDiffusion.from_config expects it."""
-    cfg: dict[str, Any] = {"schedule": d.schedule, "prediction": d.prediction, "loss": d.loss,
-                           "min_snr_gamma": d.min_snr_gamma or None}
-    if d.schedule == "betas":
-        cfg["betas"] = list(d.betas)
-    else:
-        cfg["num_steps"] = d.num_steps
-        if d.schedule == "linear":
-            cfg.update(beta_start=d.beta_start, beta_end=d.beta_end)
-    return cfg
