@@ -3,8 +3,9 @@
 `audiodiff.load` may be pointed at a model someone else made.  Its config.json decides how large the
 network, the noise schedule and the mel filters are, so a hostile one (10⁵ channels, 10¹¹ steps, a
 clip_length of 10¹²) could ask for terabytes before a single weight is read.  `check_config` therefore
-judges every value first, with the bounds the recipe tables declare (audiodiff/recipe.py: sample_rate,
-clip_length, [diffusion], [sample], [features]) and the networks' option limits (audiodiff/nets), and
+judges every value first, with the bounds the recipe tables declare (sample_rate, clip_length, [sample] in
+audiodiff/recipe.py, [diffusion] in diffusion.py, [features] in features_config.py) and the network
+constructors' annotations and option limits (audiodiff/nets: check_network_config), and
 `check_weights` builds the network on the `meta` device (shapes, no memory) and compares every
 parameter's shape with model.safetensors' header (read without loading a tensor).  Only when both pass
 is the real network built, so what it allocates is what the weights file holds.
@@ -24,7 +25,8 @@ import torch
 from .nets import build_network, check_network_config
 from .options import RecipeError, check_field
 from .diffusion import DiffusionConfig
-from .recipe import DataConfig, FeaturesConfig, SampleConfig
+from .features_config import FeaturesConfig
+from .recipe import DataConfig, SampleConfig
 
 MAX_LIST = 100_000   # β lists: the recipe's most diffusion steps
 

@@ -1,7 +1,10 @@
 """recipe.toml → typed, validated config.  Every bad key is reported before any work starts.
 
-Each table is a dataclass; a field's metadata gives its allowed range or choices, so the error names
-the key and what is allowed.  Unknown keys are errors (a typo never passes silently).
+Each table is a dataclass of `options.option` fields (its allowed range or choices), declared by the code that
+owns the settings: [diffusion] DiffusionConfig in diffusion.py, [features] FeaturesConfig in features_config.py,
+[model] the network constructors' annotations (nets.check_network_config).  This module parses the file and
+adds the checks that span tables, re-raising an owner's ValueError with the file and key.  Unknown keys are
+errors (a typo never passes silently).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ else:  # pragma: no cover
 import torch
 
 from .diffusion import DiffusionConfig
+from .features import MelFeatures
+from .features_config import FeaturesConfig
 from .nets import NETWORKS, build_network, check_network_config, entry_bottleneck, is_classifier_config
 from .options import RecipeError, parse_table
 from .options import option as _f
@@ -111,23 +116,6 @@ class SampleConfig:
     clip_x0: str = _f("none", choices=("none", "clip", "dynamic"),
                       help="clip every x̂0 to [-1, 1], or Imagen's dynamic thresholding")
     dynamic_percentile: float = _f(0.995, lo=0, lo_open=True, hi=1, help="clip_x0 = dynamic: the |x̂0| quantile")
-
-
-@dataclass
-class FeaturesConfig:
-    """[features]: the log-mel spectrogram of the "mel" and "vocoder" domains (see audiodiff/features.py)."""
-    n_fft: int = _f(1024, lo=2, hi=2 ** 16)
-    hop_length: int = _f(256, lo=1, help="samples per mel frame; frames = clip_length // hop_length")
-    win_length: int = _f(0, lo=0, help="0 = n_fft")
-    n_mels: int = _f(80, lo=1)
-    f_min: float = _f(0.0, lo=0)
-    f_max: float = _f(0.0, lo=0, help="0 = sample_rate / 2")
-    power: float = _f(1.0, choices=(1.0, 2.0), help="1 = magnitude, 2 = power spectrogram")
-    mel_scale: str = _f("slaney", choices=("slaney", "htk"))
-    log_floor: float = _f(1e-5, lo=0, hi=1, lo_open=True, hi_open=True, help="log(max(mel, log_floor))")
-    norm: str = _f("minmax", choices=("minmax", "meanstd"), help="minmax: dataset log-mel range → [−1, 1]")
-    stats_clips: int = _f(256, lo=1, help="training clips sampled to compute the normalisation statistics")
-    griffin_lim_iters: int = _f(64, lo=1, help="iterations of the Griffin-Lim baseline inversion")
 
 
 @dataclass
@@ -256,8 +244,6 @@ def _domain_checks(recipe: Recipe, source: str) -> None:
             raise RecipeError(f"{source}: [model] n_mels = {model['n_mels']} makes a mel-conditioned vocoder: set "
                               f"[data] domain = \"vocoder\" (and the mel settings in [features])")
         return
-    from .features import MelFeatures
-
     try:
         features = MelFeatures.from_recipe(recipe)
     except ValueError as exc:

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 from torch import nn
 
 from ..options import RecipeError, check_value
-
 from .classifier import AudioClassifier
 from .diffwave import DiffWave
 from .layers import Range
@@ -29,6 +28,9 @@ def network_option_types(kind: str) -> dict[str, Any]:
     """Constructor keywords of network `kind` with their annotations (`Annotated[int, Range(1)]`,
     `tuple[Count, ...]`, `Literal["a", "b"]`, bool, …): what a [model] value is judged by."""
     hints = typing.get_type_hints(NETWORKS[kind].__init__, include_extras=True)
+    missing = [k for k in network_options(kind) if k not in hints]
+    if missing:
+        raise TypeError(f"network {kind!r} must annotate its constructor options {', '.join(missing)}")
     return {k: hints[k] for k in network_options(kind)}
 
 
