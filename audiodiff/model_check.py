@@ -24,7 +24,7 @@ import torch
 
 from .nets import build_network, check_network_config
 from .options import RecipeError, check_field
-from .diffusion import DiffusionConfig
+from .diffusion import DiffusionConfig, GaussianDiffusion
 from .features_config import FeaturesConfig
 from .recipe import DataConfig, SampleConfig
 
@@ -95,10 +95,12 @@ def _check_diffusion(file: Path, d: dict[str, Any]) -> int:
         if key in d and not (isinstance(d[key], (int, float)) and not isinstance(d[key], bool)
                              and math.isfinite(d[key])):
             raise ModelFileError(f"{file}: diffusion.{key} = {d[key]!r}: must be a finite number")
-    if d.get("schedule", "linear") == "betas":
-        _number_list(file, "diffusion.betas", d.get("betas"))
-        return len(d["betas"])
-    return int(d.get("num_steps", 1000))
+    if d.get("schedule") == "betas":
+        _number_list(file, "diffusion.betas", d.get("betas"))   # the size limit; the values are the schedule's
+    try:
+        return GaussianDiffusion.from_config(d).num_steps        # the values that must go together (β order, …)
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(f"{file}: diffusion: {exc}") from None
 
 
 def _check_sample(file: Path, s: dict[str, Any], steps: int) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from audiodiff import recipe
 from audiodiff.diffusion import DiffusionConfig, GaussianDiffusion
+from audiodiff.model_check import ModelFileError, check_config
 from audiodiff.recipe import RecipeError, recipe_from_dict
 from audiodiff.schedule import NoiseSchedule
 
@@ -37,3 +38,12 @@ def test_values_that_do_not_go_together_are_one_line(table, words):
     assert message.startswith("tiny.toml: ") and "\n" not in message
     for w in words:
         assert w in message, (w, message)
+
+
+def test_config_json_gets_the_same_check(tmp_path):
+    config = {"model": {"type": "diffwave"}, "sample_rate": 16000, "clip_length": 16000,
+              "diffusion": {"schedule": "linear", "num_steps": 50, "beta_start": 0.05, "beta_end": 0.01}}
+    with pytest.raises(ModelFileError) as info:
+        check_config(config, tmp_path / "config.json")
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'config.json'}: diffusion: beta_start (0.05) must be <= beta_end")
