@@ -26,7 +26,8 @@ import torch
 from .diffusion import DiffusionConfig
 from .features import MelFeatures
 from .features_config import FeaturesConfig
-from .nets import NETWORKS, build_network, check_network_config, entry_bottleneck, is_classifier_config
+from .nets import (FIRST_LAYER_KEY, NETWORKS, build_network, check_network_config, entry_bottleneck,
+                   is_classifier_config)
 from .options import RecipeError, parse_table
 from .options import option as _f
 
@@ -215,10 +216,6 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
                           f"[train] eval_classifier = its run directory (audiodiff train recipes/sc09-classifier)")
     _domain_checks(recipe, source)
     _warn_bottleneck(recipe, source)
-
-
-# The [model] key that widens each network's first layer, for the bottleneck warning.
-FIRST_LAYER_KEY = {"unet1d": "base_channels", "diffwave": "residual_channels"}
 
 
 def _warn_bottleneck(recipe: Recipe, source: str) -> None:

@@ -116,6 +116,10 @@ def is_classifier_config(model_cfg: Any) -> bool:
     return isinstance(kind, str) and getattr(NETWORKS.get(kind), "objective", "diffusion") == "classification"
 
 
+# The [model] key that widens each network's first layer (named by the bottleneck warning).
+FIRST_LAYER_KEY = {"unet1d": "base_channels", "diffwave": "residual_channels"}
+
+
 def entry_bottleneck(net: nn.Module) -> tuple[int, int] | None:
     """(values per output position entering the first layer, channels it maps them to) when the first layer is
     narrower than its input, else None.  The first Conv1d that reads the network's input (UNet1D's stem, DiffWave's
@@ -128,6 +132,6 @@ def entry_bottleneck(net: nn.Module) -> tuple[int, int] | None:
     return None
 
 
-__all__ = ["AudioClassifier", "DiffWave", "UNet1D", "NETWORKS", "Range", "build_network", "check_network_config",
-           "check_network_option", "entry_bottleneck", "is_classifier_config", "network_option_types",
-           "network_options"]
+__all__ = ["AudioClassifier", "DiffWave", "UNet1D", "FIRST_LAYER_KEY", "NETWORKS", "Range", "build_network",
+           "check_network_config", "check_network_option", "entry_bottleneck", "is_classifier_config",
+           "network_option_types", "network_options"]
