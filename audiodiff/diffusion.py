@@ -7,6 +7,7 @@ are written once:  x_t = a·x0 + s·ε  with a = √ᾱ_t, s = √(1−ᾱ_t), a
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -14,8 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import sampling
+from .options import option
 from .sampling import Model
-from .schedule import NoiseSchedule, gather
+from .schedule import LINEAR_BETAS, NUM_STEPS, SCHEDULES, NoiseSchedule, gather
 
 PREDICTIONS = ("eps", "v", "x0")
 LOSSES = ("mse", "l1")
@@ -151,3 +153,34 @@ class GaussianDiffusion:
     def from_config(cls, cfg: dict[str, Any]) -> "GaussianDiffusion":
         return cls(NoiseSchedule.from_config(cfg), prediction=cfg.get("prediction", "eps"),
                    loss_type=cfg.get("loss", "mse"), min_snr_gamma=cfg.get("min_snr_gamma"))
+
+
+@dataclass
+class DiffusionConfig:
+    """A recipe's [diffusion] table: the noise schedule (schedule.py) and what the network predicts and is
+    trained with (GaussianDiffusion).  `build()` makes the diffusion and is the one check of values that go
+    together (β order, a `betas` list); recipe.py adds the file and key to its ValueError."""
+    schedule: str = option(SCHEDULES[0], choices=SCHEDULES)
+    num_steps: int = option(NUM_STEPS, lo=1, hi=100000)
+    beta_start: float = option(LINEAR_BETAS[0], lo=0, hi=1, lo_open=True, hi_open=True)
+    beta_end: float = option(LINEAR_BETAS[1], lo=0, hi=1, lo_open=True, hi_open=True)
+    betas: list = option([], help="schedule = 'betas': the explicit β list, one per step")
+    prediction: str = option(PREDICTIONS[0], choices=PREDICTIONS)
+    loss: str = option(LOSSES[0], choices=LOSSES)
+    min_snr_gamma: float = option(0.0, lo=0, help="0 disables min-SNR weighting")
+
+    def to_config(self) -> dict[str, Any]:
+        """The table as GaussianDiffusion.from_config (and config.json's "diffusion") expects it."""
+        cfg: dict[str, Any] = {"schedule": self.schedule, "prediction": self.prediction, "loss": self.loss,
+                               "min_snr_gamma": self.min_snr_gamma or None}
+        if self.schedule == "betas":
+            cfg["betas"] = list(self.betas)
+        else:
+            cfg["num_steps"] = self.num_steps
+            if self.schedule == "linear":
+                cfg.update(beta_start=self.beta_start, beta_end=self.beta_end)
+        return cfg
+
+    def build(self) -> GaussianDiffusion:
+        """The diffusion this table describes; ValueError (naming the key) when its values do not go together."""
+        return GaussianDiffusion.from_config(self.to_config())

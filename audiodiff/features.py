@@ -18,8 +18,8 @@ config.json (`to_config` / `from_config`), so training, sampling and vocoding us
 Inversion (the training-free baseline).  De-normalise → exp → InverseMelScale (least squares, negative
 values clipped) → Griffin-Lim (torchaudio, momentum 0.99, deterministic zero-phase start).
 
-`save_mel_png` writes a spectrogram as a PNG with the standard library only (zlib + struct); `preview_image`
-draws a waveform's spectrogram with display settings (sample --plot, report pages).
+`preview_image` draws a waveform's spectrogram with display settings (sample --plot, report pages); the
+painting and the PNG encoding are audiodiff/png.py's (re-exported here: save_mel_png, write_png, …).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import struct
 import warnings
-import zlib
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -37,10 +36,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .install import torchaudio
-from .atomic import atomic_write
+from .png import mel_image, png_bytes, save_mel_png, write_png
+
+# png's writers are re-exported: callers know them as features.write_png, features.save_mel_png, …
+__all__ = ["MEL_SCALES", "NORMS", "POWERS", "PREVIEW_RANGE_DB", "TRANSFORM_KEYS", "MelFeatures", "clip_sample",
+           "mel_distance", "mel_image", "png_bytes", "preview_features", "preview_image", "preview_range",
+           "read_png_size", "save_mel_png", "spectral_convergence", "write_png"]
 
 NORMS = ("minmax", "meanstd")
 MEL_SCALES = ("htk", "slaney")
+POWERS = (1.0, 2.0)   # |S| (magnitude) or |S|² (power)
 # Everything that changes what a normalised mel means, apart from the statistics.
 TRANSFORM_KEYS = ("sample_rate", "n_fft", "hop_length", "win_length", "n_mels", "f_min", "f_max", "power",
                   "mel_scale", "log_floor", "norm")
@@ -102,7 +107,7 @@ class MelFeatures:
         if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
             raise bad(f"need 0 <= f_min < f_max <= sample_rate / 2 ({self.sample_rate / 2:g} Hz), got f_min "
                       f"{self.f_min:g}, f_max {self.f_max:g}")
-        if self.power not in (1.0, 2.0):
+        if self.power not in POWERS:
             raise bad(f"power must be 1 (magnitude) or 2 (power), got {self.power:g}")
         if self.mel_scale not in MEL_SCALES:
             raise bad(f"mel_scale must be one of {', '.join(MEL_SCALES)}, got {self.mel_scale!r}")
@@ -268,7 +273,7 @@ class MelFeatures:
         squeeze = mel.ndim == 2
         if squeeze:
             mel = mel[None]
-        self._check_mel(mel)
+        self.check_mel(mel)
         device = mel.device
         # log values far above any real spectrum would overflow exp; this bound is never reached by audio
         linear_mel = self.denormalise(mel).clamp(max=20.0).exp().cpu()
@@ -287,12 +292,16 @@ class MelFeatures:
         wave = torch.nan_to_num(wave)
         return wave[0] if squeeze else wave
 
-    def _check_mel(self, mel: Tensor) -> None:
-        if mel.ndim != 3 or mel.shape[-1] < 1:
+    def check_mel(self, mel: Tensor, user: str = "this transform") -> None:
+        """Raise ValueError (`user` expects …) unless `mel` is [B, n_mels, frames] with these n_mels, frames >= 1."""
+        if mel.ndim != 3:
             raise ValueError(f"a mel spectrogram must be [n_mels, frames] or [B, n_mels, frames], got shape "
                              f"{tuple(mel.shape)}")
         if mel.shape[1] != self.n_mels:
-            raise ValueError(f"expected a mel spectrogram with {self.n_mels} mel bins, got {mel.shape[1]}")
+            raise ValueError(f"{user} expects mel spectrograms with {self.n_mels} mel bins, got {mel.shape[1]} "
+                             f"(shape {tuple(mel.shape)})")
+        if mel.shape[-1] < 1:
+            raise ValueError(f"the mel spectrogram has no frames (shape {tuple(mel.shape)})")
 
 
 # =================================================================== measures
@@ -317,60 +326,6 @@ def mel_distance(features: MelFeatures, reference: Tensor, estimate: Tensor, ran
 
 
 # =================================================================== PNG
-# A perceptually ordered dark-to-bright colour map ("magma"-like anchors, interpolated linearly).
-_COLOURS = np.array([[0, 0, 4], [28, 16, 68], [79, 18, 123], [129, 37, 129], [181, 54, 122], [229, 80, 100],
-                     [251, 135, 97], [254, 194, 135], [252, 253, 191]], dtype=np.float64)
-
-
-def mel_image(mel: Tensor | np.ndarray, lo: float | None = None, hi: float | None = None,
-              min_height: int = 160, min_width: int = 256) -> np.ndarray:
-    """A mel spectrogram [n_mels, frames] → RGB uint8 [H, W, 3], low frequencies at the bottom.
-
-    Values are mapped from [lo, hi] (default: the array's own range) onto the colour map; each bin and
-    frame becomes a block of pixels so small spectrograms stay legible."""
-    m = np.asarray(mel.detach().float().cpu() if isinstance(mel, Tensor) else mel, dtype=np.float64)
-    if m.ndim != 2 or m.size == 0:
-        raise ValueError(f"a mel image needs a [n_mels, frames] array, got shape {m.shape}")
-    m = np.nan_to_num(m)
-    lo = float(m.min()) if lo is None else lo
-    hi = float(m.max()) if hi is None else hi
-    v = np.clip((m - lo) / max(hi - lo, 1e-9), 0.0, 1.0)[::-1]
-    pos = v * (len(_COLOURS) - 1)
-    i = np.minimum(pos.astype(int), len(_COLOURS) - 2)
-    w = (pos - i)[..., None]
-    rgb = (_COLOURS[i] * (1 - w) + _COLOURS[i + 1] * w).round().astype(np.uint8)
-    ry = max(1, math.ceil(min_height / m.shape[0]))
-    rx = max(1, math.ceil(min_width / m.shape[1]))
-    return np.repeat(np.repeat(rgb, ry, axis=0), rx, axis=1)
-
-
-def png_bytes(rgb: np.ndarray) -> bytes:
-    """An RGB uint8 array [H, W, 3] as the bytes of an 8-bit PNG (standard library only: zlib + struct)."""
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"a PNG needs an RGB array [H, W, 3], got shape {rgb.shape}")
-    h, w, _ = rgb.shape
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    rows = np.concatenate([np.zeros((h, 1), np.uint8), rgb.reshape(h, w * 3)], axis=1)   # filter type 0
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
-
-
-def write_png(path: str | Path, rgb: np.ndarray) -> Path:
-    """Write an RGB uint8 array [H, W, 3] as an 8-bit PNG file (see png_bytes), atomically and never through a
-    symlink (audiodiff/atomic.py)."""
-    png = png_bytes(rgb)
-    return atomic_write(path, lambda f: f.write(png))
-
-
-def save_mel_png(path: str | Path, mel: Tensor | np.ndarray, lo: float | None = -1.0, hi: float | None = 1.0) -> Path:
-    """A normalised mel [n_mels, frames] as a PNG (colours span [lo, hi]; None = the mel's own range)."""
-    return write_png(path, mel_image(mel, lo, hi))
-
-
 def read_png_size(path: str | Path) -> tuple[int, int]:
     """(width, height) from a PNG's header."""
     data = Path(path).read_bytes()

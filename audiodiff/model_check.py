@@ -3,8 +3,9 @@
 `audiodiff.load` may be pointed at a model someone else made.  Its config.json decides how large the
 network, the noise schedule and the mel filters are, so a hostile one (10⁵ channels, 10¹¹ steps, a
 clip_length of 10¹²) could ask for terabytes before a single weight is read.  `check_config` therefore
-judges every value first, with the bounds the recipe tables declare (audiodiff/recipe.py: sample_rate,
-clip_length, [diffusion], [sample], [features]) and the networks' option limits (audiodiff/nets), and
+judges every value first, with the bounds the recipe tables declare (sample_rate, clip_length, [sample] in
+audiodiff/recipe.py, [diffusion] in diffusion.py, [features] in features_config.py) and the network
+constructors' annotations and option limits (audiodiff/nets: check_network_config), and
 `check_weights` builds the network on the `meta` device (shapes, no memory) and compares every
 parameter's shape with model.safetensors' header (read without loading a tensor).  Only when both pass
 is the real network built, so what it allocates is what the weights file holds.
@@ -21,9 +22,11 @@ from typing import Any
 
 import torch
 
-from .nets import NETWORKS, build_network, check_network_options, network_options
+from .nets import build_network, check_network_config
 from .options import RecipeError, check_field
-from .recipe import DataConfig, DiffusionConfig, FeaturesConfig, SampleConfig, _model_value_ok
+from .diffusion import DiffusionConfig, GaussianDiffusion
+from .features_config import FeaturesConfig
+from .recipe import DataConfig, SampleConfig
 
 MAX_LIST = 100_000   # β lists: the recipe's most diffusion steps
 
@@ -74,22 +77,10 @@ def check_config(config: Any, file: Path) -> None:
 
 
 def _check_model(file: Path, model: dict[str, Any]) -> None:
-    kind = model.get("type", "diffwave")
-    if kind not in NETWORKS:
-        raise ModelFileError(f"{file}: model.type = {kind!r}: allowed values: {', '.join(NETWORKS)}")
-    options = network_options(kind)
-    for key, value in model.items():
-        if key == "type":
-            continue
-        if key not in options:
-            raise ModelFileError(f"{file}: unknown key model.{key} for type {kind!r}; allowed: {', '.join(options)}")
-        ok, why = _model_value_ok(value, options[key])
-        if not ok:
-            raise ModelFileError(f"{file}: model.{key} = {value!r}: {why}")
     try:
-        check_network_options(kind, {k: v for k, v in model.items() if k != "type"})
-    except ValueError as exc:
-        raise ModelFileError(f"{file}: {str(exc).replace('[model] ', 'model.')}") from None
+        check_network_config(model, str(file), prefix="model.")
+    except RecipeError as exc:
+        raise ModelFileError(str(exc)) from None
 
 
 def _check_diffusion(file: Path, d: dict[str, Any]) -> int:
@@ -104,10 +95,12 @@ def _check_diffusion(file: Path, d: dict[str, Any]) -> int:
         if key in d and not (isinstance(d[key], (int, float)) and not isinstance(d[key], bool)
                              and math.isfinite(d[key])):
             raise ModelFileError(f"{file}: diffusion.{key} = {d[key]!r}: must be a finite number")
-    if d.get("schedule", "linear") == "betas":
-        _number_list(file, "diffusion.betas", d.get("betas"))
-        return len(d["betas"])
-    return int(d.get("num_steps", 1000))
+    if d.get("schedule") == "betas":
+        _number_list(file, "diffusion.betas", d.get("betas"))   # the size limit; the values are the schedule's
+    try:
+        return GaussianDiffusion.from_config(d).num_steps        # the values that must go together (β order, …)
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(f"{file}: diffusion: {exc}") from None
 
 
 def _check_sample(file: Path, s: dict[str, Any], steps: int) -> None:

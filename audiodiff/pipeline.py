@@ -178,14 +178,7 @@ class Pipeline:
         squeeze = m.ndim == 2
         if squeeze:
             m = m[None]
-        if m.ndim != 3:
-            raise ValueError(f"a mel spectrogram must be [n_mels, frames] or [B, n_mels, frames], got shape "
-                             f"{tuple(m.shape)}")
-        if m.shape[1] != self.features.n_mels:
-            raise ValueError(f"this vocoder expects mel spectrograms with {self.features.n_mels} mel bins, got "
-                             f"{m.shape[1]} (shape {tuple(_as_tensor(mel).shape)})")
-        if m.shape[-1] == 0:
-            raise ValueError(f"the mel spectrogram has no frames (shape {tuple(m.shape)}): nothing to vocode")
+        self.features.check_mel(m, "this vocoder")
         if not torch.isfinite(m).all():
             raise ValueError("the mel spectrogram holds NaN or infinite values")
         if features is not None:

@@ -1,7 +1,10 @@
 """recipe.toml → typed, validated config.  Every bad key is reported before any work starts.
 
-Each table is a dataclass; a field's metadata gives its allowed range or choices, so the error names
-the key and what is allowed.  Unknown keys are errors (a typo never passes silently).
+Each table is a dataclass of `options.option` fields (its allowed range or choices), declared by the code that
+owns the settings: [diffusion] DiffusionConfig in diffusion.py, [features] FeaturesConfig in features_config.py,
+[model] the network constructors' annotations (nets.check_network_config).  This module parses the file and
+adds the checks that span tables, re-raising an owner's ValueError with the file and key.  Unknown keys are
+errors (a typo never passes silently).
 """
 
 from __future__ import annotations
@@ -21,24 +24,19 @@ else:  # pragma: no cover
 import torch
 
 from .data.config import DataConfig, check_data
-from .nets import NETWORKS, build_network, entry_bottleneck, is_classifier_config, network_options
+from .diffusion import DiffusionConfig
+from .features import MelFeatures
+from .features_config import FeaturesConfig
+from .nets import (FIRST_LAYER_KEY, NETWORKS, build_network, check_network_config, entry_bottleneck,
+                   is_classifier_config)
 from .options import RecipeError, parse_table
 from .sampling import SampleOptions
 from .options import option as _f
 
 log = logging.getLogger("audiodiff")
 
-
-@dataclass
-class DiffusionConfig:
-    schedule: str = _f("linear", choices=("linear", "cosine", "betas"))
-    num_steps: int = _f(1000, lo=1, hi=100000)
-    beta_start: float = _f(1e-4, lo=0, hi=1, lo_open=True, hi_open=True)
-    beta_end: float = _f(0.02, lo=0, hi=1, lo_open=True, hi_open=True)
-    betas: list = _f([])
-    prediction: str = _f("eps", choices=("eps", "v", "x0"))
-    loss: str = _f("mse", choices=("mse", "l1"))
-    min_snr_gamma: float = _f(0.0, lo=0, help="0 disables min-SNR weighting")
+# The [diffusion] table as config.json stores it (GaussianDiffusion.from_config); the trainer's name for it.
+diffusion_config = DiffusionConfig.to_config
 
 
 @dataclass
@@ -74,23 +72,6 @@ class TrainConfig:
 
 # [sample]: the sampler's own options record (audiodiff/sampling/options.py), under the name recipes have used.
 SampleConfig = SampleOptions
-
-
-@dataclass
-class FeaturesConfig:
-    """[features]: the log-mel spectrogram of the "mel" and "vocoder" domains (see audiodiff/features.py)."""
-    n_fft: int = _f(1024, lo=2, hi=2 ** 16)
-    hop_length: int = _f(256, lo=1, help="samples per mel frame; frames = clip_length // hop_length")
-    win_length: int = _f(0, lo=0, help="0 = n_fft")
-    n_mels: int = _f(80, lo=1)
-    f_min: float = _f(0.0, lo=0)
-    f_max: float = _f(0.0, lo=0, help="0 = sample_rate / 2")
-    power: float = _f(1.0, choices=(1.0, 2.0), help="1 = magnitude, 2 = power spectrogram")
-    mel_scale: str = _f("slaney", choices=("slaney", "htk"))
-    log_floor: float = _f(1e-5, lo=0, hi=1, lo_open=True, hi_open=True, help="log(max(mel, log_floor))")
-    norm: str = _f("minmax", choices=("minmax", "meanstd"), help="minmax: dataset log-mel range → [−1, 1]")
-    stats_clips: int = _f(256, lo=1, help="training clips sampled to compute the normalisation statistics")
-    griffin_lim_iters: int = _f(64, lo=1, help="iterations of the Griffin-Lim baseline inversion")
 
 
 @dataclass
@@ -137,46 +118,10 @@ def recipe_from_dict(raw: dict[str, Any], source: str = "recipe", path: Path | N
     if not isinstance(name, str) or not name:
         raise RecipeError(f"{source}: name must be a non-empty string")
     parts = {sec: parse_table(cls, raw.get(sec, {}), sec, source) for sec, cls in SECTIONS.items()}
-    model = _parse_model(raw.get("model", {}), source)
+    model = check_network_config(raw.get("model", {}), source)
     recipe = Recipe(name=name, model=model, path=path, **parts)
     _cross_checks(recipe, source)
     return recipe
-
-
-def _parse_model(table: Any, source: str) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise RecipeError(f"{source}: [model] must be a table")
-    kind = table.get("type", "diffwave")
-    if kind not in NETWORKS:
-        raise RecipeError(f"{source}: [model] type = {kind!r}: allowed values: {', '.join(NETWORKS)}")
-    options = network_options(kind)
-    model = {"type": kind}
-    for key, value in table.items():
-        if key == "type":
-            continue
-        if key not in options:
-            raise RecipeError(f"{source}: unknown key [model] {key} for type {kind!r}; allowed: "
-                              f"{', '.join(options)}")
-        ok, why = _model_value_ok(value, options[key])
-        if not ok:
-            raise RecipeError(f"{source}: [model] {key} = {value!r}: {why}")
-        model[key] = value
-    return model
-
-
-def _model_value_ok(value: Any, default: Any) -> tuple[bool, str]:
-    """Type and range of a network keyword, judged from the type of its default."""
-    if isinstance(default, (list, tuple)):
-        ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                                             for v in value)
-        return ok, "must be a list of non-negative integers"
-    if isinstance(default, int) and not isinstance(default, bool):
-        low = 0 if default == 0 else 1   # keys defaulting to 0 (num_classes) use 0 for "off"
-        return isinstance(value, int) and not isinstance(value, bool) and value >= low, f"must be an integer >= {low}"
-    if isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
-        return ok, "must be a number in [0, 1)"
-    return True, ""
 
 
 def _cross_checks(recipe: Recipe, source: str) -> None:
@@ -185,12 +130,10 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
         raise RecipeError(f"{source}: [train] grad_accum = {tr.grad_accum}: must divide [train] batch_size "
                           f"({tr.batch_size}), which is split into grad_accum micro-batches")
     d = recipe.diffusion
-    if d.schedule == "linear" and d.beta_start > d.beta_end:
-        raise RecipeError(f"{source}: [diffusion] beta_start ({d.beta_start}) must be <= beta_end ({d.beta_end})")
-    if d.schedule == "betas":
-        if not d.betas or not all(isinstance(b, (int, float)) and 0 < b < 1 for b in d.betas):
-            raise RecipeError(f"{source}: [diffusion] betas must be a non-empty list of numbers in (0, 1) "
-                              f"when schedule = 'betas'")
+    try:
+        d.build()
+    except ValueError as exc:
+        raise RecipeError(f"{source}: [diffusion] {exc}") from None
     try:   # the sampler's own checks against the schedule's length
         recipe.sample.check(len(d.betas) if d.schedule == "betas" else d.num_steps)
     except ValueError as exc:
@@ -207,10 +150,6 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
                           f"[train] eval_classifier = its run directory (audiodiff train recipes/sc09-classifier)")
     _domain_checks(recipe, source)
     _warn_bottleneck(recipe, source)
-
-
-# The [model] key that widens each network's first layer, for the bottleneck warning.
-FIRST_LAYER_KEY = {"unet1d": "base_channels", "diffwave": "residual_channels"}
 
 
 def _warn_bottleneck(recipe: Recipe, source: str) -> None:
@@ -236,8 +175,6 @@ def _domain_checks(recipe: Recipe, source: str) -> None:
             raise RecipeError(f"{source}: [model] n_mels = {model['n_mels']} makes a mel-conditioned vocoder: set "
                               f"[data] domain = \"vocoder\" (and the mel settings in [features])")
         return
-    from .features import MelFeatures
-
     try:
         features = MelFeatures.from_recipe(recipe)
     except ValueError as exc:
@@ -266,16 +203,3 @@ def _domain_checks(recipe: Recipe, source: str) -> None:
                               f"= {hop} for a vocoder (frames × hop samples), e.g. {clip // hop * hop}")
         fill("n_mels", n_mels)
         fill("hop_length", hop)
-
-
-def diffusion_config(d: DiffusionConfig) -> dict[str, Any]:
-    """The [diffusion] table as GaussianDiffusion.from_config expects it."""
-    cfg: dict[str, Any] = {"schedule": d.schedule, "prediction": d.prediction, "loss": d.loss,
-                           "min_snr_gamma": d.min_snr_gamma or None}
-    if d.schedule == "betas":
-        cfg["betas"] = list(d.betas)
-    else:
-        cfg["num_steps"] = d.num_steps
-        if d.schedule == "linear":
-            cfg.update(beta_start=d.beta_start, beta_end=d.beta_end)
-    return cfg

@@ -1,7 +1,7 @@
 """A report page to listen to and look at clips: one self-contained HTML file, no external URLs.
 
     clips ──16-bit PCM WAV (audio.wav_bytes)──► <audio controls src="data:audio/wav;base64,…">
-          ──log-mel image (features.preview_image, png_bytes)──► <img src="data:image/png;base64,…">
+          ──log-mel image (features.preview_image, png.png_bytes)──► <img src="data:image/png;base64,…">
     + an optional metric table (name → number) and model card (name → value), as HTML tables.
 
 Clips are laid out as a grid, one section per label (in order of first appearance; unlabelled clips last)
@@ -27,7 +27,8 @@ import numpy as np
 
 from .audio import wav_bytes
 from .atomic import atomic_write
-from .features import png_bytes, preview_image
+from .features import preview_image
+from .png import png_bytes
 
 # Spectrogram images: one pixel per mel bin and frame, repeated only to reach this size for short clips
 # (pixels); the browser scales them to the grid cell.

@@ -11,6 +11,11 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
+SCHEDULES = ("linear", "cosine", "betas")
+NUM_STEPS = 1000                # T of Ho et al. 2020 and of the linear / cosine constructors
+LINEAR_BETAS = (1e-4, 0.02)     # β_1 → β_T of the linear schedule (Ho et al. 2020; DiffWave)
+BETAS_RULE = "betas must be a non-empty list of numbers in (0, 1)"
+
 
 def gather(values: Tensor, t: Tensor, like: Tensor) -> Tensor:
     """values[t] reshaped to broadcast against `like` ([B, ...]) and cast to its dtype/device."""
@@ -22,11 +27,12 @@ class NoiseSchedule:
     """A variance-preserving forward process q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I)."""
 
     def __init__(self, betas: Sequence[float] | Tensor, /, kind: str = "betas", **params: Any):
-        betas = torch.as_tensor(betas, dtype=torch.float64).flatten()
-        if betas.numel() == 0:
-            raise ValueError("a noise schedule needs at least one β")
-        if not torch.all((betas > 0) & (betas < 1)):
-            raise ValueError("every β must lie in (0, 1)")
+        try:
+            betas = torch.as_tensor(betas, dtype=torch.float64).flatten()
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(BETAS_RULE) from None
+        if betas.numel() == 0 or not torch.all((betas > 0) & (betas < 1)):
+            raise ValueError(BETAS_RULE)
         self.kind = kind
         self.params = params
         self.betas = betas
@@ -40,16 +46,17 @@ class NoiseSchedule:
 
     # ----------------------------------------------------------------- constructors
     @classmethod
-    def linear(cls, num_steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> "NoiseSchedule":
+    def linear(cls, num_steps: int = NUM_STEPS, beta_start: float = LINEAR_BETAS[0],
+               beta_end: float = LINEAR_BETAS[1]) -> "NoiseSchedule":
         """β linearly spaced from beta_start to beta_end (Ho et al. 2020; DiffWave)."""
         _check_steps(num_steps)
         if not 0 < beta_start <= beta_end < 1:
-            raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {beta_start}, {beta_end}")
+            raise ValueError(f"beta_start ({beta_start}) must be <= beta_end ({beta_end}), both in (0, 1)")
         betas = torch.linspace(beta_start, beta_end, num_steps, dtype=torch.float64)
         return cls(betas, kind="linear", num_steps=num_steps, beta_start=beta_start, beta_end=beta_end)
 
     @classmethod
-    def cosine(cls, num_steps: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> "NoiseSchedule":
+    def cosine(cls, num_steps: int = NUM_STEPS, s: float = 0.008, max_beta: float = 0.999) -> "NoiseSchedule":
         """Nichol & Dhariwal 2021: ᾱ(t) = cos²(((t/T) + s)/(1 + s) · π/2), β clipped at max_beta."""
         _check_steps(num_steps)
         steps = torch.arange(num_steps + 1, dtype=torch.float64) / num_steps
@@ -60,8 +67,9 @@ class NoiseSchedule:
     @classmethod
     def from_betas(cls, betas: Sequence[float] | Tensor) -> "NoiseSchedule":
         """An explicit β list, e.g. DiffWave's short T = 50 schedule."""
-        betas = torch.as_tensor(betas, dtype=torch.float64)
-        return cls(betas, kind="betas", betas=betas.tolist())
+        schedule = cls(betas, kind="betas")
+        schedule.params = {"betas": schedule.betas.tolist()}
+        return schedule
 
     @classmethod
     def diffwave_short(cls) -> "NoiseSchedule":
@@ -71,18 +79,18 @@ class NoiseSchedule:
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> "NoiseSchedule":
         """Rebuild from `to_config()` output (or a recipe's [diffusion] table)."""
-        kind = cfg.get("schedule", "linear")
+        kind = cfg.get("schedule", SCHEDULES[0])
         if kind == "linear":
-            return cls.linear(int(cfg.get("num_steps", 1000)), float(cfg.get("beta_start", 1e-4)),
-                              float(cfg.get("beta_end", 0.02)))
+            return cls.linear(int(cfg.get("num_steps", NUM_STEPS)), float(cfg.get("beta_start", LINEAR_BETAS[0])),
+                              float(cfg.get("beta_end", LINEAR_BETAS[1])))
         if kind == "cosine":
-            return cls.cosine(int(cfg.get("num_steps", 1000)), float(cfg.get("s", 0.008)),
+            return cls.cosine(int(cfg.get("num_steps", NUM_STEPS)), float(cfg.get("s", 0.008)),
                               float(cfg.get("max_beta", 0.999)))
         if kind == "betas":
             if "betas" not in cfg:
                 raise ValueError("schedule = 'betas' needs a list: betas = [...]")
             return cls.from_betas(cfg["betas"])
-        raise ValueError(f"unknown schedule {kind!r}: use 'linear', 'cosine' or 'betas'")
+        raise ValueError(f"unknown schedule {kind!r}: use one of {', '.join(SCHEDULES)}")
 
     def to_config(self) -> dict[str, Any]:
         return {"schedule": self.kind, **self.params}

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..install import torchaudio
+from .layers import Count, Fraction
 
 
 class ResNeXtBlock(nn.Module):
@@ -53,9 +54,9 @@ class AudioClassifier(nn.Module):
 
     objective = "classification"
 
-    def __init__(self, num_classes: int = 10, sample_rate: int = 16000, mel_bins: int = 40, fft_size: int = 512,
-                 hop_size: int = 160, channels: list[int] = (32, 64, 128), blocks: int = 1, cardinality: int = 8,
-                 dropout: float = 0.2):
+    def __init__(self, num_classes: Count = 10, sample_rate: Count = 16000, mel_bins: Count = 40,
+                 fft_size: Count = 512, hop_size: Count = 160, channels: tuple[Count, ...] = (32, 64, 128),
+                 blocks: Count = 1, cardinality: Count = 8, dropout: Fraction = 0.2):
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import LabelEmbedding, StepEmbedding, add_label_embedding, zero_init
+from .layers import Count, CountOrOff, LabelEmbedding, StepEmbedding, add_label_embedding, zero_init
 
 
 class ResidualLayer(nn.Module):
@@ -113,9 +113,9 @@ class DiffWave(nn.Module):
     n_mels = 0 (the default) adds no parameters: the unconditional model is unchanged.
     """
 
-    def __init__(self, residual_layers: int = 30, residual_channels: int = 64, dilation_cycle: int = 10,
-                 in_channels: int = 1, embed_dim: int = 512, sinusoid_dim: int = 128, num_classes: int = 0,
-                 n_mels: int = 0, hop_length: int = 256):
+    def __init__(self, residual_layers: Count = 30, residual_channels: Count = 64, dilation_cycle: Count = 10,
+                 in_channels: Count = 1, embed_dim: Count = 512, sinusoid_dim: Count = 128,
+                 num_classes: CountOrOff = 0, n_mels: CountOrOff = 0, hop_length: Count = 256):
         super().__init__()
         if n_mels < 0:
             raise ValueError(f"n_mels must be >= 0 (0 = unconditional), got {n_mels}")

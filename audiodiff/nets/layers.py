@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated, NamedTuple
 
 import torch
 from torch import Tensor, nn
+
+
+class Range(NamedTuple):
+    """The allowed range of a network option, attached to its annotation (`Annotated[int, Range(1)]`); the
+    nets package reads it from the constructor's signature (nets.check_network_config).  None = unbounded;
+    the upper limits of integer options are nets.OPTION_LIMITS."""
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+
+Count = Annotated[int, Range(1)]                            # a size, a number of layers, a factor: >= 1
+CountOrOff = Annotated[int, Range(0)]                       # 0 switches the feature off (num_classes, n_mels)
+Fraction = Annotated[float, Range(0.0, 1.0, hi_open=True)]  # a share in [0, 1): dropout
 
 
 class SinusoidalEmbedding(nn.Module):

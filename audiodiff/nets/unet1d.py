@@ -7,14 +7,13 @@ is cropped back, so there is never a shape error for lengths that are not powers
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .layers import LabelEmbedding, StepEmbedding, add_label_embedding, zero_init
+from .layers import Count, CountOrOff, Fraction, LabelEmbedding, StepEmbedding, add_label_embedding, zero_init
 
 
 MAX_TOTAL_DOWN = 65536   # inputs are padded to a multiple of the total down factor: keep that bounded
@@ -89,10 +88,11 @@ class UNet1D(nn.Module):
     num_classes > 0 a class label (keyword `labels`) is added to the time embedding, as in DiffWave.
     """
 
-    def __init__(self, in_channels: int = 1, base_channels: int = 32, channel_mults: Sequence[int] = (1, 2, 4),
-                 down_factors: Sequence[int] = (4, 4), blocks_per_level: int = 2,
-                 attention_levels: Sequence[int] = (), attention_heads: int = 4, dropout: float = 0.0,
-                 stem_factor: int = 1, num_classes: int = 0):
+    def __init__(self, in_channels: Count = 1, base_channels: Count = 32,
+                 channel_mults: tuple[Count, ...] = (1, 2, 4), down_factors: tuple[Count, ...] = (4, 4),
+                 blocks_per_level: Count = 2,
+                 attention_levels: tuple[CountOrOff, ...] = (), attention_heads: Count = 4, dropout: Fraction = 0.0,
+                 stem_factor: Count = 1, num_classes: CountOrOff = 0):
         super().__init__()
         mults, factors = list(channel_mults), list(down_factors)
         if len(factors) != len(mults) - 1:
