@@ -5,8 +5,10 @@
     mel         normalised log-mel [B, n_mels, F]     labels, when given
     vocoder     wave [B, 1, F·hop]                    mel = normalised log-mel [B, n_mels, F]; labels
 
-F = L // hop_length (see audiodiff/features.py).  The trainer calls `prepare_batch` on every batch and
-passes the conditioning to the loss: `diffusion.loss(model, x0, **cond)`.  The mel settings and their
+F = L // hop_length (see audiodiff/features.py).  Each domain is one object (Waveform, Mel, Vocoder in DOMAIN_OBJECTS)
+owning what differs by domain: the batch preparation, the recipe checks, the config entry and the preview; the
+trainer calls `prepare_batch` on every batch and passes the conditioning to the loss: `diffusion.loss(model,
+x0, **cond)`.  A new domain is one more Domain subclass here (plus its Pipeline subclass, audiodiff/pipeline/).  The mel settings and their
 normalisation statistics live in the run's config.json under "features" (`fit_features` computes the
 statistics once per run, from a sample of training clips, and reuses them when the run resumes).
 """
@@ -15,23 +17,136 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import torch
 from torch import Tensor
 
 from . import checkpoint as ckpt
 from .features import MelFeatures, clip_sample
+from .options import RecipeError
 
 log = logging.getLogger("audiodiff")
 
-DOMAINS = ("waveform", "mel", "vocoder")
+class Domain:
+    """What one domain does differently.  Subclasses set `name` and override what differs."""
+
+    name: ClassVar[str] = ""
+    uses_features: ClassVar[bool] = True   # mel settings + statistics in config.json's "features"
+
+    def batch(self, features: MelFeatures, wave: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """Mono clips wave [B, 1, L] → (x0, conditioning without labels), computed without gradient."""
+        raise NotImplementedError
+
+    def check_recipe(self, recipe: Any, source: str) -> None:
+        """Raise RecipeError for [model] / [features] settings this domain cannot train; fill the model's keys that
+        follow [features]."""
+        raise NotImplementedError
+
+    def preview(self, pipe: Any, n: int, clips: Sequence[Tensor] | None, seed: int = 0) -> Tensor:
+        """What the trainer's TensorBoard preview plays, [n, L]: samples, as `audiodiff sample` makes them by
+        default (a mel run's through Griffin-Lim)."""
+        return pipe.sample(n=n, seed=seed)
+
+
+def _one_channel(recipe: Any, source: str) -> None:
+    if recipe.model["type"] == "diffwave" and recipe.model.get("in_channels", 1) != 1:
+        raise RecipeError(f"{source}: [model] in_channels must be 1 for waveform diffusion")
+
+
+def _recipe_features(recipe: Any, source: str) -> MelFeatures:
+    """The recipe's [features] as MelFeatures, with clip_length at least one frame; RecipeError otherwise."""
+    try:
+        features = MelFeatures.from_recipe(recipe)
+    except ValueError as exc:
+        raise RecipeError(f"{source}: [features] {str(exc).removeprefix('mel features: ')}") from None
+    if recipe.data.clip_length < features.hop_length:
+        raise RecipeError(f"{source}: [data] clip_length = {recipe.data.clip_length} is shorter than one mel frame "
+                          f"([features] hop_length = {features.hop_length})")
+    return features
+
+
+def _follow_features(model: dict[str, Any], key: str, value: int, source: str) -> None:
+    """Set [model] key from [features], refusing a recipe that says otherwise."""
+    if model.setdefault(key, value) != value:
+        raise RecipeError(f"{source}: [model] {key} = {model[key]} contradicts [features] ({value}); leave "
+                          f"{key} out and it follows [features]")
+
+
+class Waveform(Domain):
+    """x0 = the waveform itself [B, 1, L]."""
+
+    name = "waveform"
+    uses_features = False
+
+    def batch(self, features: MelFeatures | None, wave: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return wave, {}
+
+    def check_recipe(self, recipe: Any, source: str) -> None:
+        if recipe.model.get("n_mels"):
+            raise RecipeError(f"{source}: [model] n_mels = {recipe.model['n_mels']} makes a mel-conditioned vocoder: "
+                              f"set [data] domain = \"vocoder\" (and the mel settings in [features])")
+        _one_channel(recipe, source)
+
+
+class Mel(Domain):
+    """x0 = the normalised log-mel [B, n_mels, L // hop]; the mel bins are the network's channels."""
+
+    name = "mel"
+
+    def batch(self, features: MelFeatures, wave: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        return features.encode(wave).to(wave.dtype), {}
+
+    def check_recipe(self, recipe: Any, source: str) -> None:
+        features = _recipe_features(recipe, source)
+        if recipe.model.get("n_mels"):
+            raise RecipeError(f"{source}: [model] n_mels is for vocoders; a mel-domain model takes the mel bins "
+                              f"as channels (in_channels = [features] n_mels)")
+        _follow_features(recipe.model, "in_channels", features.n_mels, source)
+
+
+class Vocoder(Domain):
+    """x0 = the waveform cropped to whole frames [B, 1, F·hop], conditioned on its mel [B, n_mels, F]."""
+
+    name = "vocoder"
+
+    def batch(self, features: MelFeatures, wave: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        wave = wave[..., :features.samples(features.frames(wave.shape[-1]))]
+        return wave, {"mel": features.encode(wave).to(wave.dtype)}
+
+    def check_recipe(self, recipe: Any, source: str) -> None:
+        features = _recipe_features(recipe, source)
+        model, hop, clip = recipe.model, features.hop_length, recipe.data.clip_length
+        if model["type"] != "diffwave":
+            raise RecipeError(f"{source}: [data] domain = \"vocoder\" needs [model] type = \"diffwave\" (the "
+                              f"mel-conditioned network), not {model['type']!r}")
+        if clip % hop:
+            raise RecipeError(f"{source}: [data] clip_length = {clip} must be a multiple of [features] hop_length "
+                              f"= {hop} for a vocoder (frames × hop samples), e.g. {clip // hop * hop}")
+        _one_channel(recipe, source)
+        _follow_features(model, "n_mels", features.n_mels, source)
+        _follow_features(model, "hop_length", hop, source)
+
+    def preview(self, pipe: Any, n: int, clips: Sequence[Tensor] | None, seed: int = 0) -> Tensor:
+        """A vocoder run re-synthesises the first n training clips."""
+        if clips is None or not len(clips):
+            raise ValueError("a vocoder preview needs training clips to re-synthesise")
+        return pipe.resynthesize(torch.cat([clips[i].reshape(1, -1) for i in range(min(n, len(clips)))]), seed=seed)
+
+
+DOMAIN_OBJECTS: dict[str, Domain] = {d.name: d for d in (Waveform(), Mel(), Vocoder())}
+DOMAINS = tuple(DOMAIN_OBJECTS)   # the names: [data] domain's choices
+
+
+def get_domain(name: str) -> Domain:
+    """The Domain called `name`; ValueError listing the others."""
+    if name not in DOMAIN_OBJECTS:
+        raise ValueError(f"unknown domain {name!r}: choose one of {', '.join(DOMAINS)}")
+    return DOMAIN_OBJECTS[name]
 
 
 def check_domain(domain: str) -> str:
-    if domain not in DOMAINS:
-        raise ValueError(f"unknown domain {domain!r}: choose one of {', '.join(DOMAINS)}")
-    return domain
+    return get_domain(domain).name
 
 
 def prepare_batch(domain: str, features: MelFeatures | None, wave: Tensor,
@@ -42,24 +157,18 @@ def prepare_batch(domain: str, features: MelFeatures | None, wave: Tensor,
     cropped to (L // hop)·hop samples, cond["mel"] = features.encode(wave) of the same samples.
     Labels, when given, go into cond["labels"].  Mels are computed without gradient, on wave's device.
     """
-    check_domain(domain)
+    kind = get_domain(domain)
     if wave.ndim == 2:
         wave = wave[:, None]
     if wave.ndim != 3 or wave.shape[1] != 1:
         raise ValueError(f"expected a batch of mono clips [B, 1, L], got shape {tuple(wave.shape)}")
-    cond: dict[str, Tensor] = {}
-    if labels is not None:
-        cond["labels"] = torch.as_tensor(labels, dtype=torch.long, device=wave.device).reshape(-1)
-    if domain == "waveform":
-        return wave, cond
-    if features is None:
+    if kind.uses_features and features is None:
         raise ValueError(f"the {domain!r} domain needs mel features (config.json's \"features\")")
     with torch.no_grad():
-        if domain == "mel":
-            return features.encode(wave).to(wave.dtype), cond
-        wave = wave[..., :features.samples(features.frames(wave.shape[-1]))]
-        cond["mel"] = features.encode(wave).to(wave.dtype)
-    return wave, cond
+        x0, cond = kind.batch(features, wave)
+    if labels is not None:
+        cond["labels"] = torch.as_tensor(labels, dtype=torch.long, device=wave.device).reshape(-1)
+    return x0, cond
 
 
 def split_item(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
@@ -80,8 +189,8 @@ def chunk_cond(cond: dict[str, Tensor], chunks: int) -> list[dict[str, Tensor]]:
 # ----------------------------------------------------------------- run configuration
 def domain_config(recipe: Any) -> dict[str, Any]:
     """config.json's "domain" and, for mel / vocoder runs, "features" (settings; stats filled by fit_features)."""
-    domain = check_domain(getattr(recipe.data, "domain", "waveform"))
-    if domain == "waveform":
+    domain = recipe.data.domain
+    if not get_domain(domain).uses_features:
         return {"domain": domain}
     features = MelFeatures.from_recipe(recipe).to_config()
     features["stats_clips"] = int(recipe.features.stats_clips)
@@ -90,8 +199,8 @@ def domain_config(recipe: Any) -> dict[str, Any]:
 
 def features_from_config(config: dict[str, Any]) -> MelFeatures | None:
     """The run's MelFeatures (None for waveform runs); raises when a mel run's config lacks them."""
-    domain = check_domain(config.get("domain", "waveform"))
-    if domain == "waveform":
+    domain = config.get("domain", "waveform")
+    if not get_domain(domain).uses_features:
         return None
     if not config.get("features"):
         raise ValueError(f"a {domain!r} run needs \"features\" (mel settings and statistics) in its config.json")
@@ -106,7 +215,7 @@ def fit_features(config: dict[str, Any], clips: Sequence[Tensor], run_dir: str |
     are kept; otherwise they are computed from up to features.stats_clips of the waveforms `clips` ([1, L]
     each; a seeded random choice).  Waveform runs: returns None and leaves config alone.
     """
-    if check_domain(config.get("domain", "waveform")) == "waveform":
+    if not get_domain(config.get("domain", "waveform")).uses_features:
         return None
     cfg = config["features"]
     features = MelFeatures.from_config(cfg)
@@ -126,10 +235,6 @@ def fit_features(config: dict[str, Any], clips: Sequence[Tensor], run_dir: str |
 
 
 def preview_clips(pipe: Any, n: int, clips: Sequence[Tensor] | None = None, seed: int = 0) -> Tensor:
-    """What the trainer's TensorBoard preview plays, [n, L]: samples, as `audiodiff sample` makes them by
-    default (a mel run's through Griffin-Lim); a vocoder run re-synthesises the first n training clips."""
-    if pipe.domain != "vocoder":
-        return pipe.sample(n=n, seed=seed)
-    if clips is None or not len(clips):
-        raise ValueError("a vocoder preview needs training clips to re-synthesise")
-    return pipe.resynthesize(torch.cat([clips[i].reshape(1, -1) for i in range(min(n, len(clips)))]), seed=seed)
+    """What the trainer's TensorBoard preview plays, [n, L] (see Domain.preview): samples as `audiodiff sample`
+    makes them by default; a vocoder run re-synthesises the first n of `clips`."""
+    return get_domain(pipe.domain).preview(pipe, n, clips, seed)

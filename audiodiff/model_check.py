@@ -25,6 +25,7 @@ import torch
 from .nets import build_network, check_network_config
 from .options import RecipeError, check_field
 from .diffusion import DiffusionConfig, GaussianDiffusion
+from .domains import get_domain
 from .features_config import FeaturesConfig
 from .recipe import DataConfig, SampleConfig
 
@@ -72,7 +73,7 @@ def check_config(config: Any, file: Path) -> None:
     _check_model(file, _table(file, config, "model"))
     steps = _check_diffusion(file, _table(file, config, "diffusion"))
     _check_sample(file, _table(file, config, "sample", required=False), steps)
-    if config.get("domain", "waveform") != "waveform":
+    if get_domain(config.get("domain", "waveform")).uses_features:
         _check_features(file, _table(file, config, "features"))
 
 

@@ -25,7 +25,7 @@ import torch
 
 from .data.config import DataConfig, check_data
 from .diffusion import DiffusionConfig
-from .features import MelFeatures
+from .domains import get_domain
 from .features_config import FeaturesConfig
 from .nets import (FIRST_LAYER_KEY, NETWORKS, build_network, check_network_config, entry_bottleneck,
                    is_classifier_config)
@@ -142,13 +142,11 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
         check_data(recipe.data)
     except ValueError as exc:
         raise RecipeError(f"{source}: {exc}") from None
-    if recipe.data.domain != "mel" and recipe.model["type"] == "diffwave" and recipe.model.get("in_channels", 1) != 1:
-        raise RecipeError(f"{source}: [model] in_channels must be 1 for waveform diffusion")
     if tr.eval_every and not tr.eval_classifier and getattr(NETWORKS[recipe.model["type"]], "objective",
                                                             "diffusion") != "classification":
         raise RecipeError(f"{source}: [train] eval_every = {tr.eval_every} scores samples with a classifier: set "
                           f"[train] eval_classifier = its run directory (audiodiff train recipes/sc09-classifier)")
-    _domain_checks(recipe, source)
+    get_domain(recipe.data.domain).check_recipe(recipe, source)   # [features] and the mel keys of [model]
     _warn_bottleneck(recipe, source)
 
 
@@ -165,41 +163,3 @@ def _warn_bottleneck(recipe: Recipe, source: str) -> None:
         log.warning(f"{source}: [model] the first layer maps {values} input values per position (input channels × "
                     f"stem stride) into {width} channels, a bottleneck the network cannot learn around; widen it ([model] {FIRST_LAYER_KEY.get(kind, 'channels')} for {kind}) to at least "
                     f"{values}")
-
-
-def _domain_checks(recipe: Recipe, source: str) -> None:
-    """[data] domain and [features]: valid mel settings; the model's mel keys filled in from [features]."""
-    domain, model = recipe.data.domain, recipe.model
-    if domain == "waveform":
-        if model.get("n_mels"):
-            raise RecipeError(f"{source}: [model] n_mels = {model['n_mels']} makes a mel-conditioned vocoder: set "
-                              f"[data] domain = \"vocoder\" (and the mel settings in [features])")
-        return
-    try:
-        features = MelFeatures.from_recipe(recipe)
-    except ValueError as exc:
-        raise RecipeError(f"{source}: [features] {str(exc).removeprefix('mel features: ')}") from None
-    hop, n_mels, clip = features.hop_length, features.n_mels, recipe.data.clip_length
-    if clip < hop:
-        raise RecipeError(f"{source}: [data] clip_length = {clip} is shorter than one mel frame ([features] "
-                          f"hop_length = {hop})")
-
-    def fill(key: str, value: int) -> None:
-        if model.setdefault(key, value) != value:
-            raise RecipeError(f"{source}: [model] {key} = {model[key]} contradicts [features] ({value}); leave "
-                              f"{key} out and it follows [features]")
-
-    if domain == "mel":
-        if model.get("n_mels"):
-            raise RecipeError(f"{source}: [model] n_mels is for vocoders; a mel-domain model takes the mel bins "
-                              f"as channels (in_channels = [features] n_mels)")
-        fill("in_channels", n_mels)
-    else:  # vocoder
-        if model["type"] != "diffwave":
-            raise RecipeError(f"{source}: [data] domain = \"vocoder\" needs [model] type = \"diffwave\" (the "
-                              f"mel-conditioned network), not {model['type']!r}")
-        if clip % hop:
-            raise RecipeError(f"{source}: [data] clip_length = {clip} must be a multiple of [features] hop_length "
-                              f"= {hop} for a vocoder (frames × hop samples), e.g. {clip // hop * hop}")
-        fill("n_mels", n_mels)
-        fill("hop_length", hop)

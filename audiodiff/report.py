@@ -169,7 +169,7 @@ def model_card(pipe: Any, sampler: str | None = None, steps: int | None = None, 
         "seed": "random" if seed is None else seed,
         "label": None if label is None else f"{label} ({class_name(pipe, label)})",
         "guidance": (guidance if guidance is not None else run.guidance) if label is not None else None,
-        "mels decoded by": (vocoder or "Griffin-Lim") if pipe.domain == "mel" else None,
+        "mels decoded by": (vocoder or "Griffin-Lim") if hasattr(pipe, "decode") else None,
         **extra,
         "audiodiff version": __version__,
     }

@@ -80,15 +80,9 @@ def sample(
     paths: list[Path] = []
     while written < n:
         count = min(batch_size, n - written)
-        mels = None
-        if pipe.domain == "mel":
-            mels = pipe.sample_mel(count, steps=steps, sampler=sampler, eta=eta, generator=generator,
-                                   progress=progress, labels=label, guidance=guidance, spacing=spacing,
-                                   clip_x0=clip_x0)
-            waves = pipe.decode(mels, vocoder=voc, generator=generator, progress=progress)
-        else:
-            waves = pipe.sample(count, steps=steps, sampler=sampler, eta=eta, generator=generator, progress=progress,
-                                labels=label, guidance=guidance, spacing=spacing, clip_x0=clip_x0)
+        waves, mels = pipe.generate(count, steps=steps, sampler=sampler, eta=eta, generator=generator,
+                                    progress=progress, labels=label, guidance=guidance, spacing=spacing,
+                                    clip_x0=clip_x0, **({} if voc is None else {"vocoder": voc}))
         for i, wave in enumerate(waves):
             stem = out / f"sample_{written:03d}"
             paths.append(save_wav(stem.with_suffix(".wav"), wave, pipe.sample_rate))
@@ -108,7 +102,7 @@ def sample(
         names = pipe.config.get("class_names") or []
         write_labels(out, {f"sample_{i:03d}.wav": names[label] if label < len(names) else label for i in range(n)})
     extra = (" with mel images (.png)" if plot else "") + (" and mels (.npy)" if save_mel else "")
-    how = "" if pipe.domain != "mel" else f" (mels decoded by {'vocoder ' + str(vocoder) if voc else 'Griffin-Lim'})"
+    how = "" if mels is None else f" (mels decoded by {'vocoder ' + str(vocoder) if voc else 'Griffin-Lim'})"
     typer.echo(f"wrote {n} WAV file(s) at {pipe.sample_rate} Hz{extra} to {out}/{how}")
     if report is not None:
         from ..report import write_sample_report
@@ -120,11 +114,13 @@ def sample(
 
 def _check_mel_options(pipe, model: Optional[Path], vocoder: Optional[Path], save_mel: bool, device: str):
     """`sample`'s domain checks; returns the vocoder Pipeline (or None)."""
+    from ..pipeline import MelPipeline, VocoderPipeline
+
     name = model or "this run"
-    if pipe.domain == "vocoder":
+    if isinstance(pipe, VocoderPipeline):
         fail(f"{name} is a vocoder (it turns mels into audio): use audiodiff vocode IN.wav|IN.npy --model {name} "
              f"--out OUT.wav, or pass it to a mel-domain model with --vocoder")
-    if pipe.domain != "mel":
+    if not isinstance(pipe, MelPipeline):
         if vocoder is not None:
             fail(f"--vocoder needs a mel-domain model; {name} makes waveforms directly")
         if save_mel:
@@ -136,19 +132,11 @@ def _check_mel_options(pipe, model: Optional[Path], vocoder: Optional[Path], sav
     from ..train import resolve_device
 
     voc = load(vocoder, device=resolve_device(device), precision=pipe.precision)
-    _check_vocoder_for(voc, vocoder, pipe.features)
+    try:
+        pipe.check_vocoder(voc, f"the vocoder {vocoder}")
+    except ValueError as exc:
+        fail(str(exc))
     return voc
-
-
-def _check_vocoder_for(voc, path: Path, features) -> None:
-    """Fail unless `voc` is a vocoder run for mels made with `features` (statistics may differ)."""
-    if voc.domain != "vocoder":
-        fail(f"{path} is not a vocoder run (its domain is {voc.domain!r})")
-    diff = voc.features.same_transform(features)
-    if diff:
-        mine, theirs = voc.features.to_config(), features.to_config()
-        fail(f"the vocoder {path} was trained on other mel settings: " + ", ".join(
-            f"{k} {mine[k]} (vocoder) vs {theirs[k]}" for k in diff))
 
 
 def _plot_mel(path: Path, wave, pipe, mel=None) -> Path:
@@ -195,7 +183,7 @@ def vocode(
     require_file(audio)
     check_out_file(out)
     pipe = load_pipeline(model, device, precision)
-    if pipe.domain != "vocoder":
+    if not hasattr(pipe, "vocode"):
         fail(f"{model or 'this run'} is not a vocoder (its domain is {pipe.domain!r}): pass a vocoder run with --model")
     options = dict(steps=steps, sampler=sampler, seed=seed, progress=progress)
     if audio.suffix.lower() == ".npy":
@@ -214,7 +202,10 @@ def vocode(
             source = load(mel_from, device="cpu")
             if source.features is None:
                 fail(f"--mel-from {mel_from}: not a mel-domain run")
-            _check_vocoder_for(pipe, model or Path("this run"), source.features)
+            try:
+                pipe.check_features(source.features, f"the vocoder {model or 'this run'}")
+            except ValueError as exc:
+                fail(str(exc))
             features = source.features
         wave = pipe.vocode(mel.astype(np.float32), features=features, **options)
         what = f"{mel.shape[1]} mel frames"

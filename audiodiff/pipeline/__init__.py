@@ -1,0 +1,14 @@
+"""Trained runs as Python objects: `audiodiff.load(run)` returns the pipeline of the run's domain.
+
+    base.py      Pipeline: loading (checked, no pickle), the reverse chain with the run's [sample] settings, export
+    waveform.py  WaveformPipeline: sample, denoise, inpaint, upsample
+    mel.py       MelPipeline: sample_mel, decode, sample (through a vocoder run or Griffin-Lim)
+    vocoder.py   VocoderPipeline: vocode, resynthesize
+"""
+
+from .base import Pipeline, WrongDomainError, as_tensor, load
+from .mel import MelPipeline
+from .vocoder import VocoderPipeline
+from .waveform import WaveformPipeline
+
+__all__ = ["Pipeline", "WaveformPipeline", "MelPipeline", "VocoderPipeline", "WrongDomainError", "as_tensor", "load"]

@@ -1,0 +1,228 @@
+"""A trained run bound to its schedule and audio settings: loading, the reverse chain, export.
+
+`Pipeline(model, diffusion, config)` and `Pipeline.from_pretrained(path)` build the class of the run's domain
+(config.json "domain"): WaveformPipeline (sample, denoise, inpaint, upsample), MelPipeline (sample_mel, decode,
+sample) or VocoderPipeline (vocode, resynthesize).  Each registers itself here by subclassing with `domain=`, so
+a new domain is one subclass; a method of another domain's pipeline raises WrongDomainError naming what to use.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .. import checkpoint as ckpt
+from ..audio import resample
+from ..diffusion import GaussianDiffusion
+from ..domains import features_from_config, get_domain
+from ..features import MelFeatures
+from ..model_check import ModelFileError, check_config, check_weights
+from ..nets import build_network, is_classifier_config
+from ..precision import PRECISIONS, cast_network, compile_network, resolve_precision
+from ..sampling import SampleOptions, classifier_free_guidance
+
+log = logging.getLogger("audiodiff")
+
+
+class WrongDomainError(AttributeError, ValueError):
+    """A method of another domain's pipeline (e.g. `denoise` on a mel run).  An AttributeError, so `hasattr` says
+    False, and a ValueError, so the CLI prints it as one line."""
+
+
+class Pipeline:
+    """Network + GaussianDiffusion + sample rate/length + the run's [sample] settings from config.json."""
+
+    by_domain: ClassVar[dict[str, type["Pipeline"]]] = {}
+    domain: ClassVar[str] = ""
+    what: ClassVar[str] = ""          # the run as a user calls it, e.g. "a vocoder run"
+    misuse_hint: ClassVar[str] = ""   # said when another domain's method is called on this run
+
+    def __init_subclass__(cls, domain: str = "", **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if domain:
+            cls.domain = get_domain(domain).name
+            Pipeline.by_domain[domain] = cls
+
+    def __new__(cls, model: nn.Module, diffusion: GaussianDiffusion, config: dict[str, Any], *args: Any, **kwargs: Any):
+        wanted = Pipeline.by_domain[get_domain(config.get("domain", "waveform")).name]
+        if cls is Pipeline:   # the class of the run's domain
+            cls = wanted
+        elif not issubclass(cls, wanted):
+            raise ValueError(f"{cls.__name__} cannot hold a {wanted.domain!r} run: use audiodiff.load or Pipeline")
+        return super().__new__(cls)
+
+    def __init__(self, model: nn.Module, diffusion: GaussianDiffusion, config: dict[str, Any],
+                 device: torch.device | str = "cpu", precision: str = "auto", compile: bool = False):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.model = model.eval().to(device)
+        self.precision = precision   # of the network while sampling: auto | fp32 | bf16 (see precision.py)
+        self.compile = compile       # torch.compile the sampling network (CUDA: CUDA graphs, "reduce-overhead")
+        self._sampling_net: tuple[Any, nn.Module] | None = None
+        self.diffusion = diffusion
+        self.config = config
+        self.device = torch.device(device)
+        self.features: MelFeatures | None = features_from_config(config)
+
+    def __getattr__(self, name: str) -> Any:
+        """Only for names this class lacks: another domain's method gets a WrongDomainError saying what to use."""
+        if not name.startswith("_"):
+            for other in Pipeline.by_domain.values():
+                if other is not type(self) and callable(getattr(other, name, None)):
+                    raise WrongDomainError(f"{name} needs {other.what}; this run's domain is {self.domain!r}"
+                                           f"{type(self).misuse_hint}")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None, precision: str = "auto",
+                        compile: bool = False) -> "Pipeline":
+        """Load a run directory (or an export) from config.json + model.safetensors (no pickle).
+
+        The model may be untrusted: config.json's values and the weights' shapes are checked before anything
+        is built (audiodiff/model_check.py), so a hostile config cannot make loading allocate more than the
+        weights file holds; every problem is one ValueError naming the file and key."""
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no model at {path}: expected a run directory holding {ckpt.CONFIG} "
+                                    f"and {ckpt.WEIGHTS}")
+        config = ckpt.load_config(path)
+        config_file = path / ckpt.CONFIG
+        if isinstance(config, dict) and is_classifier_config(config.get("model")):
+            raise ValueError(f"{path} is a classifier run: it scores audio rather than generating it (audiodiff "
+                             f"eval SAMPLES --classifier {path})")
+        check_config(config, config_file)
+        try:
+            features = features_from_config(config)
+            diffusion = GaussianDiffusion.from_config(config["diffusion"])
+        except ValueError as exc:
+            raise ModelFileError(f"{config_file}: {exc}") from None
+        if features is not None and features.stats is None:
+            raise ValueError(f"{path / ckpt.CONFIG} lacks the mel normalisation statistics (\"features\": "
+                             f"{{\"stats\": ...}}): the run did not finish its first step")
+        check_weights(config["model"], config_file, ckpt.weights_path(path))
+        model = build_network(config["model"])
+        ckpt.load_weights(path, model)
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return cls(model, diffusion, config, device, precision=precision, compile=compile)
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def sample_rate(self) -> int:
+        return int(self.config["sample_rate"])
+
+    @property
+    def clip_length(self) -> int:
+        return int(self.config["clip_length"])
+
+    @property
+    def sample_defaults(self) -> dict[str, Any]:
+        """config.json's "sample" entry as stored."""
+        return dict(self.config.get("sample", {}))
+
+    @property
+    def sample_options(self) -> SampleOptions:
+        """The run's [sample] settings, every key filled (defaults for keys older runs lack)."""
+        return SampleOptions.from_config(self.config.get("sample"))
+
+    def _generate(self, n: int, channels: int, length: int, steps: int | None = None, sampler: str | None = None,
+                  seed: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
+                  labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
+                  cond: dict[str, Any] | None = None, **options: Any) -> Tensor:
+        """The reverse chain for x of shape [n, channels, length] with the run's [sample] settings filled in."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        run = self.sample_options
+        chain = run.resolve(sampler=sampler, steps=steps, **options)
+        generator = generator or self._generator(seed)
+        model = self.sampling_network()
+        if labels is not None:
+            labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+            labels = labels.expand(n) if labels.numel() == 1 else labels
+            if labels.shape != (n,):
+                raise ValueError(f"give one label or n = {n} labels, got {labels.numel()}")
+            model = classifier_free_guidance(model, labels, run.guidance if guidance is None else guidance)
+        elif guidance is not None:
+            raise ValueError("guidance needs labels: say which class to generate")
+        return self.diffusion.sample(model, (n, channels, length), generator=generator, device=self.device,
+                                     progress_bar=progress, **chain, **(cond or {}))
+
+    def sampling_network(self) -> nn.Module:
+        """What the reverse chains call: the model at fp32, or a bf16 copy of it made once (`precision`),
+        compiled when `compile` is set.  Kept until the device, precision or compile setting changes."""
+        key = (resolve_precision(self.precision, self.device), self.compile, self.device)
+        if self._sampling_net is None or self._sampling_net[0] != key:
+            net = cast_network(self.model, key[0])
+            self._sampling_net = (key, compile_network(net, self.device) if self.compile else net)
+        return self._sampling_net[1]
+
+    @property
+    def model_channels(self) -> int:
+        return int(getattr(self.model, "in_channels", 1))
+
+    def _generator(self, seed: int | None) -> torch.Generator:
+        """A generator on the model's device: seeded, or freshly random (global RNG untouched)."""
+        g = torch.Generator(device=self.device)
+        if seed is None:
+            g.seed()
+        else:
+            g.manual_seed(seed)
+        return g
+
+    def _to_model_rate(self, audio: Any, sample_rate: int | None, back: bool = True):
+        """numpy/torch [L] or [B, L] → ([B, 1, L'] float32 on the device, function undoing the conversion).
+
+        Shared by the tasks on waveform runs and a vocoder run's re-synthesis."""
+        if self.model_channels != 1:
+            raise ValueError(f"this task needs a 1-channel model; this one has {self.model_channels} channels")
+        is_numpy = isinstance(audio, np.ndarray)
+        x = as_tensor(audio).float()
+        if x.ndim not in (1, 2) or x.shape[-1] == 0:
+            raise ValueError(f"audio must be [L] or [B, L], got shape {tuple(x.shape)}")
+        squeeze = x.ndim == 1
+        rate = sample_rate or self.sample_rate
+        length = x.shape[-1]
+        batch = resample(x.reshape(-1, length), rate, self.sample_rate)[:, None].to(self.device)
+
+        def restore(y: Tensor) -> Any:
+            y = y[:, 0].clamp(-1, 1).float().cpu()
+            if back and rate != self.sample_rate:
+                y = resample(y, self.sample_rate, rate)[..., :length]
+            y = y[0] if squeeze else y
+            return y.numpy() if is_numpy else y
+
+        return batch, restore
+
+    # ----------------------------------------------------------------- export
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write config.json + model.safetensors into `path`, loadable with `audiodiff.load`."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        ckpt.save_weights(path, self.model)
+        ckpt.save_config(path, copy.deepcopy(self.config))
+        return path
+
+    def to(self, device: str | torch.device) -> "Pipeline":
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        return self
+
+
+
+def as_tensor(x: Any) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else torch.as_tensor(x)
+
+
+def load(path: str | Path, device: str | torch.device | None = None, precision: str = "auto",
+         compile: bool = False) -> Pipeline:
+    """`audiodiff.load("runs/sc09")` → Pipeline with .sample(), .sample_rate, .save_pretrained().
+
+    precision: the network's while sampling, "auto" (bf16 where the hardware has it) | "fp32" | "bf16";
+    compile: torch.compile the network for the reverse chains (on CUDA as CUDA graphs)."""
+    return Pipeline.from_pretrained(path, device=device, precision=precision, compile=compile)

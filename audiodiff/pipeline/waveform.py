@@ -1,0 +1,115 @@
+"""A waveform run: generates audio directly, and does the training-free tasks on recordings (audiodiff/tasks.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from .. import tasks
+from ..windows import map_windows
+from .base import Pipeline, as_tensor, log
+
+
+class WaveformPipeline(Pipeline, domain="waveform"):
+    """sample → audio [n, L]; denoise / inpaint / upsample recordings at any length (cross-faded windows)."""
+
+    what = "a waveform run"
+    misuse_hint = ""
+
+    def sample(self, n: int = 1, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
+               length: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
+               labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
+               vocoder: "Pipeline | str | Path | None" = None, **options: Any) -> Tensor:
+        """Generate n waveforms: float32 [n, length] in [−1, 1] at `sample_rate`.
+
+        `options`: any other sampler option of `audiodiff.sampling.SampleOptions` (eta, variance, fast_betas,
+        spacing, lambda_min, levels, clip_x0, dynamic_percentile), as in `audiodiff.sampling.sample`; unset ones
+        take the run's [sample] settings where the sampler takes them (`SampleOptions.resolve`).
+        labels (one class for all, or n of them) need a class-conditional model; guidance is the
+        classifier-free guidance scale (1 = plain conditional, 0 = unconditional).
+        `vocoder` is for mel-domain runs (MelPipeline.sample) and refused here.
+        """
+        if vocoder is not None:
+            raise ValueError("vocoder= is for mel-domain runs; this run makes waveforms directly")
+        x = self._generate(n, 1, length or self.clip_length, steps=steps, sampler=sampler, seed=seed,
+                           generator=generator, progress=progress, labels=labels, guidance=guidance, **options)
+        return x[:, 0].clamp(-1.0, 1.0).float().cpu()
+
+    def generate(self, n: int, **options: Any) -> tuple[Tensor, None]:
+        """(audio [n, L], None): what `audiodiff sample` writes; options as in `sample`."""
+        return self.sample(n, **options), None
+
+    # ----------------------------------------------------------------- tasks on given audio
+    # Long inputs go through audiodiff/windows.py: windows of `window` samples at the model's rate (default:
+    # clip_length, the length the network was trained on), cross-faded over a quarter window; memory is
+    # bounded by one window.  An input no longer than one window is processed whole, exactly as it was.
+    def denoise(self, noisy: Any, sigma: float | None = None, steps: int | None = None, sampler: str = "ddim",
+                sample_rate: int | None = None, seed: int | None = None, return_sigma: bool = False,
+                window: int | None = None, progress: bool = False) -> Any:
+        """Remove additive white noise: `noisy` [L] or [B, L] (numpy or torch) → same type, shape and rate.
+
+        Each clip is treated as x_t at the step whose noise level matches σ (estimated per clip when None,
+        over the whole clip, and logged) and run down the reverse chain; DDIM (η = 0) by default, "ddpm" draws
+        from the posterior.  Clips longer than `window` samples are processed in cross-faded windows.
+        """
+        batch, restore = self._to_model_rate(noisy, sample_rate)
+        sigmas = tasks.estimate_noise_sigma(batch[:, 0]).tolist() if sigma is None else [float(sigma)] * len(batch)
+        if sigma is None:
+            log.info("estimated noise σ: %s", ", ".join(f"{s:.4g}" for s in sigmas))
+        g = self._generator(seed)
+
+        def one(clip: Tensor, s: float) -> Tensor:
+            return self._windows(lambda sl: tasks.denoise(self.diffusion, self.sampling_network(), clip[None, :, sl], s,
+                                                          sampler=sampler, steps=steps, generator=g),
+                                 (1, *clip.shape), window, progress, "denoise")
+
+        out = torch.cat([one(clip, s) for clip, s in zip(batch, sigmas)])
+        result = restore(out)
+        return (result, sigmas) if return_sigma else result
+
+    def inpaint(self, audio: Any, mask: Any, steps: int | None = None, sampler: str = "ddpm", resample_jumps: int = 1,
+                seed: int | None = None, jump_length: int = 1, window: int | None = None,
+                progress: bool = False) -> Any:
+        """Fill the samples where `mask` is True; all others come back exactly.  audio, mask: [L] or [B, L]
+        at the model's rate.  resample_jumps (RePaint's jump_n_sample) > 1 adds RePaint's resampling for more
+        coherent fills, going back up jump_length steps each time (the paper's configurations: 10 and 10).
+        Inputs longer than `window` samples go in cross-faded windows; a window with no gap is left alone."""
+        batch, restore = self._to_model_rate(audio, None)
+        known = ~as_tensor(mask).to(torch.bool).reshape(batch.shape[0], 1, -1).to(self.device)
+        if known.shape != batch.shape:
+            raise ValueError(f"mask shape {tuple(known.shape)} does not match the audio {tuple(batch.shape)}")
+        g = self._generator(seed)
+
+        def fill(sl: slice) -> Tensor:
+            if bool(known[..., sl].all()):
+                return batch[..., sl]
+            return tasks.inpaint(self.diffusion, self.sampling_network(), batch[..., sl], known[..., sl], sampler=sampler,
+                                 steps=steps, resample=resample_jumps, jump_length=jump_length, generator=g)
+
+        out = self._windows(fill, tuple(batch.shape), window, progress, "inpaint")
+        return restore(torch.where(known, batch, out))
+
+    def upsample(self, audio: Any, from_rate: int, steps: int | None = None, sampler: str = "ddpm",
+                 seed: int | None = None, window: int | None = None, progress: bool = False) -> Any:
+        """Bandwidth extension: audio [L] or [B, L] at from_rate → the model's rate, keeping the input's band
+        (below from_rate / 2) and generating the band above it; long inputs in cross-faded windows of
+        `window` samples at the model's rate."""
+        if from_rate >= self.sample_rate:
+            raise ValueError(f"from_rate ({from_rate} Hz) must be below the model's rate ({self.sample_rate} Hz)")
+        batch, restore = self._to_model_rate(audio, from_rate, back=False)
+        g = self._generator(seed)
+        out = self._windows(lambda sl: tasks.bandwidth_extension(self.diffusion, self.sampling_network(), batch[..., sl],
+                                                                 from_rate / self.sample_rate, sampler=sampler,
+                                                                 steps=steps, generator=g),
+                            tuple(batch.shape), window, progress, "upsample")
+        return restore(out)
+
+    def _windows(self, task: Any, shape: tuple[int, ...], window: int | None, progress: bool, what: str) -> Tensor:
+        """windows.map_windows with the run's clip_length as the default window."""
+        window = self.clip_length if window is None else int(window)
+        if window < 16:
+            raise ValueError(f"window must be at least 16 samples, got {window}")
+        return map_windows(task, shape, window, progress=progress, description=what, sample_rate=self.sample_rate)
