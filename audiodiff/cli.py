@@ -59,18 +59,19 @@ def _is_classifier_run(run: Path) -> bool:
 
 def _check_device_options(device: str, precision: str = "auto") -> None:
     """--device and --precision are usage errors, judged before any file is looked at."""
+    from .device import DEVICES, device_choices
     from .precision import PRECISIONS
 
-    if device not in ("auto", "cpu", "cuda"):
-        raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
+    if device not in DEVICES:
+        raise typer.BadParameter(f"{device!r}: use {device_choices()}", param_hint="--device")
     if precision not in PRECISIONS:
         raise typer.BadParameter(f"{precision!r}: use {', '.join(PRECISIONS)}", param_hint="--precision")
 
 
 def _load_pipeline(model: Optional[Path], device: str, precision: str = "auto"):
     """--model, or the most recent run under ./runs (said on stderr) → Pipeline on the chosen device."""
+    from .device import resolve_device
     from .pipeline import load
-    from .train import resolve_device
 
     _check_device_options(device, precision)
     if model is None:
@@ -108,10 +109,9 @@ def train(
     129); the same command resumes."""
     from .catalog import resolve_recipe
     from .recipe import load_recipe
-    from .train import train as run_training
+    from .training import train as run_training
 
-    if device not in ("auto", "cpu", "cuda"):
-        raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
+    _check_device_options(device)
     r = load_recipe(resolve_recipe(recipe))
     run_dir = out or RUNS_DIR / r.name
     run_training(r, run_dir, device=device, max_steps=max_steps, show_progress=progress, restart=restart)
@@ -244,8 +244,8 @@ def _check_mel_options(pipe, model: Optional[Path], vocoder: Optional[Path], sav
         return None
     if vocoder is None:
         return None
+    from .device import resolve_device
     from .pipeline import load
-    from .train import resolve_device
 
     voc = load(vocoder, device=resolve_device(device), precision=pipe.precision)
     _check_vocoder_for(voc, vocoder, pipe.features)
@@ -416,11 +416,10 @@ def eval_(
 
     from rich.console import Console
 
+    from .device import resolve_device
     from .evaluate import metrics_table, result_table
-    from .train import resolve_device
 
-    if device not in ("auto", "cpu", "cuda"):
-        raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
+    _check_device_options(device)
     if classifier is None and fad_name is None and clean is None:
         fail("say what to measure: --classifier RUN (digit metrics), --fad EMBEDDING --reference DIR, or "
              "--clean DIR (denoising pairs)")
@@ -584,7 +583,7 @@ def main() -> None:
     from .install import InstallError, check_install
     from .interrupt import Interrupted
     from .recipe import RecipeError
-    from .train import TrainingError
+    from .training import TrainingError
 
     _setup_logging()
     if sys.argv[1:2] != ["env"]:   # `env` reports a broken install itself, after the versions
