@@ -1,5 +1,8 @@
 """audiodiff: denoising diffusion (DDPM) for 1-D audio.  Public API re-exports only."""
 
+import importlib
+from typing import Any
+
 from .diffusion import GaussianDiffusion
 from .features import MelFeatures
 from .nets import DiffWave, UNet1D
@@ -7,9 +10,18 @@ from .pipeline import Pipeline, load
 from .recipe import Recipe, RecipeError, load_recipe
 from .sampling import SAMPLERS
 from .schedule import NoiseSchedule
-from .train import Trainer, train
 
 __version__ = "0.1.0"
 
+# Trainer and train load on first use, so that sampling and evaluation never import the trainer's
+# distributed-training and TensorBoard code (see audiodiff/training/__init__.py)
+_TRAINING = ("Trainer", "train")
+
 __all__ = ["GaussianDiffusion", "MelFeatures", "NoiseSchedule", "DiffWave", "UNet1D", "Pipeline", "load", "Recipe",
            "RecipeError", "load_recipe", "SAMPLERS", "Trainer", "train", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TRAINING:
+        return getattr(importlib.import_module(".training", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,43 +31,12 @@ from .nets import (FIRST_LAYER_KEY, NETWORKS, build_network, check_network_confi
                    is_classifier_config)
 from .options import RecipeError, parse_table
 from .sampling import SampleOptions
-from .options import option as _f
+from .training.config import TrainConfig
 
 log = logging.getLogger("audiodiff")
 
 # The [diffusion] table as config.json stores it (GaussianDiffusion.from_config); the trainer's name for it.
 diffusion_config = DiffusionConfig.to_config
-
-
-@dataclass
-class TrainConfig:
-    batch_size: int = _f(16, lo=1)
-    learning_rate: float = _f(2e-4, lo=0, lo_open=True, hi=1)
-    weight_decay: float = _f(0.0, lo=0, hi=1)
-    max_steps: int = _f(1_000_000, lo=1)
-    warmup_steps: int = _f(0, lo=0)
-    ema_decay: float = _f(0.999, lo=0, hi=1, hi_open=True)
-    grad_clip: float = _f(1.0, lo=0, help="0 disables clipping")
-    checkpoint_every: int = _f(5000, lo=1)
-    log_every: int = _f(50, lo=1)
-    seed: int = _f(0, lo=0)
-    device: str = _f("auto", choices=("auto", "cpu", "cuda"))
-    threads: int = _f(0, lo=0, help="CPU threads; 0 = torch's default")
-    grad_accum: int = _f(1, lo=1, hi=1024, help="micro-batches per optimiser step; batch_size is split into them")
-    compile: bool = _f(False, help="torch.compile the network")
-    precision: str = _f("auto", choices=("auto", "fp32", "bf16"),
-                        help="bf16 autocast for the network; auto = bf16 where the hardware has it (audiodiff/precision.py)")
-    lr_schedule: str = _f("constant", choices=("constant", "cosine"), help="after the linear warm-up")
-    min_lr_ratio: float = _f(0.1, lo=0, hi=1, help="cosine: lr at [train] max_steps, as a fraction of learning_rate")
-    tensorboard: bool = _f(True, help="TensorBoard logs in RUN_DIR/tb")
-    preview_every: int = _f(5000, lo=0, help="steps between audio / mel previews in TensorBoard; 0 disables")
-    preview_n: int = _f(4, lo=1, hi=64, help="clips per preview")
-    cond_drop: float = _f(0.1, lo=0, hi=1, hi_open=True,
-                          help="class-conditional models: share of labels dropped (classifier-free guidance)")
-    eval_every: int = _f(0, lo=0, help="steps between quality evaluations (FID / IS of EMA samples against "
-                                       "eval_classifier; a classifier run: validation accuracy); 0 disables")
-    eval_n: int = _f(256, lo=2, help="samples generated per quality evaluation")
-    eval_classifier: str = _f("", help="classifier run directory (recipes/sc09-classifier) for eval_every")
 
 
 # [sample]: the sampler's own options record (audiodiff/sampling/options.py), under the name recipes have used.

@@ -132,7 +132,7 @@ def train(args, run_name: str = "run", json_name: str = "train.json", sample: bo
     from audiodiff.audio import save_wav
     from audiodiff.pipeline import load
     from audiodiff.recipe import load_recipe
-    from audiodiff.train import Trainer
+    from audiodiff.training import Trainer
 
     logger = logging.getLogger("audiodiff")   # the trainer's log lines (steps, loss) go to this part's log
     if not logger.handlers:

@@ -55,7 +55,7 @@ def recipe_dict(cfg: dict, data_root: Path, batch: int, length: int, steps: int,
 def time_trainer(raw: dict, run_dir: Path, show_progress: bool) -> tuple[float, str]:
     """Seconds per Trainer iteration after the first (median of the intervals), and its precision."""
     from audiodiff.recipe import recipe_from_dict
-    from audiodiff.train import Trainer
+    from audiodiff.training import Trainer
 
     trainer = Trainer(recipe_from_dict(raw, source="vs_diffwave"), run_dir, device=raw["train"]["device"],
                       show_progress=show_progress)

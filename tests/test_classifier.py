@@ -10,7 +10,7 @@ from audiodiff import checkpoint as ckpt
 from audiodiff.classifier import augment, load_classifier
 from audiodiff.nets import build_network
 from audiodiff.recipe import load_recipe
-from audiodiff.train import TrainingError
+from audiodiff.training import TrainingError
 from conftest import write_recipe
 from sound_classes import LENGTH, RATE, TINY_CLASSIFIER, classifier_recipe, write_sound_classes
 from test_train import assert_same_tensors, state_tensors

@@ -17,7 +17,7 @@ import torch
 from audiodiff import checkpoint as ckpt
 from audiodiff.recipe import load_recipe
 from audiodiff.runlock import LOCK_NAME
-from audiodiff.train import Trainer
+from audiodiff.training import Trainer
 from conftest import REPO, tiny_recipe_dict, write_recipe
 from test_train import state_tensors
 from test_train_scale import assert_close_dicts, child_env, weights
@@ -206,7 +206,7 @@ TORCHRUN_HELPER = r'''
 step and exit status in OUT/rank<RANK>.pt.  Usage: helper.py OUT train RECIPE --out RUN …"""
 import os, sys
 import torch
-from audiodiff.train import Trainer
+from audiodiff.training import Trainer
 
 out, rank = sys.argv[1], os.environ["RANK"]
 trainers = []

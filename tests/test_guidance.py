@@ -77,7 +77,7 @@ def test_guided_samples_land_in_their_class_more_often():
 def test_trainer_trains_on_dataset_labels_and_the_run_samples_by_label(tmp_path):
     import audiodiff
     from audiodiff.recipe import recipe_from_dict
-    from audiodiff.train import Trainer, TrainingError
+    from audiodiff.training import Trainer, TrainingError
     from conftest import tiny_recipe_dict, write_tone_wavs
     from test_datasets import make_speechcommands
 

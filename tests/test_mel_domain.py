@@ -23,7 +23,7 @@ from audiodiff.features import MelFeatures, read_png_size
 from audiodiff.nets import DiffWave, build_network
 from audiodiff.pipeline import load
 from audiodiff.recipe import load_recipe, recipe_from_dict
-from audiodiff.train import run_config
+from audiodiff.training import run_config
 from conftest import REPO, write_tone_wavs
 
 runner = CliRunner()
@@ -276,11 +276,11 @@ def test_ljspeech_vocoder_recipe_is_diffwave_base():
 
 
 # ----------------------------------------------------------------- through the real trainer, once it uses domains
-train_module = importlib.import_module("audiodiff.train")     # (audiodiff.train is also the function)
-TRAINER_USES_DOMAINS = "prepare_batch" in inspect.getsource(train_module)
+train_module = importlib.import_module("audiodiff.training")
+TRAINER_USES_DOMAINS = "prepare_batch" in inspect.getsource(importlib.import_module("audiodiff.training.trainer"))
 
 
-@pytest.mark.skipif(not TRAINER_USES_DOMAINS, reason="audiodiff/train.py does not call domains.prepare_batch yet")
+@pytest.mark.skipif(not TRAINER_USES_DOMAINS, reason="audiodiff/training/trainer.py does not call domains.prepare_batch yet")
 @pytest.mark.parametrize("domain, model", [("mel", TINY_UNET), ("vocoder", TINY_VOCODER)])
 def test_trainer_trains_mel_and_vocoder_runs(tmp_path, domain, model):
     folder = tmp_path / "audio"

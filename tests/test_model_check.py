@@ -20,7 +20,7 @@ import pytest
 import audiodiff
 from audiodiff.model_check import ModelFileError
 from audiodiff.recipe import recipe_from_dict
-from audiodiff.train import Trainer
+from audiodiff.training import Trainer
 from conftest import REPO, tiny_recipe_dict, write_tone_wavs
 from test_cli import assert_one_line_error, run_cli
 

@@ -23,7 +23,7 @@ from audiodiff.domains import domain_config, fit_features
 from audiodiff.features import read_png_size, write_png
 from audiodiff.nets import build_network
 from audiodiff.recipe import recipe_from_dict
-from audiodiff.train import Trainer, run_config
+from audiodiff.training import Trainer, run_config
 from conftest import CLIP_LENGTH, REPO, SAMPLE_RATE, tiny_recipe_dict, write_tone_wavs
 from test_cli import assert_one_line_error, run_cli
 from test_vocoder import training_clip, vocoder_recipe

@@ -15,7 +15,7 @@ from audiodiff.nets import DiffWave, UNet1D
 from audiodiff.pipeline import Pipeline, load
 from audiodiff.recipe import RecipeError, recipe_from_dict
 from audiodiff.schedule import NoiseSchedule
-from audiodiff.train import Trainer
+from audiodiff.training import Trainer
 from conftest import REPO, TINY_UNET, tiny_recipe_dict, write_recipe
 
 

@@ -8,7 +8,7 @@ import math
 import torch
 
 from audiodiff.features import PREVIEW_RANGE_DB, preview_features, preview_range
-from audiodiff.train import mel_image
+from audiodiff.training import mel_image
 
 
 def test_tensorboard_preview_floor_is_80_db_below_the_top():

@@ -184,7 +184,7 @@ def test_written_atomically(tmp_path):
 def labelled_run(tmp_path_factory) -> Path:
     """A tiny class-conditional DiffWave trained 3 steps on a generated Speech Commands tree."""
     from audiodiff.recipe import recipe_from_dict
-    from audiodiff.train import Trainer
+    from audiodiff.training import Trainer
     from test_datasets import make_speechcommands
 
     root = tmp_path_factory.mktemp("labelled")

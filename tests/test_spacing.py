@@ -13,7 +13,7 @@ from audiodiff.recipe import RecipeError, recipe_from_dict
 from audiodiff.sampling import make_plan, sample
 from audiodiff.schedule import NoiseSchedule
 from audiodiff.spacing import SPACINGS, half_logsnr
-from audiodiff.train import Trainer
+from audiodiff.training import Trainer
 from conftest import tiny_recipe_dict, write_tone_wavs
 from oracle import GaussianOracle
 from test_cli import assert_one_line_error, run_cli

@@ -8,7 +8,7 @@ import torch
 import audiodiff
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.tasks import lowpass
-from audiodiff.train import Trainer
+from audiodiff.training import Trainer
 from conftest import SAMPLE_RATE, tiny_recipe_dict, write_tone_wavs
 from oracle import GaussianOracle
 from test_cli import assert_one_line_error, run_cli

@@ -16,10 +16,10 @@ from safetensors.torch import load_file
 import audiodiff
 from audiodiff import checkpoint as ckpt
 from audiodiff.recipe import load_recipe, recipe_from_dict
-from audiodiff.train import Trainer, TrainingError
+from audiodiff.training import Trainer, TrainingError
 from conftest import CLIP_LENGTH, SAMPLE_RATE, TINY_DIFFWAVE, TINY_UNET, tiny_recipe_dict
 
-train_mod = importlib.import_module("audiodiff.train")  # the attribute `audiodiff.train` is the function
+train_mod = importlib.import_module("audiodiff.training.trainer")  # the module whose globals the tests patch
 
 
 def make_recipe(data_root: Path, model=None, **train):

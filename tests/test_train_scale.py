@@ -22,11 +22,11 @@ from safetensors.torch import load_file
 import audiodiff
 from audiodiff import checkpoint as ckpt
 from audiodiff.recipe import RecipeError, load_recipe, recipe_from_dict
-from audiodiff.train import Trainer, TrainingError
+from audiodiff.training import Trainer, TrainingError, mel_image
 from conftest import REPO, TINY_DIFFWAVE, tiny_recipe_dict, write_recipe
 from test_train import state_tensors
 
-train_mod = importlib.import_module("audiodiff.train")
+train_mod = importlib.import_module("audiodiff.training.trainer")
 
 
 def child_env() -> dict[str, str]:
@@ -57,7 +57,7 @@ it wrote into OUT/rank<RANK>.pt.  Usage: helper.py OUT train RECIPE --out RUN â€
 import os, sys
 import torch
 from audiodiff import checkpoint as ckpt
-from audiodiff.train import Trainer
+from audiodiff.training import Trainer
 
 out = sys.argv[1]
 writes = []
@@ -362,10 +362,10 @@ def test_previews_log_sample_statistics_against_the_data(wav_folder, tmp_path):
 
 def test_mel_image_is_a_normalised_image():
     wav = torch.sin(torch.arange(2048) / 8000 * 2 * math.pi * 440).repeat(3, 1) * 0.5
-    img = train_mod.mel_image(wav, 8000)
+    img = mel_image(wav, 8000)
     assert img.ndim == 3 and img.shape[0] == 1 and img.shape[2] > 3 * img.shape[1] / 4
     assert img.min() >= 0 and img.max() <= 1 and img.max() == 1
-    assert train_mod.mel_image(torch.zeros(1, 16), 1000).shape[0] == 1         # tiny clips do not crash
+    assert mel_image(torch.zeros(1, 16), 1000).shape[0] == 1         # tiny clips do not crash
 
 
 # ----------------------------------------------------------------- bad [train] keys: one line, before any work

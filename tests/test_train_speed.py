@@ -7,7 +7,7 @@ import os
 import torch
 
 from audiodiff.recipe import recipe_from_dict
-from audiodiff.train import Trainer
+from audiodiff.training import Trainer
 from conftest import tiny_recipe_dict
 
 

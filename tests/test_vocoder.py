@@ -22,7 +22,7 @@ from audiodiff.nets import DiffWave, build_network
 from audiodiff.nets.diffwave import MelUpsampler, hop_factors
 from audiodiff.pipeline import load
 from audiodiff.recipe import recipe_from_dict
-from audiodiff.train import run_config
+from audiodiff.training import run_config
 
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ import torch
 import audiodiff
 from audiodiff import tasks
 from audiodiff.recipe import recipe_from_dict
-from audiodiff.train import Trainer
+from audiodiff.training import Trainer
 from audiodiff.windows import map_windows, taper, window_starts
 from conftest import CLIP_LENGTH, SAMPLE_RATE, tiny_recipe_dict, write_tone_wavs
 from test_cli import run_cli

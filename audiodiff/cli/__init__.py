@@ -28,7 +28,7 @@ def main() -> None:
     from ..install import InstallError, check_install
     from ..interrupt import Interrupted
     from ..recipe import RecipeError
-    from ..train import TrainingError
+    from ..training import TrainingError
 
     setup_logging()
     if sys.argv[1:2] != ["env"]:   # `env` reports a broken install itself, after the versions

@@ -52,8 +52,10 @@ def is_classifier_run(run: Path) -> bool:
 
 def _check_device(device: str) -> str:
     """--device is a usage error, judged while parsing, before any file is looked at."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise typer.BadParameter(f"{device!r}: use auto, cpu or cuda", param_hint="--device")
+    from ..device import DEVICES, device_choices
+
+    if device not in DEVICES:
+        raise typer.BadParameter(f"{device!r}: use {device_choices()}", param_hint="--device")
     return device
 
 
@@ -69,7 +71,7 @@ def _check_precision(precision: str) -> str:
 def load_pipeline(model: Optional[Path], device: str, precision: str = "auto"):
     """--model, or the most recent run under ./runs (said on stderr) → Pipeline on the chosen device."""
     from ..pipeline import load
-    from ..train import resolve_device
+    from ..device import resolve_device
 
     if model is None:
         model = latest_run()

@@ -38,7 +38,7 @@ def eval_(
     from rich.console import Console
 
     from ..evaluate import metrics_table, result_table
-    from ..train import resolve_device
+    from ..device import resolve_device
 
     if classifier is None and fad_name is None and clean is None:
         fail("say what to measure: --classifier RUN (digit metrics), --fad EMBEDDING --reference DIR, or "

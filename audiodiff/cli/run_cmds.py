@@ -29,7 +29,7 @@ def train(
     129); the same command resumes."""
     from ..catalog import resolve_recipe
     from ..recipe import load_recipe
-    from ..train import train as run_training
+    from ..training import train as run_training
 
     r = load_recipe(resolve_recipe(recipe))
     run_dir = out or RUNS_DIR / r.name

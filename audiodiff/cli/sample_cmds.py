@@ -129,7 +129,7 @@ def _check_mel_options(pipe, model: Optional[Path], vocoder: Optional[Path], sav
     if vocoder is None:
         return None
     from ..pipeline import load
-    from ..train import resolve_device
+    from ..device import resolve_device
 
     voc = load(vocoder, device=resolve_device(device), precision=pipe.precision)
     try:

@@ -25,11 +25,12 @@ from typing import Any
 
 import torch
 
-from . import checkpoint as ckpt
-from .audio import crop_or_pad, resample
-from .classifier import append_metrics, load_classifier, trim_metrics
-from .evaluate import reference_stats, score_waves
-from .pipeline import Pipeline
+from .. import checkpoint as ckpt
+from ..audio import crop_or_pad, resample
+from ..classifier import append_metrics, load_classifier, trim_metrics
+from ..evaluate import reference_stats, score_waves
+from ..pipeline import Pipeline
+from .errors import TrainingError
 
 log = logging.getLogger("audiodiff")
 
@@ -42,8 +43,6 @@ class TrainingEvaluator:
     """Scores a Trainer's EMA samples; built at the first evaluation of a (possibly resumed) run."""
 
     def __init__(self, trainer: Any):
-        from .train import TrainingError
-
         self.trainer = trainer
         cfg = trainer.cfg
         if not cfg.eval_classifier:

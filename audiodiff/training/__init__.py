@@ -1,0 +1,39 @@
+"""Training: the Trainer and its loop, the classifier's trainer, and what they stand on.
+
+    trainer.py      Trainer: the loop (batch → micro-batches → clip → step → EMA → log → checkpoint)
+    classifier.py   ClassifierTrainer: the same loop with cross-entropy, for the evaluation classifier
+    run.py          train(recipe, run_dir): picks the trainer for the recipe
+    config.py       TrainConfig: the [train] table's keys, defaults and ranges
+    state.py        config.json, RNG streams, checkpoint / resume, run-directory checks and lock
+    distributed.py  the process group, barriers, per-rank seeds
+    monitor.py      TensorBoard scalars and previews, the mel image renderer, the progress line
+    evaluation.py   FID / IS of EMA samples every [train] eval_every steps
+
+The trainer's modules load on first use of their names (`from audiodiff.training import Trainer`):
+recipe.py reads TrainConfig from this package and the trainer reads recipes, so importing the package (or
+sampling, which never trains) must not pull in the trainer, DistributedDataParallel or TensorBoard.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .config import TrainConfig
+from .errors import TrainingError
+
+# public name → the module of this package that defines it
+_LAZY = {"Trainer": "trainer", "MAX_BAD_STEPS": "trainer", "ClassifierTrainer": "classifier", "train": "run",
+         "run_config": "state", "mel_image": "monitor", "LOSS_BINS": "monitor", "RANK_SEED_STRIDE": "distributed"}
+
+__all__ = ["TrainConfig", "TrainingError", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,23 @@
+"""`train(recipe, run_dir)`: the one call that trains (or resumes) any recipe, picking its trainer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..nets import is_classifier_config
+from .classifier import ClassifierTrainer
+from .trainer import Trainer
+
+if TYPE_CHECKING:
+    from ..recipe import Recipe
+
+
+def train(recipe: Recipe, run_dir: str | Path, device: str = "auto", max_steps: int | None = None,
+          show_progress: bool = True, restart: bool = False) -> Path:
+    """Train (or resume) `recipe` into run_dir; returns run_dir.  Raises interrupt.Interrupted after
+    checkpointing when SIGINT / SIGTERM / SIGHUP stops it.  A classification network ([model] type =
+    "classifier") is trained by ClassifierTrainer, everything else by Trainer."""
+    cls = ClassifierTrainer if is_classifier_config(recipe.model) else Trainer
+    return cls(recipe, run_dir, device=device, max_steps=max_steps, show_progress=show_progress,
+               restart=restart).fit()

@@ -1,0 +1,66 @@
+"""audiodiff/training/trainer.py: gradient accumulation splits the conditioning with domains.chunk_cond, so each
+micro-batch's conditioning is the slice of its own x0 chunk (the trainer once carried its own copy of that split,
+and the tests of chunk_cond guarded code training never ran)."""
+
+from __future__ import annotations
+
+import importlib
+
+import torch
+from torch import nn
+
+from audiodiff import domains
+from audiodiff.recipe import recipe_from_dict
+from audiodiff.training import Trainer
+
+trainer_mod = importlib.import_module("audiodiff.training.trainer")
+
+RATE, CLIP, HOP, N_MELS = 8000, 512, 32, 16
+
+
+def vocoder_recipe(root: str, **train):
+    return recipe_from_dict({
+        "name": "tiny-vocoder",
+        "data": {"root": root, "sample_rate": RATE, "clip_length": CLIP, "domain": "vocoder"},
+        "features": {"n_fft": 128, "hop_length": HOP, "n_mels": N_MELS, "griffin_lim_iters": 8},
+        "model": {"type": "diffwave", "residual_layers": 2, "residual_channels": 8, "dilation_cycle": 2,
+                  "embed_dim": 16, "sinusoid_dim": 16},
+        "diffusion": {"schedule": "linear", "num_steps": 10, "beta_start": 1e-3, "beta_end": 0.2},
+        "train": {"batch_size": 4, "max_steps": 2, "device": "cpu", "tensorboard": False, **train},
+    })
+
+
+class Recording(nn.Module):
+    """The network, recording the batch size and the conditioning of every call."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.calls: list[tuple[int, dict[str, torch.Tensor]]] = []
+
+    def forward(self, x, t, **cond):
+        self.calls.append((x.shape[0], {k: v.detach().clone() for k, v in cond.items()}))
+        return self.net(x, t, **cond)
+
+
+def test_micro_batches_get_their_own_conditioning_through_chunk_cond(tmp_path, monkeypatch):
+    split = []
+
+    def spy(cond, chunks):
+        parts = domains.chunk_cond(cond, chunks)
+        split.append((set(cond), chunks))
+        return parts
+
+    monkeypatch.setattr(trainer_mod, "chunk_cond", spy)
+    trainer = Trainer(vocoder_recipe(str(tmp_path / "audio"), grad_accum=2), tmp_path / "run", device="cpu",
+                      show_progress=False)
+    recorder = Recording(trainer.train_model)
+    trainer.train_model = recorder
+    x0 = torch.randn(4, 1, CLIP)
+    frames = CLIP // HOP
+    mel = torch.arange(4.0).reshape(4, 1, 1).expand(4, N_MELS, frames).contiguous()   # example i's mel is all i
+    assert trainer.train_step(x0, mel=mel) is not None
+    assert split == [({"mel"}, 2)]                         # the trainer splits with domains.chunk_cond
+    assert [n for n, _ in recorder.calls] == [2, 2]
+    for (_, cond), part in zip(recorder.calls, mel.chunk(2)):
+        assert torch.equal(cond["mel"], part)               # micro-batch i sees examples 2i, 2i + 1's mels
