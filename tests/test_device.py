@@ -28,7 +28,7 @@ def loaded_after(code: str) -> list[str]:
 @pytest.mark.parametrize("code", [
     "import audiodiff.pipeline",
     "import audiodiff; audiodiff.load",
-    "import audiodiff.cli as cli; cli._load_pipeline, cli._check_device_options('cpu')",
+    "import audiodiff.cli.common as cli; cli.load_pipeline, cli._check_device('cpu')",
     "from audiodiff.device import resolve_device; resolve_device('cpu')",
     "from audiodiff.recipe import TrainConfig; TrainConfig()",
 ])
