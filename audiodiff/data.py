@@ -665,16 +665,6 @@ def _report_bad(bad: list[str], total: int) -> None:
         log.warning("skipped %d unreadable file(s) of %d: %s", len(bad), total, shown)
 
 
-def load_folder(root: str | Path, sample_rate: int, show_progress: bool = True) -> list[Tensor]:
-    """Decode every audio file under root into memory (mono, resampled); unreadable ones are skipped and named."""
-    sources = list_folder(Path(root))
-    kept, waves, _, bad, _ = prepare_clips(sources, sample_rate, None, show_progress=show_progress)
-    _report_bad(bad, len(sources.sources))
-    if not kept:
-        raise DatasetError(f"none of the {len(sources.sources)} audio files under {root} could be decoded")
-    return [torch.from_numpy(w) for w in waves]
-
-
 def build_dataset(data_cfg: Any, seed: int = 0, show_progress: bool = True) -> ClipDataset:
     """A recipe's [data] table → ClipDataset of its dataset and split.
 

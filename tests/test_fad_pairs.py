@@ -13,8 +13,8 @@ import soundfile as sf
 
 from audiodiff import fad as fad_mod
 from audiodiff.metrics import frechet_distance, si_sdr
-from sound_classes import RATE, sound, white_noise, write_folder
-from test_cli import assert_one_line_error, run_cli
+from helpers.cli import assert_one_line_error, run_cli
+from helpers.sound_classes import RATE, sound, white_noise, write_folder
 
 
 def _tones(seed: int, n: int = 20) -> list[np.ndarray]:

@@ -14,8 +14,10 @@ import pytest
 import torch
 
 from audiodiff.data import CachedWaves, build_dataset
-from conftest import REPO
-from test_datasets import cfg, write
+from helpers.audio import write_tone_wavs
+from helpers.corpora import cfg, write
+from helpers.processes import child_env
+from helpers.recipes import REPO, tiny_recipe_dict, write_recipe
 
 
 def recordings(folder: Path) -> Path:
@@ -60,7 +62,7 @@ CHILD = r'''
 import json, resource, signal, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
-from test_datasets import cfg
+from helpers.corpora import cfg
 from audiodiff.data import CachedWaves, build_dataset
 import logging
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -109,8 +111,6 @@ def tmpfs_150k(tmp_path):
 
 def test_checkpoint_on_a_full_disk_is_one_line_and_keeps_the_previous(tmp_path, tmpfs_150k):
     from audiodiff import checkpoint as ckpt
-    from conftest import tiny_recipe_dict, write_recipe, write_tone_wavs
-    from test_train_scale import child_env
 
     write_tone_wavs(tmp_path / "audio")
     recipe = write_recipe(tmp_path / "recipe", tiny_recipe_dict(tmp_path / "audio", checkpoint_every=1, max_steps=3,

@@ -19,12 +19,14 @@ from audiodiff import checkpoint as ckpt
 from audiodiff.cli import app
 from audiodiff.diffusion import GaussianDiffusion
 from audiodiff.domains import chunk_cond, domain_config, fit_features, prepare_batch
-from audiodiff.features import MelFeatures, read_png_size
+from audiodiff.features import MelFeatures
 from audiodiff.nets import DiffWave, build_network
 from audiodiff.pipeline import load
 from audiodiff.recipe import load_recipe, recipe_from_dict
 from audiodiff.train import run_config
-from conftest import REPO, write_tone_wavs
+from helpers.audio import write_tone_wavs
+from helpers.measures import read_png_size
+from helpers.recipes import REPO
 
 runner = CliRunner()
 RATE, CLIP = 8000, 512

@@ -13,7 +13,7 @@ from audiodiff import checkpoint as ckpt
 from audiodiff import metrics as M
 from audiodiff.classifier import load_classifier
 from audiodiff.evaluate import evaluate
-from sound_classes import SPLITS, sound, white_noise, write_folder
+from helpers.sound_classes import SPLITS, sound, white_noise, write_folder
 
 
 # ----------------------------------------------------------------- closed forms

@@ -21,8 +21,9 @@ import audiodiff
 from audiodiff.model_check import ModelFileError
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.train import Trainer
-from conftest import REPO, tiny_recipe_dict, write_tone_wavs
-from test_cli import assert_one_line_error, run_cli
+from helpers.audio import write_tone_wavs
+from helpers.cli import assert_one_line_error, run_cli
+from helpers.recipes import REPO, tiny_recipe_dict
 
 
 @pytest.fixture(scope="module")

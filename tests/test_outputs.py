@@ -20,13 +20,15 @@ from audiodiff import checkpoint as ckpt
 from audiodiff.atomic import OutputError, atomic_write
 from audiodiff.audio import save_wav
 from audiodiff.domains import domain_config, fit_features
-from audiodiff.features import read_png_size, write_png
+from audiodiff.features import write_png
 from audiodiff.nets import build_network
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.train import Trainer, run_config
-from conftest import CLIP_LENGTH, REPO, SAMPLE_RATE, tiny_recipe_dict, write_tone_wavs
-from test_cli import assert_one_line_error, run_cli
-from test_vocoder import training_clip, vocoder_recipe
+from helpers.audio import write_tone_wavs
+from helpers.cli import assert_one_line_error, run_cli
+from helpers.measures import read_png_size
+from helpers.recipes import CLIP_LENGTH, REPO, SAMPLE_RATE, tiny_recipe_dict
+from helpers.vocoder import training_clip, vocoder_recipe
 
 VICTIM_TEXT = "precious data that must survive\n"
 

@@ -16,7 +16,7 @@ from audiodiff.pipeline import Pipeline, load
 from audiodiff.recipe import RecipeError, recipe_from_dict
 from audiodiff.schedule import NoiseSchedule
 from audiodiff.train import Trainer
-from conftest import REPO, TINY_UNET, tiny_recipe_dict, write_recipe
+from helpers.recipes import REPO, TINY_UNET, tiny_recipe_dict, write_recipe
 
 
 # ----------------------------------------------------------------- the decision

@@ -18,8 +18,10 @@ from typer.testing import CliRunner
 import audiodiff
 from audiodiff.cli import app
 from audiodiff.report import IMAGE_MIN_HEIGHT, IMAGE_MIN_WIDTH, UNLABELLED, ReportClip, write_report
-from browser import Browser, find_browser
-from conftest import tiny_recipe_dict
+from helpers.browser import Browser, find_browser
+from helpers.cli import assert_one_line_error, run_cli
+from helpers.corpora import make_speechcommands
+from helpers.recipes import tiny_recipe_dict
 
 HOSTILE = "<script>alert('x')</script> & \"quoted\""
 
@@ -185,7 +187,6 @@ def labelled_run(tmp_path_factory) -> Path:
     """A tiny class-conditional DiffWave trained 3 steps on a generated Speech Commands tree."""
     from audiodiff.recipe import recipe_from_dict
     from audiodiff.train import Trainer
-    from test_datasets import make_speechcommands
 
     root = tmp_path_factory.mktemp("labelled")
     make_speechcommands(root / "sc", rate=8000, n=300)
@@ -227,8 +228,6 @@ def test_sample_report_holds_the_written_clips_and_the_model_card(labelled_run, 
 
 
 def test_sample_report_to_a_folder_is_refused_before_sampling(labelled_run, tmp_path):
-    from test_cli import assert_one_line_error, run_cli
-
     (tmp_path / "folder").mkdir()
     proc = run_cli("sample", "--model", str(labelled_run), "--n", "1", "--steps", "2", "--out", str(tmp_path / "wavs"),
                    "--report", str(tmp_path / "folder"), "--no-progress")

@@ -20,8 +20,7 @@ import torch
 from audiodiff.diffusion import GaussianDiffusion
 from audiodiff.sampling import DIFFWAVE_FAST_BETAS, fast_plan, sample, spaced_plan
 from audiodiff.schedule import NoiseSchedule
-from oracle import (MU, SIGMA, GaussianOracle, assert_moments, channel_stats, cumprod_py, exact_output_law,
-                    fast_levels, logsnr_levels, se_mean, se_var, spaced_levels)
+from helpers.oracle import MU, SIGMA, assert_moments, channel_stats, cumprod_py, exact_output_law, fast_levels, GaussianOracle, logsnr_levels, se_mean, se_var, spaced_levels
 
 PREDICTIONS = ("eps", "v", "x0")
 SHAPE = (2000, 2, 4)          # 8000 draws per channel

@@ -13,7 +13,7 @@ from audiodiff.recipe import load_recipe
 from audiodiff.sampling import DIFFWAVE_FAST_BETAS_T200, fast_plan, repaint_order, spaced_plan
 from audiodiff.schedule import NoiseSchedule
 from audiodiff.tasks import inpaint
-from oracle import GaussianOracle
+from helpers.oracle import GaussianOracle
 
 REPO = Path(__file__).resolve().parents[1]
 SCHED = NoiseSchedule.linear(1000)

@@ -14,9 +14,10 @@ from audiodiff.sampling import make_plan, sample
 from audiodiff.schedule import NoiseSchedule
 from audiodiff.spacing import SPACINGS, half_logsnr
 from audiodiff.train import Trainer
-from conftest import tiny_recipe_dict, write_tone_wavs
-from oracle import GaussianOracle
-from test_cli import assert_one_line_error, run_cli
+from helpers.audio import write_tone_wavs
+from helpers.cli import assert_one_line_error, run_cli
+from helpers.oracle import GaussianOracle
+from helpers.recipes import tiny_recipe_dict
 
 LINEAR = GaussianDiffusion(NoiseSchedule.linear(1000), prediction="eps")
 COSINE = GaussianDiffusion(NoiseSchedule.cosine(1000), prediction="v")

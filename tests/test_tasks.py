@@ -7,7 +7,7 @@ import torch
 
 from audiodiff import GaussianDiffusion, NoiseSchedule
 from audiodiff.tasks import bandwidth_extension, denoise, denoising_start, estimate_noise_sigma, inpaint, lowpass
-from oracle import MU, SIGMA, GaussianOracle, assert_moments
+from helpers.oracle import MU, SIGMA, assert_moments, GaussianOracle
 
 
 def prior(n: int, length: int, seed: int) -> torch.Tensor:

@@ -9,9 +9,10 @@ import audiodiff
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.tasks import lowpass
 from audiodiff.train import Trainer
-from conftest import SAMPLE_RATE, tiny_recipe_dict, write_tone_wavs
-from oracle import GaussianOracle
-from test_cli import assert_one_line_error, run_cli
+from helpers.audio import tone, write_tone_wavs
+from helpers.cli import assert_one_line_error, run_cli
+from helpers.oracle import OracleNet
+from helpers.recipes import SAMPLE_RATE, tiny_recipe_dict
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +26,6 @@ def run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pipe(run):
     return audiodiff.load(run, device="cpu")
-
-
-def tone(n, rate, freq=300.0):
-    return (0.4 * np.sin(2 * np.pi * freq * np.arange(n) / rate)).astype(np.float32)
 
 
 def test_denoise_keeps_type_shape_and_rate(pipe):
@@ -55,17 +52,6 @@ def test_inpaint_keeps_every_known_sample_exactly(pipe):
     assert not torch.equal(out[mask], audio[mask])
     with pytest.raises(ValueError, match="mask"):
         pipe.inpaint(audio, mask[:10])
-
-
-class OracleNet(torch.nn.Module):
-    """The analytic Gaussian denoiser (white data, σ = 0.2) as a module, so a Pipeline can hold it."""
-
-    def __init__(self, schedule):
-        super().__init__()
-        self.oracle = GaussianOracle(schedule, "eps", mu=[0.0], sigma=[0.2])
-
-    def forward(self, x, t):
-        return self.oracle(x, t)
 
 
 def test_upsample_keeps_the_input_band():

@@ -8,7 +8,7 @@ import torch
 
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.train import Trainer
-from conftest import tiny_recipe_dict
+from helpers.recipes import tiny_recipe_dict
 
 
 def test_cpu_run_leaves_the_cores_to_the_compute_threads(wav_folder, tmp_path, monkeypatch):

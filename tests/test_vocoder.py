@@ -17,17 +17,16 @@ from audiodiff import checkpoint as ckpt
 from audiodiff.cli import app
 from audiodiff.diffusion import GaussianDiffusion
 from audiodiff.domains import domain_config, fit_features, prepare_batch
-from audiodiff.features import mel_distance, spectral_convergence
 from audiodiff.nets import DiffWave, build_network
 from audiodiff.nets.diffwave import MelUpsampler, hop_factors
 from audiodiff.pipeline import load
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.train import run_config
+from helpers.measures import mel_distance, spectral_convergence
+from helpers.recipes import REPO
+from helpers.vocoder import CLIP, RATE, training_clip, vocoder_recipe
 
 runner = CliRunner()
-
-RATE, N_FFT, HOP, N_MELS = 8000, 128, 32, 16
-CLIP = 512                                  # 64 ms at 8 kHz: 16 frames of 32 samples
 
 
 def tiny_vocoder(n_mels: int = 8, hop_length: int = 16, **kw) -> DiffWave:
@@ -112,27 +111,6 @@ def test_bad_mel_input_is_a_clear_error(call, words):
 
 
 # ----------------------------------------------------------------- a vocoder overfit on one clip
-def training_clip() -> torch.Tensor:
-    """A gliding harmonic tone (300 → 900 Hz) with 6 Hz tremolo, 64 ms at 8 kHz, peak 0.8."""
-    t = torch.arange(CLIP, dtype=torch.float64) / RATE
-    phase = 2 * math.pi * torch.cumsum((300 + 600 * t / t[-1]) / RATE, 0)
-    w = sum(0.4 / k * torch.sin(k * phase + k) for k in range(1, 5))
-    w = w * (0.6 + 0.4 * torch.sin(2 * math.pi * 6 * t))
-    return (0.8 * w / w.abs().max()).float()
-
-
-def vocoder_recipe() -> dict:
-    return {"name": "tiny-vocoder",
-            "data": {"root": "unused", "sample_rate": RATE, "clip_length": CLIP, "domain": "vocoder"},
-            "features": {"n_fft": N_FFT, "hop_length": HOP, "n_mels": N_MELS, "griffin_lim_iters": 64},
-            "model": {"type": "diffwave", "residual_layers": 6, "residual_channels": 16, "dilation_cycle": 3,
-                      "embed_dim": 32, "sinusoid_dim": 16},
-            # DiffWave BASE's T = 50 schedule; x0 targets memorise a single clip far faster than ε on CPU
-            "diffusion": {"schedule": "linear", "num_steps": 50, "beta_start": 1e-4, "beta_end": 0.05,
-                          "prediction": "x0"},
-            "sample": {"sampler": "fast"}}
-
-
 @pytest.fixture(scope="module")
 def overfit_run(tmp_path_factory) -> tuple[Path, torch.Tensor, float]:
     """Train the tiny vocoder on one clip (1200 Adam steps, batch 4, ~20 s on one core) with the same
@@ -253,7 +231,6 @@ def test_cli_sample_refuses_a_vocoder_run(overfit_run, tmp_path):
 def test_bench_vocoder_smoke(tmp_path):
     import importlib.util
 
-    from conftest import REPO
 
     spec = importlib.util.spec_from_file_location("bench_vocoder", REPO / "benchmarks" / "bench_vocoder.py")
     bench = importlib.util.module_from_spec(spec)

@@ -12,9 +12,10 @@ from audiodiff import tasks
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.train import Trainer
 from audiodiff.windows import map_windows, taper, window_starts
-from conftest import CLIP_LENGTH, SAMPLE_RATE, tiny_recipe_dict, write_tone_wavs
-from test_cli import run_cli
-from test_tasks_pipeline import OracleNet, tone
+from helpers.audio import tone, write_tone_wavs
+from helpers.cli import run_cli
+from helpers.oracle import OracleNet
+from helpers.recipes import CLIP_LENGTH, SAMPLE_RATE, tiny_recipe_dict
 
 
 @pytest.fixture(scope="module")
