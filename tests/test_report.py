@@ -1,5 +1,5 @@
 """The report page: what write_report embeds (decoded back from the HTML), `sample --report`, and the page
-in a real headless Chromium (tests/browser.py): no console errors, every clip's media loads, not blank."""
+in a real headless Chromium (tests/helpers/browser.py): no console errors, every clip's media loads, not blank."""
 
 from __future__ import annotations
 
