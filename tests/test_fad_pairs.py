@@ -87,6 +87,7 @@ def test_si_sdr_closed_form_and_scale_invariance():
         si_sdr(s, s[:-1])
 
 
+@pytest.mark.slow
 def test_eval_pairs_reports_si_sdr_improvement(tmp_path):
     rng = np.random.default_rng(3)
     clean = [sound(k, rng) for k in range(6)]

@@ -198,6 +198,7 @@ def test_recipe_sha256_must_be_hex(tmp_path):
         recipe_from_dict(raw, source="r")
 
 
+@pytest.mark.slow
 def test_cli_truncated_download_is_one_line(server, tmp_path):
     make_speechcommands(tmp_path / "src")
     payload, boundary = plain_tar(tmp_path / "src")

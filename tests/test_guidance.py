@@ -47,6 +47,7 @@ def test_guidance_combines_conditional_and_unconditional_outputs():
         classifier_free_guidance(Probe(), torch.tensor([2]), 1.0)
 
 
+@pytest.mark.slow
 def test_guided_samples_land_in_their_class_more_often():
     torch.manual_seed(0)
     sched = NoiseSchedule.linear(50, 1e-4, 0.2)
@@ -77,6 +78,7 @@ def test_guided_samples_land_in_their_class_more_often():
         assert guided > 0.9, (k, guided)
 
 
+@pytest.mark.slow
 def test_trainer_trains_on_dataset_labels_and_the_run_samples_by_label(tmp_path):
     import audiodiff
     from audiodiff.recipe import recipe_from_dict

@@ -25,6 +25,8 @@ from helpers.audio import write_tone_wavs
 from helpers.cli import assert_one_line_error, run_cli
 from helpers.recipes import REPO, tiny_recipe_dict
 
+pytestmark = pytest.mark.slow      # end to end: a trained run, CLI subprocesses
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:

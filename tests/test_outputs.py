@@ -30,6 +30,8 @@ from helpers.measures import read_png_size
 from helpers.recipes import CLIP_LENGTH, REPO, SAMPLE_RATE, tiny_recipe_dict
 from helpers.vocoder import training_clip, vocoder_recipe
 
+pytestmark = pytest.mark.slow      # end to end: trained runs, CLI subprocesses
+
 VICTIM_TEXT = "precious data that must survive\n"
 
 

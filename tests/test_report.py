@@ -209,6 +209,7 @@ def sample_report(labelled_run, tmp_path_factory) -> tuple[Path, Path]:
     return out / "page.html", out / "wavs"
 
 
+@pytest.mark.slow
 def test_sample_report_holds_the_written_clips_and_the_model_card(labelled_run, sample_report):
     page, wavs = sample_report
     p = PageParser(page.read_text())
@@ -227,6 +228,7 @@ def test_sample_report_holds_the_written_clips_and_the_model_card(labelled_run, 
                       "seed": "4", "label": "7 (seven)", "guidance": "1", "audiodiff version": audiodiff.__version__}
 
 
+@pytest.mark.slow
 def test_sample_report_to_a_folder_is_refused_before_sampling(labelled_run, tmp_path):
     (tmp_path / "folder").mkdir()
     proc = run_cli("sample", "--model", str(labelled_run), "--n", "1", "--steps", "2", "--out", str(tmp_path / "wavs"),
@@ -281,6 +283,7 @@ def check_page_in_browser(browser: Browser, path: Path, clips: list[tuple[int, i
     return shot
 
 
+@pytest.mark.slow
 def test_page_in_headless_browser(browser, tmp_path):
     clips = mixed_clips()
     path = write_report(tmp_path / "page.html", clips, metrics={"fid": 3.2}, card={"recipe": HOSTILE})
@@ -295,6 +298,7 @@ def test_page_in_headless_browser(browser, tmp_path):
     assert headings == ["one (2 clips)", f"{HOSTILE} (2 clips)", f"{UNLABELLED} (1 clip)"]
 
 
+@pytest.mark.slow
 def test_sample_report_in_headless_browser(browser, sample_report):
     page, wavs = sample_report
     clips = [(sf.info(str(f)).frames, 8000) for f in sorted(wavs.glob("*.wav"))]

@@ -135,6 +135,7 @@ def test_sampler_with_custom_levels_calls_the_network_at_them():
     assert [round(c[0].item(), 3) for c in oracle.calls] == [999, 600, 250.5, 30, 0]
 
 
+@pytest.mark.slow
 def test_recipe_and_pipeline_take_spacing_and_levels(tmp_path):
     write_tone_wavs(tmp_path / "audio")
     raw = tiny_recipe_dict(tmp_path / "audio")

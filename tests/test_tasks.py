@@ -139,6 +139,7 @@ def pipe(run):
     return audiodiff.load(run, device="cpu")
 
 
+@pytest.mark.slow
 def test_denoise_keeps_type_shape_and_rate(pipe):
     noisy = tone(700, 2 * SAMPLE_RATE) + 0.05 * np.random.default_rng(0).standard_normal(700).astype(np.float32)
     clean, sigmas = pipe.denoise(noisy, sample_rate=2 * SAMPLE_RATE, seed=0, return_sigma=True)
@@ -153,6 +154,7 @@ def test_denoise_keeps_type_shape_and_rate(pipe):
         pipe.denoise(torch.zeros(1, 1, 10), sigma=0.1)
 
 
+@pytest.mark.slow
 def test_inpaint_keeps_every_known_sample_exactly(pipe):
     audio = torch.from_numpy(tone(400, SAMPLE_RATE))
     mask = torch.zeros(400, dtype=torch.bool)
@@ -181,6 +183,7 @@ def test_upsample_keeps_the_input_band():
         pipe.upsample(audio, SAMPLE_RATE)
 
 
+@pytest.mark.slow
 def test_cli_denoise_inpaint_upsample(run, tmp_path):
     noisy = tmp_path / "noisy.wav"
     sf.write(noisy, tone(500, SAMPLE_RATE) + 0.03 * np.random.default_rng(1).standard_normal(500), SAMPLE_RATE)
@@ -207,6 +210,7 @@ def test_cli_denoise_inpaint_upsample(run, tmp_path):
     assert info.samplerate == SAMPLE_RATE and info.frames == 500
 
 
+@pytest.mark.slow
 def test_cli_task_errors_are_one_line(run, tmp_path):
     wav = tmp_path / "x.wav"
     sf.write(wav, tone(300, SAMPLE_RATE), SAMPLE_RATE)

@@ -21,6 +21,8 @@ from helpers.audio import write_tone_wavs
 from helpers.recipes import CLIP_LENGTH, SAMPLE_RATE, TINY_DIFFWAVE, TINY_UNET, make_recipe, tiny_recipe_dict
 from helpers.runs import assert_close_dicts, state_tensors
 
+pytestmark = pytest.mark.slow      # end to end: training runs
+
 train_mod = importlib.import_module("audiodiff.train")  # the attribute `audiodiff.train` is the function
 
 

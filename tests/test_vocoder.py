@@ -138,6 +138,7 @@ def overfit_run(tmp_path_factory) -> tuple[Path, torch.Tensor, float]:
     return run, clip, seconds
 
 
+@pytest.mark.slow
 def test_vocoder_reproduces_its_training_clip_better_than_griffin_lim(overfit_run):
     run, clip, seconds = overfit_run
     pipe = load(run, device="cpu")
@@ -158,6 +159,7 @@ def test_vocoder_reproduces_its_training_clip_better_than_griffin_lim(overfit_ru
     assert sc_voc < sc_gl
 
 
+@pytest.mark.slow
 def test_pipe_vocode_types_and_wrong_bins(overfit_run):
     pipe = load(overfit_run[0], device="cpu")
     mel = pipe.features.encode(overfit_run[1])
@@ -169,6 +171,7 @@ def test_pipe_vocode_types_and_wrong_bins(overfit_run):
         pipe.sample(1)
 
 
+@pytest.mark.slow
 def test_resynthesize_keeps_the_length_and_resamples_with_a_log_message(overfit_run, audiodiff_log):
     pipe = load(overfit_run[0], device="cpu")
     wave = pipe.resynthesize(torch.zeros(1000).numpy() + 0.1 * np.sin(np.arange(1000) / 5), seed=0)
@@ -181,6 +184,7 @@ def test_resynthesize_keeps_the_length_and_resamples_with_a_log_message(overfit_
 
 
 # ----------------------------------------------------------------- audiodiff vocode
+@pytest.mark.slow
 def test_cli_vocode_a_wav_at_another_rate(overfit_run, tmp_path, audiodiff_log):
     run, clip, _ = overfit_run
     src = tmp_path / "in16k.wav"
@@ -196,6 +200,7 @@ def test_cli_vocode_a_wav_at_another_rate(overfit_run, tmp_path, audiodiff_log):
                for r in audiodiff_log.records)
 
 
+@pytest.mark.slow
 def test_cli_vocode_a_silent_file(overfit_run, tmp_path):
     src = tmp_path / "silence.wav"
     sf.write(str(src), np.zeros(700, np.float32), RATE, subtype="PCM_16")
@@ -206,6 +211,7 @@ def test_cli_vocode_a_silent_file(overfit_run, tmp_path):
     assert len(data) == 700 and np.isfinite(data).all()
 
 
+@pytest.mark.slow
 def test_cli_vocode_a_saved_mel(overfit_run, tmp_path):
     run, clip, _ = overfit_run
     pipe = load(run, device="cpu")
@@ -222,6 +228,7 @@ def test_cli_vocode_a_saved_mel(overfit_run, tmp_path):
     assert "expects mel spectrograms with 16 mel bins, got 12" in str(result.exception)
 
 
+@pytest.mark.slow
 def test_cli_sample_refuses_a_vocoder_run(overfit_run, tmp_path):
     result = runner.invoke(app, ["sample", "--model", str(overfit_run[0]), "--out", str(tmp_path), "--n", "1"])
     assert result.exit_code == 1
@@ -230,7 +237,6 @@ def test_cli_sample_refuses_a_vocoder_run(overfit_run, tmp_path):
 
 def test_bench_vocoder_smoke(tmp_path):
     import importlib.util
-
 
     spec = importlib.util.spec_from_file_location("bench_vocoder", REPO / "benchmarks" / "bench_vocoder.py")
     bench = importlib.util.module_from_spec(spec)

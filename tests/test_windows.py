@@ -98,6 +98,7 @@ def test_windowed_denoise_equals_whole_denoise_for_a_pointwise_model():
     assert torch.allclose(windowed, whole, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_long_input_calls_the_model_on_windows_only(run):
     pipe = recording_pipe(run)
     rng = np.random.default_rng(0)
@@ -122,6 +123,7 @@ def test_long_input_calls_the_model_on_windows_only(run):
     assert set(pipe.model.lengths) == {128}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["denoise", "inpaint", "upsample"])
 def test_an_input_shorter_than_a_window_is_unchanged(run, task):
     """The windowed pipeline gives bit for bit what the task gives on the whole input."""
@@ -145,6 +147,7 @@ def test_an_input_shorter_than_a_window_is_unchanged(run, task):
     assert torch.equal(got, ref.clamp(-1, 1).float())
 
 
+@pytest.mark.slow
 def test_cli_denoises_a_long_file_in_windows(run, tmp_path):
     n = 12 * CLIP_LENGTH + 5
     noisy = tmp_path / "long.wav"
