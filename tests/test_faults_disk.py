@@ -16,6 +16,7 @@ import torch
 from audiodiff.data import CachedWaves, build_dataset
 from helpers.audio import write_tone_wavs
 from helpers.corpora import cfg, write
+from helpers.disks import mounted_tmpfs
 from helpers.processes import child_env
 from helpers.recipes import REPO, tiny_recipe_dict, write_recipe
 
@@ -37,15 +38,9 @@ def same_clips(a, b) -> None:
 
 @pytest.fixture
 def tmpfs(tmp_path):
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("needs root and permission to mount a tmpfs (the RLIMIT_FSIZE test covers the same path)")
-    try:
+    with mounted_tmpfs(tmp_path / "small-disk", "256k", "needs root and permission to mount a tmpfs (the "
+                       "RLIMIT_FSIZE test covers the same path)") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_cache_on_a_full_tmpfs_falls_back_to_memory(tmp_path, tmpfs, audiodiff_log):
@@ -100,15 +95,8 @@ def test_cache_under_a_file_size_limit_falls_back_to_memory(tmp_path):
 @pytest.fixture
 def tmpfs_150k(tmp_path):
     """A tmpfs with room for one tiny run's checkpoint (~95 kB) but not for its replacement beside it."""
-    mount = tmp_path / "run-disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=150k", "tmpfs", str(mount)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("needs root and permission to mount a tmpfs")
-    try:
+    with mounted_tmpfs(tmp_path / "run-disk", "150k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_checkpoint_on_a_full_disk_is_one_line_and_keeps_the_previous(tmp_path, tmpfs_150k):

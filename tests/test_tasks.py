@@ -10,13 +10,12 @@ import torch
 
 import audiodiff
 from audiodiff import GaussianDiffusion, NoiseSchedule
-from audiodiff.recipe import recipe_from_dict
 from audiodiff.tasks import bandwidth_extension, denoise, denoising_start, estimate_noise_sigma, inpaint, lowpass
-from audiodiff.train import Trainer
-from helpers.audio import tone, write_tone_wavs
+from helpers.audio import tone
 from helpers.cli import assert_one_line_error, run_cli
 from helpers.oracle import MU, SIGMA, GaussianOracle, OracleNet, assert_moments
-from helpers.recipes import SAMPLE_RATE, tiny_recipe_dict
+from helpers.recipes import SAMPLE_RATE
+from helpers.runs import train_tiny_run
 
 
 def prior(n: int, length: int, seed: int) -> torch.Tensor:
@@ -129,9 +128,7 @@ def test_bandwidth_extension_keeps_the_low_band_and_fills_the_high_band():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("tasks")
-    write_tone_wavs(root / "audio")
-    Trainer(recipe_from_dict(tiny_recipe_dict(root / "audio")), root / "run", show_progress=False).fit()
-    return root / "run"
+    return train_tiny_run(root)
 
 
 @pytest.fixture(scope="module")

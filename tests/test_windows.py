@@ -9,21 +9,18 @@ import torch
 
 import audiodiff
 from audiodiff import tasks
-from audiodiff.recipe import recipe_from_dict
-from audiodiff.train import Trainer
 from audiodiff.windows import map_windows, taper, window_starts
-from helpers.audio import tone, write_tone_wavs
+from helpers.audio import tone
 from helpers.cli import run_cli
 from helpers.oracle import OracleNet
-from helpers.recipes import CLIP_LENGTH, SAMPLE_RATE, tiny_recipe_dict
+from helpers.recipes import CLIP_LENGTH, SAMPLE_RATE
+from helpers.runs import train_tiny_run
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("windows")
-    write_tone_wavs(root / "audio")
-    Trainer(recipe_from_dict(tiny_recipe_dict(root / "audio", max_steps=2)), root / "run", show_progress=False).fit()
-    return root / "run"
+    return train_tiny_run(root, max_steps=2)
 
 
 class LengthRecorder(torch.nn.Module):

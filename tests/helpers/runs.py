@@ -1,4 +1,4 @@
-"""Reading what a training run wrote (weights, training state, TensorBoard events) and comparing tensors."""
+"""A tiny run trained in-process; reading what a training run wrote (weights, training state, TensorBoard events) and comparing tensors."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import torch
 from safetensors.torch import load_file
 
 from audiodiff import checkpoint as ckpt
+from audiodiff.recipe import recipe_from_dict
+from audiodiff.train import Trainer
+from helpers.audio import write_tone_wavs
+from helpers.recipes import tiny_recipe_dict
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:
@@ -39,3 +43,11 @@ def read_events(folder: Path):
     acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0, "audio": 0})
     acc.Reload()
     return acc
+
+
+def train_tiny_run(root: Path, **train) -> Path:
+    """root/run: the tiny DiffWave recipe trained in this process on four tones written to root/audio
+    ([train] overrides as keywords, e.g. max_steps=1)."""
+    write_tone_wavs(root / "audio")
+    Trainer(recipe_from_dict(tiny_recipe_dict(root / "audio", **train)), root / "run", show_progress=False).fit()
+    return root / "run"
