@@ -15,6 +15,7 @@ from helpers.audio import write_tone_wavs
 from helpers.recipes import tiny_recipe_dict, write_recipe
 from helpers.sound_classes import classifier_recipe, write_sound_classes
 
+
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
     """Every test runs on one intra-op thread: the models are tiny, and 2 CPU cores shared by several
