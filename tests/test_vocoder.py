@@ -235,6 +235,7 @@ def test_cli_sample_refuses_a_vocoder_run(overfit_run, tmp_path):
     assert "vocoder" in result.output and "audiodiff vocode" in result.output
 
 
+@pytest.mark.slow      # builds the benchmark's 2.6M-parameter vocoder
 def test_bench_vocoder_smoke(tmp_path):
     import importlib.util
 
