@@ -25,9 +25,7 @@ painting and the PNG encoding are audiodiff/png.py's (re-exported here: save_mel
 from __future__ import annotations
 
 import math
-import struct
 import warnings
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -40,8 +38,7 @@ from .png import mel_image, png_bytes, save_mel_png, write_png
 
 # png's writers are re-exported: callers know them as features.write_png, features.save_mel_png, …
 __all__ = ["MEL_SCALES", "NORMS", "POWERS", "PREVIEW_RANGE_DB", "TRANSFORM_KEYS", "MelFeatures", "clip_sample",
-           "mel_distance", "mel_image", "png_bytes", "preview_features", "preview_image", "preview_range",
-           "read_png_size", "save_mel_png", "spectral_convergence", "write_png"]
+           "mel_image", "png_bytes", "preview_features", "preview_image", "preview_range", "save_mel_png", "write_png"]
 
 NORMS = ("minmax", "meanstd")
 MEL_SCALES = ("htk", "slaney")
@@ -304,34 +301,7 @@ class MelFeatures:
             raise ValueError(f"the mel spectrogram has no frames (shape {tuple(mel.shape)})")
 
 
-# =================================================================== measures
-def spectral_convergence(reference: Tensor, estimate: Tensor) -> float:
-    """‖|S| − |Ŝ|‖_F / ‖|S|‖_F for two (linear, non-negative) spectrograms of the same shape."""
-    reference, estimate = reference.double(), estimate.double()
-    return float(torch.linalg.vector_norm(reference - estimate) / torch.linalg.vector_norm(reference).clamp_min(1e-12))
-
-
-def mel_distance(features: MelFeatures, reference: Tensor, estimate: Tensor, range_db: float | None = 60.0) -> float:
-    """Mean absolute difference of two waveforms' log-mel spectrograms (natural-log units, un-normalised).
-
-    With range_db, both are floored at the reference's peak minus range_db (as a spectrogram display's
-    dynamic range), so bins far below the signal (where any residual noise, however quiet, dominates the
-    log) do not swamp the measure; None compares down to the features' own log floor."""
-    n = min(reference.shape[-1], estimate.shape[-1])
-    a, b = features.log_mel(reference[..., :n]), features.log_mel(estimate[..., :n])
-    if range_db is not None:
-        floor = a.max() - range_db / (20.0 if features.power == 1.0 else 10.0) * math.log(10.0)
-        a, b = a.clamp_min(floor), b.clamp_min(floor)
-    return float((a - b).abs().mean())
-
-
 # =================================================================== PNG
-def read_png_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) from a PNG's header."""
-    data = Path(path).read_bytes()
-    if data[:8] != b"\x89PNG\r\n\x1a\n":
-        raise ValueError(f"{path} is not a PNG file")
-    return struct.unpack(">II", data[16:24])
 
 
 def preview_features(sample_rate: int, length: int | None = None) -> MelFeatures:

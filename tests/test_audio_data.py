@@ -14,7 +14,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from audiodiff.audio import AudioReadError, crop_or_pad, load_audio, resample, save_wav
-from audiodiff.data import ClipDataset, DatasetError, EpochBatchSampler, find_audio_files, generate_notes, load_folder
+from audiodiff.data import ClipDataset, DatasetError, EpochBatchSampler, find_audio_files, generate_notes
+from helpers.corpora import load_folder
 
 
 def sine(n: int, rate: int, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:

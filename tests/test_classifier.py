@@ -11,9 +11,12 @@ from audiodiff.classifier import augment, load_classifier
 from audiodiff.nets import build_network
 from audiodiff.recipe import load_recipe
 from audiodiff.training import TrainingError
-from conftest import write_recipe
-from sound_classes import LENGTH, RATE, TINY_CLASSIFIER, classifier_recipe, write_sound_classes
-from test_train import assert_same_tensors, state_tensors
+from helpers.audio import write_tone_wavs
+from helpers.recipes import make_recipe, write_recipe
+from helpers.runs import assert_close_dicts, state_tensors
+from helpers.sound_classes import LENGTH, RATE, TINY_CLASSIFIER, classifier_recipe, write_sound_classes
+
+pytestmark = pytest.mark.slow      # end to end: classifier training runs
 
 
 def test_network_shapes_and_gain_invariance():
@@ -43,7 +46,7 @@ def test_resumed_classifier_matches_uninterrupted(tmp_path):
     audiodiff.train(recipe, tmp_path / "a", device="cpu", show_progress=False)
     audiodiff.train(recipe, tmp_path / "b", device="cpu", max_steps=3, show_progress=False)
     audiodiff.train(recipe, tmp_path / "b", device="cpu", show_progress=False)
-    assert_same_tensors(state_tensors(tmp_path / "a"), state_tensors(tmp_path / "b"), "training_state")
+    assert_close_dicts(state_tensors(tmp_path / "a"), state_tensors(tmp_path / "b"), "training_state")
     a, b = ckpt.load_config(tmp_path / "a"), ckpt.load_config(tmp_path / "b")
     assert a["metrics"] == b["metrics"] and a["metrics"]["step"] == 6
     steps = [ln.split('"step": ')[1].split(",")[0] for ln in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
@@ -70,8 +73,6 @@ def test_classifier_and_generator_runs_are_not_mixed_up(sound_classifier, tmp_pa
     _, run = sound_classifier
     with pytest.raises(ValueError, match="is a classifier run"):
         audiodiff.load(run)
-    from test_train import make_recipe
-    from conftest import write_tone_wavs
 
     write_tone_wavs(tmp_path / "audio")
     gen = tmp_path / "gen"

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,27 +14,11 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from audiodiff.cli import app
-from conftest import CLIP_LENGTH, REPO, SAMPLE_RATE, TINY_DIFFWAVE, tiny_recipe_dict, write_recipe, write_tone_wavs
+from helpers.audio import write_tone_wavs
+from helpers.cli import assert_one_line_error, run_cli
+from helpers.recipes import CLIP_LENGTH, SAMPLE_RATE, TINY_DIFFWAVE, tiny_recipe_dict, write_recipe
 
-
-def run_cli(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess:
-    """`python cli.py ARGS` (the checkout's entry point) on one CPU thread, never in debug mode."""
-    env = {k: v for k, v in os.environ.items() if k != "AUDIODIFF_DEBUG"}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", COLUMNS="100", PYTHONWARNINGS="ignore")
-    script = "cli.py" if cwd == REPO else str(REPO / "cli.py")
-    return subprocess.run([sys.executable, script, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
-    assert proc.returncode != 0, proc
-    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error:"), lines[0]
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    return lines[0]
+pytestmark = pytest.mark.slow      # end to end: CLI subprocesses and a trained run
 
 
 # ----------------------------------------------------------------- help (in-process)

@@ -9,7 +9,7 @@ import torch
 from audiodiff.diffusion import GaussianDiffusion
 from audiodiff.sampling import sample
 from audiodiff.schedule import NoiseSchedule
-from oracle import GaussianOracle
+from helpers.oracle import GaussianOracle
 
 SCHED = NoiseSchedule.linear(1000)
 

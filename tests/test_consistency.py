@@ -6,7 +6,7 @@ import torch
 from audiodiff import GaussianDiffusion, NoiseSchedule
 from audiodiff.sampling import SAMPLERS, classifier_free_guidance
 from audiodiff.tasks import bandwidth_extension, denoise, inpaint
-from oracle import GaussianOracle
+from helpers.oracle import GaussianOracle
 
 SCHED = NoiseSchedule.linear(20, 1e-3, 0.3)
 SHAPE = (4, 2, 8)

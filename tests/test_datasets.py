@@ -24,8 +24,9 @@ import audiodiff.data as data
 from audiodiff.audio import load_audio
 from audiodiff.data import (CACHE_DIRNAME, GTZAN_GENRES, LJSPEECH_URL, SC09_WORDS, SPEECHCOMMANDS_URL, ClipDataset,
                             DatasetError, EpochBatchSampler, build_dataset, hash_split)
-from audiodiff.recipe import DataConfig, RecipeError, load_recipe, recipe_from_dict
-from conftest import REPO, tiny_recipe_dict
+from audiodiff.recipe import RecipeError, load_recipe, recipe_from_dict
+from helpers.corpora import cfg, make_speechcommands, tar_of, tone, write
+from helpers.recipes import REPO, tiny_recipe_dict
 
 
 @pytest.fixture(autouse=True)
@@ -37,51 +38,11 @@ def _no_network(monkeypatch):
     monkeypatch.setattr(data.download, "_open_url", refuse)
 
 
-def tone(n: int, rate: int, freq: float = 440.0, amp: float = 0.5, channels: int = 1) -> np.ndarray:
-    x = (amp * np.sin(2 * np.pi * freq * np.arange(n) / rate)).astype(np.float32)
-    return np.stack([x] * channels, axis=1) if channels > 1 else x
-
-
-def write(path: Path, n: int = 400, rate: int = 16000, freq: float = 440.0, subtype: str = "PCM_16",
-          channels: int = 1, amp: float = 0.5) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), tone(n, rate, freq, amp, channels), rate, subtype=subtype)
-    return path
-
-
-def cfg(root: Path, dataset: str = "folder", **kw) -> DataConfig:
-    kw.setdefault("sample_rate", 16000)
-    kw.setdefault("clip_length", 1000)
-    return DataConfig(dataset=dataset, root=str(root), **kw)
-
-
 def rel_names(ds: ClipDataset, root: Path) -> list[str]:
     return [Path(n).relative_to(root).as_posix() for n in ds.names]
 
 
 # =================================================================== Speech Commands / SC09
-SC_WORDS = ("zero", "one", "two", "nine", "yes", "marvin")       # four digits, two other words
-
-
-def make_speechcommands(root: Path, rate: int = 16000, n: int = 1600) -> dict[str, list[str]]:
-    """root/<word>/<speaker>_nohash_<k>.wav for SC_WORDS, _background_noise_, the two official lists."""
-    files = []
-    for w, word in enumerate(SC_WORDS):
-        for s in range(3):
-            rel = f"{word}/spk{s}{w:02d}ab_nohash_0.wav"
-            write(root / rel, n=n - 100 * s, rate=rate, freq=200.0 + 50 * w)
-            files.append(rel)
-    write(root / "_background_noise_" / "white_noise.wav", n=3 * n, rate=rate)
-    valid = ["zero/spk100ab_nohash_0.wav", "one/spk101ab_nohash_0.wav", "yes/spk104ab_nohash_0.wav"]
-    test = ["zero/spk200ab_nohash_0.wav", "nine/spk203ab_nohash_0.wav", "marvin/spk205ab_nohash_0.wav"]
-    (root / "validation_list.txt").write_text("\n".join(valid) + "\n")
-    (root / "testing_list.txt").write_text("\n".join(test) + "\n")
-    digits = [f for f in files if f.split("/")[0] in SC09_WORDS]
-    return {"train": sorted(set(digits) - set(valid) - set(test)),
-            "valid": [f for f in valid if f.split("/")[0] in SC09_WORDS],
-            "test": [f for f in test if f.split("/")[0] in SC09_WORDS]}
-
-
 def test_sc09_splits_labels_and_padding(tmp_path):
     root = tmp_path / "sc"
     expected = make_speechcommands(root)
@@ -145,14 +106,6 @@ def serve(monkeypatch, payload: bytes) -> list[str]:
         return FakeResponse(payload)
     monkeypatch.setattr(data.download, "_open_url", opener)
     return calls
-
-
-def tar_of(folder: Path, mode: str = "w:gz", arc_prefix: str = ".") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode) as tf:
-        for p in sorted(folder.rglob("*")):
-            tf.add(p, arcname=f"{arc_prefix}/{p.relative_to(folder).as_posix()}", recursive=False)
-    return buf.getvalue()
 
 
 def no_leftovers(root: Path) -> None:

@@ -10,7 +10,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from audiodiff.ema import EMAUpdate
 from audiodiff.nets import DiffWave, UNet1D
-from conftest import TINY_UNET
+from helpers.recipes import TINY_UNET
 
 
 def _perturb(model: torch.nn.Module, seed: int) -> None:

@@ -13,8 +13,8 @@ import soundfile as sf
 
 from audiodiff import fad as fad_mod
 from audiodiff.metrics import frechet_distance, si_sdr
-from sound_classes import RATE, sound, white_noise, write_folder
-from test_cli import assert_one_line_error, run_cli
+from helpers.cli import assert_one_line_error, run_cli
+from helpers.sound_classes import RATE, sound, white_noise, write_folder
 
 
 def _tones(seed: int, n: int = 20) -> list[np.ndarray]:
@@ -87,6 +87,7 @@ def test_si_sdr_closed_form_and_scale_invariance():
         si_sdr(s, s[:-1])
 
 
+@pytest.mark.slow
 def test_eval_pairs_reports_si_sdr_improvement(tmp_path):
     rng = np.random.default_rng(3)
     clean = [sound(k, rng) for k in range(6)]

@@ -14,8 +14,13 @@ import pytest
 import torch
 
 from audiodiff.data import CachedWaves, build_dataset
-from conftest import REPO
-from test_datasets import cfg, write
+from helpers.audio import write_tone_wavs
+from helpers.corpora import cfg, write
+from helpers.disks import mounted_tmpfs
+from helpers.processes import child_env
+from helpers.recipes import REPO, tiny_recipe_dict, write_recipe
+
+pytestmark = pytest.mark.slow      # end to end: child processes
 
 
 def recordings(folder: Path) -> Path:
@@ -33,15 +38,9 @@ def same_clips(a, b) -> None:
 
 @pytest.fixture
 def tmpfs(tmp_path):
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("needs root and permission to mount a tmpfs (the RLIMIT_FSIZE test covers the same path)")
-    try:
+    with mounted_tmpfs(tmp_path / "small-disk", "256k", "needs root and permission to mount a tmpfs (the "
+                       "RLIMIT_FSIZE test covers the same path)") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_cache_on_a_full_tmpfs_falls_back_to_memory(tmp_path, tmpfs, audiodiff_log):
@@ -60,7 +59,7 @@ CHILD = r'''
 import json, resource, signal, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
-from test_datasets import cfg
+from helpers.corpora import cfg
 from audiodiff.data import CachedWaves, build_dataset
 import logging
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -96,21 +95,12 @@ def test_cache_under_a_file_size_limit_falls_back_to_memory(tmp_path):
 @pytest.fixture
 def tmpfs_150k(tmp_path):
     """A tmpfs with room for one tiny run's checkpoint (~95 kB) but not for its replacement beside it."""
-    mount = tmp_path / "run-disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=150k", "tmpfs", str(mount)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("needs root and permission to mount a tmpfs")
-    try:
+    with mounted_tmpfs(tmp_path / "run-disk", "150k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_checkpoint_on_a_full_disk_is_one_line_and_keeps_the_previous(tmp_path, tmpfs_150k):
     from audiodiff import checkpoint as ckpt
-    from conftest import tiny_recipe_dict, write_recipe, write_tone_wavs
-    from test_train_scale import child_env
 
     write_tone_wavs(tmp_path / "audio")
     recipe = write_recipe(tmp_path / "recipe", tiny_recipe_dict(tmp_path / "audio", checkpoint_every=1, max_steps=3,

@@ -18,9 +18,9 @@ import pytest
 import audiodiff.data as data
 from audiodiff.data import DatasetError, build_dataset
 from audiodiff.recipe import RecipeError, recipe_from_dict
-from conftest import REPO, tiny_recipe_dict, write_recipe
-from test_datasets import cfg, make_speechcommands, tar_of
-from test_train_scale import child_env
+from helpers.corpora import cfg, make_speechcommands, tar_of
+from helpers.processes import child_env
+from helpers.recipes import REPO, tiny_recipe_dict, write_recipe
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -198,6 +198,7 @@ def test_recipe_sha256_must_be_hex(tmp_path):
         recipe_from_dict(raw, source="r")
 
 
+@pytest.mark.slow
 def test_cli_truncated_download_is_one_line(server, tmp_path):
     make_speechcommands(tmp_path / "src")
     payload, boundary = plain_tar(tmp_path / "src")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,37 +17,12 @@ from audiodiff import checkpoint as ckpt
 from audiodiff.recipe import load_recipe
 from audiodiff.runlock import LOCK_NAME
 from audiodiff.training import Trainer
-from conftest import REPO, tiny_recipe_dict, write_recipe
-from test_train import state_tensors
-from test_train_scale import assert_close_dicts, child_env, weights
+from helpers.cli import last_line
+from helpers.processes import child_script, run_child, start_and_wait_for, train_cmd
+from helpers.recipes import REPO, tiny_recipe_dict, write_recipe
+from helpers.runs import assert_close_dicts, state_tensors, weights
 
-
-def train_cmd(recipe_dir: Path, run: Path, *extra: str) -> list[str]:
-    return [sys.executable, "cli.py", "train", str(recipe_dir), "--out", str(run), "--no-progress", "--device", "cpu",
-            *extra]
-
-
-def last_line(text: str) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
-
-
-def start_and_wait_for(cmd: list[str], log: Path, marker: str, timeout: float = 120) -> subprocess.Popen:
-    """Start cmd with stderr into `log`; return once `marker` appears there (the process still running)."""
-    err = open(log, "w")
-    proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(), stdout=subprocess.DEVNULL, stderr=err)
-    err.close()
-    deadline = time.monotonic() + timeout
-    while marker not in log.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"{marker!r} never appeared (rc {proc.poll()}):\n{log.read_text()[-3000:]}")
-        time.sleep(0.01)
-    return proc
-
-
-def run_cli(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=timeout)
+pytestmark = pytest.mark.slow      # end to end: signals to real training processes
 
 
 @pytest.fixture
@@ -79,7 +53,7 @@ def test_sigterm_checkpoints_then_resume_matches_uninterrupted(long_recipe, tmp_
     assert line == f"stopped at step {stopped} (SIGTERM); run the same command to resume"
     assert weights(run).keys() and not [p for p in run.iterdir() if p.name.endswith(ckpt.TEMP_SUFFIX)]
     # the same command resumes from that step and finishes with the uninterrupted run's weights
-    done = run_cli(cmd)
+    done = run_child(cmd)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resuming {run} from step {stopped}" in done.stderr
     reference = tmp_path / "reference"
@@ -107,11 +81,7 @@ def test_ctrl_c_outside_training_says_interrupted(long_recipe, tmp_path):
     cmd = [sys.executable, str(REPO / "cli.py"), "sample", "--n", "100000", "--batch-size", "1", "--out",
            str(tmp_path / "wavs"), "--no-progress", "--device", "cpu"]
     log = tmp_path / "sample.log"
-    with open(log, "w") as err:
-        proc = subprocess.Popen(cmd, cwd=runs.parent, env=child_env(), stdout=subprocess.DEVNULL, stderr=err)
-    deadline = time.monotonic() + 120
-    while "using the most recent run" not in log.read_text() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    proc = start_and_wait_for(cmd, log, "using the most recent run", cwd=runs.parent)
     time.sleep(0.5)
     os.kill(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=60) == 130
@@ -126,7 +96,7 @@ def test_second_trainer_on_a_run_is_refused_naming_the_holder(endless_recipe, tm
     try:
         in_flight = run / ".model.safetensors.abc123.tmp"    # what a checkpoint being written looks like
         in_flight.write_bytes(b"partial")
-        second = run_cli(cmd)
+        second = run_child(cmd)
         assert second.returncode == 1
         assert last_line(second.stderr) == (f"error: {run} is in use by another audiodiff train (PID {first.pid}): "
                                             f"wait for it to finish or stop it, or choose another --out")
@@ -138,7 +108,7 @@ def test_second_trainer_on_a_run_is_refused_naming_the_holder(endless_recipe, tm
         if first.poll() is None:
             first.kill()
     # the lock went with the process: the same command now resumes (and removes the stale temp file)
-    third = run_cli(train_cmd(endless_recipe, run, "--max-steps", str(ckpt.load_state(run)["step"] + 1)))
+    third = run_child(train_cmd(endless_recipe, run, "--max-steps", str(ckpt.load_state(run)["step"] + 1)))
     assert third.returncode == 0, third.stderr[-3000:]
     assert "removed 1 temp file(s)" in third.stderr and not in_flight.exists()
     assert (run / LOCK_NAME).is_file()
@@ -176,7 +146,7 @@ def test_damaged_training_state_is_one_line(long_recipe, tmp_path, kind):
     Trainer(load_recipe(long_recipe), run, device="cpu", max_steps=2, show_progress=False).fit()
     corrupt(kind, run / ckpt.STATE)
     before = (run / ckpt.WEIGHTS).read_bytes()
-    proc = run_cli(train_cmd(long_recipe, run, "--max-steps", "4"))
+    proc = run_child(train_cmd(long_recipe, run, "--max-steps", "4"))
     assert proc.returncode == 1, proc.stderr[-2000:]
     line = last_line(proc.stderr)
     assert line.startswith(f"error: {run / ckpt.STATE} ") and "--restart" in line, proc.stderr
@@ -189,13 +159,13 @@ def test_weights_without_training_state_need_restart(long_recipe, tmp_path):
     Trainer(load_recipe(long_recipe), run, device="cpu", max_steps=3, show_progress=False).fit()
     (run / ckpt.STATE).unlink()
     before = (run / ckpt.WEIGHTS).read_bytes()
-    proc = run_cli(train_cmd(long_recipe, run, "--max-steps", "2"))
+    proc = run_child(train_cmd(long_recipe, run, "--max-steps", "2"))
     assert proc.returncode == 1
     assert last_line(proc.stderr) == (f"error: {run} holds trained weights ({ckpt.WEIGHTS}) but no {ckpt.STATE} to "
                                       f"resume from: pass --restart to train it again from step 0 (replacing them), "
                                       f"or choose another --out")
     assert (run / ckpt.WEIGHTS).read_bytes() == before
-    proc = run_cli(train_cmd(long_recipe, run, "--max-steps", "2", "--restart"))
+    proc = run_child(train_cmd(long_recipe, run, "--max-steps", "2", "--restart"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert ckpt.load_state(run)["step"] == 2 and (run / ckpt.WEIGHTS).read_bytes() != before
 
@@ -216,13 +186,8 @@ def init(self, *a, **k):
     real_init(self, *a, **k)
 Trainer.__init__ = init
 open(os.path.join(out, "pid" + rank), "w").write(str(os.getpid()))
-from audiodiff.cli import main
-sys.argv = ["audiodiff", *sys.argv[2:]]
-code = 0
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code or 0
+from helpers.child_cli import run_main
+code = run_main(sys.argv[2:])
 t = trainers[0]
 torch.save({"step": t.step, "code": code, "model": t.model.state_dict()}, os.path.join(out, "rank%s.pt" % rank))
 sys.exit(0)   # torchrun itself would report a non-zero rank as a failed launch
@@ -232,8 +197,7 @@ sys.exit(0)   # torchrun itself would report a non-zero rank as a failed launch
 def test_torchrun_sigterm_to_one_rank_stops_every_rank_at_the_same_step(wav_folder, tmp_path):
     raw = tiny_recipe_dict(wav_folder, batch_size=4, max_steps=300, checkpoint_every=1000, log_every=1)
     recipe_dir = write_recipe(tmp_path / "recipe", raw)
-    helper = tmp_path / "helper.py"
-    helper.write_text(TORCHRUN_HELPER)
+    helper = child_script(tmp_path / "helper.py", TORCHRUN_HELPER)
     out, run = tmp_path / "ranks", tmp_path / "run"
     out.mkdir()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(helper),

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from audiodiff.features import (MelFeatures, mel_distance, mel_image, preview_features, read_png_size,
-                                save_mel_png, spectral_convergence, write_png)
+from audiodiff.features import MelFeatures, mel_image, preview_features, save_mel_png, write_png
 from audiodiff.recipe import RecipeError, recipe_from_dict
+from helpers.measures import mel_distance, read_png_size, spectral_convergence
 
 
 def chirp(sample_rate: int, length: int, f_lo: float = 200.0, f_hi: float = 1700.0) -> torch.Tensor:

@@ -5,6 +5,9 @@ import torch
 
 from audiodiff import DiffWave, GaussianDiffusion, NoiseSchedule, UNet1D
 from audiodiff.sampling import classifier_free_guidance
+from helpers.audio import write_tone_wavs
+from helpers.corpora import make_speechcommands
+from helpers.recipes import tiny_recipe_dict
 
 
 @pytest.mark.parametrize("net", [DiffWave(2, 8, 2, num_classes=3, embed_dim=16, sinusoid_dim=8),
@@ -44,6 +47,7 @@ def test_guidance_combines_conditional_and_unconditional_outputs():
         classifier_free_guidance(Probe(), torch.tensor([2]), 1.0)
 
 
+@pytest.mark.slow
 def test_guided_samples_land_in_their_class_more_often():
     torch.manual_seed(0)
     sched = NoiseSchedule.linear(50, 1e-4, 0.2)
@@ -74,12 +78,11 @@ def test_guided_samples_land_in_their_class_more_often():
         assert guided > 0.9, (k, guided)
 
 
+@pytest.mark.slow
 def test_trainer_trains_on_dataset_labels_and_the_run_samples_by_label(tmp_path):
     import audiodiff
     from audiodiff.recipe import recipe_from_dict
     from audiodiff.training import Trainer, TrainingError
-    from conftest import tiny_recipe_dict, write_tone_wavs
-    from test_datasets import make_speechcommands
 
     make_speechcommands(tmp_path / "sc", rate=8000, n=300)
     raw = tiny_recipe_dict(tmp_path / "sc", model={"type": "diffwave", "residual_layers": 2, "residual_channels": 8,

@@ -19,12 +19,14 @@ from audiodiff import checkpoint as ckpt
 from audiodiff.cli import app
 from audiodiff.diffusion import GaussianDiffusion
 from audiodiff.domains import chunk_cond, domain_config, fit_features, prepare_batch
-from audiodiff.features import MelFeatures, read_png_size
+from audiodiff.features import MelFeatures
 from audiodiff.nets import DiffWave, build_network
 from audiodiff.pipeline import load
 from audiodiff.recipe import load_recipe, recipe_from_dict
 from audiodiff.training import run_config
-from conftest import REPO, write_tone_wavs
+from helpers.audio import write_tone_wavs
+from helpers.measures import read_png_size
+from helpers.recipes import REPO
 
 runner = CliRunner()
 RATE, CLIP = 8000, 512
@@ -136,6 +138,7 @@ def test_one_loss_call_for_every_domain():
 
 
 # ----------------------------------------------------------------- statistics in config.json
+@pytest.mark.slow
 def test_statistics_are_computed_once_and_reused_on_resume(tmp_path):
     recipe = recipe_from_dict(raw_recipe("mel", TINY_UNET))
     config = {**run_config(recipe), **domain_config(recipe)}
@@ -157,6 +160,7 @@ def test_waveform_config_has_no_features():
 
 
 # ----------------------------------------------------------------- a mel-domain run
+@pytest.mark.slow
 def test_mel_run_samples_mels_and_decodes_them(runs):
     pipe = load(runs["mel"], device="cpu")
     assert pipe.domain == "mel" and pipe.model.in_channels == 16
@@ -168,6 +172,7 @@ def test_mel_run_samples_mels_and_decodes_them(runs):
     assert torch.equal(pipe.sample(1, seed=3), pipe.sample(1, seed=3))
 
 
+@pytest.mark.slow
 def test_mel_run_through_a_vocoder_run(runs):
     pipe = load(runs["mel"], device="cpu")
     voc = load(runs["vocoder"], device="cpu")
@@ -182,6 +187,7 @@ def test_mel_run_through_a_vocoder_run(runs):
         pipe.sample(1, seed=0, vocoder=runs["vocoder-other-hop"])
 
 
+@pytest.mark.slow
 def test_tasks_and_vocode_refuse_the_wrong_domain(runs):
     pipe = load(runs["mel"], device="cpu")
     with pytest.raises(ValueError, match="domain is 'mel'"):
@@ -192,6 +198,7 @@ def test_tasks_and_vocode_refuse_the_wrong_domain(runs):
         load(runs["waveform"], device="cpu").sample_mel(1)
 
 
+@pytest.mark.slow
 def test_save_pretrained_keeps_the_features(runs, tmp_path):
     pipe = load(runs["mel"], device="cpu")
     again = load(pipe.save_pretrained(tmp_path / "export"), device="cpu")
@@ -199,6 +206,7 @@ def test_save_pretrained_keeps_the_features(runs, tmp_path):
 
 
 # ----------------------------------------------------------------- CLI
+@pytest.mark.slow
 def test_cli_sample_mel_run_with_plots_and_mels(runs, tmp_path):
     out = tmp_path / "wavs"
     result = runner.invoke(app, ["sample", "--model", str(runs["mel"]), "--n", "2", "--out", str(out), "--seed", "0",
@@ -218,6 +226,7 @@ def test_cli_sample_mel_run_with_plots_and_mels(runs, tmp_path):
     assert len(sf.read(str(tmp_path / "v.wav"))[0]) == CLIP
 
 
+@pytest.mark.slow
 def test_cli_sample_chains_a_vocoder(runs, tmp_path):
     result = runner.invoke(app, ["sample", "--model", str(runs["mel"]), "--vocoder", str(runs["vocoder"]), "--n", "1",
                                  "--out", str(tmp_path), "--no-progress"])
@@ -232,6 +241,7 @@ def test_cli_sample_chains_a_vocoder(runs, tmp_path):
     ("waveform", ["--save-mel"], ("--save-mel needs a mel-domain model",)),
     ("vocoder", [], ("is a vocoder", "audiodiff vocode")),
 ])
+@pytest.mark.slow
 def test_cli_sample_domain_errors(runs, tmp_path, run, extra, words):
     extra = [str(runs[e]) if e in runs else e for e in extra]
     result = runner.invoke(app, ["sample", "--model", str(runs[run]), "--n", "1", "--out", str(tmp_path), *extra])
@@ -240,6 +250,7 @@ def test_cli_sample_domain_errors(runs, tmp_path, run, extra, words):
         assert w in result.output, (w, result.output)
 
 
+@pytest.mark.slow
 def test_cli_plot_for_a_waveform_run(runs, tmp_path):
     result = runner.invoke(app, ["sample", "--model", str(runs["waveform"]), "--n", "1", "--out", str(tmp_path),
                                  "--plot", "--no-progress"])
@@ -247,6 +258,7 @@ def test_cli_plot_for_a_waveform_run(runs, tmp_path):
     assert (tmp_path / "sample_000.png").is_file()
 
 
+@pytest.mark.slow
 def test_cli_vocode_refuses_a_mel_run(runs, tmp_path):
     src = write_tone_wavs(tmp_path / "in", count=1, sample_rate=RATE)[0]
     result = runner.invoke(app, ["vocode", str(src), "--model", str(runs["mel"]), "--out", str(tmp_path / "o.wav")])
@@ -280,6 +292,7 @@ train_module = importlib.import_module("audiodiff.training")
 TRAINER_USES_DOMAINS = "prepare_batch" in inspect.getsource(importlib.import_module("audiodiff.training.trainer"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not TRAINER_USES_DOMAINS, reason="audiodiff/training/trainer.py does not call domains.prepare_batch yet")
 @pytest.mark.parametrize("domain, model", [("mel", TINY_UNET), ("vocoder", TINY_VOCODER)])
 def test_trainer_trains_mel_and_vocoder_runs(tmp_path, domain, model):
@@ -300,6 +313,7 @@ def test_trainer_trains_mel_and_vocoder_runs(tmp_path, domain, model):
         assert pipe.vocode(torch.zeros(16, 4), seed=0).shape == (4 * 32,)
 
 
+@pytest.mark.slow
 def test_a_mel_run_without_statistics_is_refused(runs, tmp_path):
     config = json.loads((runs["mel"] / "config.json").read_text())
     config["features"]["stats"] = None

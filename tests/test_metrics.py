@@ -13,7 +13,7 @@ from audiodiff import checkpoint as ckpt
 from audiodiff import metrics as M
 from audiodiff.classifier import load_classifier
 from audiodiff.evaluate import evaluate
-from sound_classes import SPLITS, sound, white_noise, write_folder
+from helpers.sound_classes import SPLITS, sound, white_noise, write_folder
 
 
 # ----------------------------------------------------------------- closed forms
@@ -79,6 +79,7 @@ def test_ndb_counts_bins_whose_share_differs():
 
 
 # ----------------------------------------------------------------- end to end, ten synthetic classes
+@pytest.mark.slow
 def test_classifier_run_reports_accuracy(sound_classifier):
     _, run = sound_classifier
     config = ckpt.load_config(run)
@@ -94,6 +95,7 @@ def _score(folder: Path, run: Path) -> dict:
     return evaluate(folder, run, use_cache=False).metrics
 
 
+@pytest.mark.slow
 def test_metric_orderings_real_noise_collapse_and_mix(sound_classifier, tmp_path):
     data, run = sound_classifier
     rng = np.random.default_rng(123)
@@ -122,6 +124,7 @@ def test_metric_orderings_real_noise_collapse_and_mix(sound_classifier, tmp_path
     assert m["real"]["ndb"] <= m["mix"]["ndb"] <= m["noise"]["ndb"]
 
 
+@pytest.mark.slow
 def test_accuracy_from_folders_and_labels_file(sound_classifier, tmp_path):
     data, run = sound_classifier
     rng = np.random.default_rng(7)

@@ -19,18 +19,17 @@ import pytest
 
 import audiodiff
 from audiodiff.model_check import ModelFileError
-from audiodiff.recipe import recipe_from_dict
-from audiodiff.training import Trainer
-from conftest import REPO, tiny_recipe_dict, write_tone_wavs
-from test_cli import assert_one_line_error, run_cli
+from helpers.cli import assert_one_line_error, run_cli
+from helpers.recipes import REPO
+from helpers.runs import train_tiny_run
+
+pytestmark = pytest.mark.slow      # end to end: a trained run, CLI subprocesses
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("trusted")
-    write_tone_wavs(root / "audio")
-    Trainer(recipe_from_dict(tiny_recipe_dict(root / "audio", max_steps=1)), root / "run", show_progress=False).fit()
-    return root / "run"
+    return train_tiny_run(root, max_steps=1)
 
 
 def hostile_copy(run: Path, dest: Path, edit=None, text: str | None = None) -> Path:

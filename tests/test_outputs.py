@@ -20,13 +20,17 @@ from audiodiff import checkpoint as ckpt
 from audiodiff.atomic import OutputError, atomic_write
 from audiodiff.audio import save_wav
 from audiodiff.domains import domain_config, fit_features
-from audiodiff.features import read_png_size, write_png
+from audiodiff.features import write_png
 from audiodiff.nets import build_network
 from audiodiff.recipe import recipe_from_dict
-from audiodiff.training import Trainer, run_config
-from conftest import CLIP_LENGTH, REPO, SAMPLE_RATE, tiny_recipe_dict, write_tone_wavs
-from test_cli import assert_one_line_error, run_cli
-from test_vocoder import training_clip, vocoder_recipe
+from audiodiff.training import run_config
+from helpers.cli import assert_one_line_error, run_cli
+from helpers.measures import read_png_size
+from helpers.recipes import CLIP_LENGTH, REPO, SAMPLE_RATE
+from helpers.vocoder import training_clip, vocoder_recipe
+from helpers.runs import train_tiny_run
+
+pytestmark = pytest.mark.slow      # end to end: trained runs, CLI subprocesses
 
 VICTIM_TEXT = "precious data that must survive\n"
 
@@ -34,9 +38,7 @@ VICTIM_TEXT = "precious data that must survive\n"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("outputs")
-    write_tone_wavs(root / "audio")
-    Trainer(recipe_from_dict(tiny_recipe_dict(root / "audio", max_steps=1)), root / "run", show_progress=False).fit()
-    return root / "run"
+    return train_tiny_run(root, max_steps=1)
 
 
 @pytest.fixture
@@ -110,6 +112,12 @@ def test_a_failing_writer_leaves_the_old_file_and_no_temp_file(tmp_path):
 
 
 # ----------------------------------------------------------------- a full disk
+def _limit_file_size_to_64_bytes() -> None:
+    """A child's preexec_fn: writes past 64 bytes fail with EFBIG (SIGXFSZ ignored), as on a full quota."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+
+
 @pytest.fixture
 def full_disk(tmp_path):
     """(folder on a full filesystem, preexec_fn for the child).  As root: a real 64 KiB tmpfs, filled up.
@@ -130,9 +138,7 @@ def full_disk(tmp_path):
                 except OSError:
                     pass
         else:
-            def preexec():
-                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-                resource.setrlimit(resource.RLIMIT_FSIZE, (64, 64))
+            preexec = _limit_file_size_to_64_bytes
         yield disk / "w", preexec
     finally:
         if mounted:

@@ -16,7 +16,7 @@ from audiodiff.pipeline import Pipeline, load
 from audiodiff.recipe import RecipeError, recipe_from_dict
 from audiodiff.schedule import NoiseSchedule
 from audiodiff.training import Trainer
-from conftest import REPO, TINY_UNET, tiny_recipe_dict, write_recipe
+from helpers.recipes import REPO, TINY_UNET, tiny_recipe_dict, write_recipe
 
 
 # ----------------------------------------------------------------- the decision
@@ -84,6 +84,7 @@ def _train_losses(wav_folder, tmp_path, name: str, prec: str, steps: int = 60) -
     return trainer, losses
 
 
+@pytest.mark.slow
 def test_bf16_training_reaches_the_fp32_loss_and_samples_stay_finite(wav_folder, tmp_path):
     _, fp32 = _train_losses(wav_folder, tmp_path, "fp32", "fp32")
     trainer, bf16 = _train_losses(wav_folder, tmp_path, "bf16", "bf16")
@@ -154,6 +155,7 @@ def test_compile_option_wraps_the_sampling_network(monkeypatch):
 
 
 # ----------------------------------------------------------------- CLI
+@pytest.mark.slow
 def test_cli_precision_flag(tmp_path, wav_folder):
     recipe = write_recipe(tmp_path / "recipe", tiny_recipe_dict(wav_folder, max_steps=2))
     run = tmp_path / "run"

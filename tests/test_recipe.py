@@ -10,7 +10,7 @@ import pytest
 from audiodiff.recipe import (DataConfig, Recipe, RecipeError, TrainConfig, diffusion_config, load_recipe,
                               recipe_from_dict)
 from audiodiff.schedule import NoiseSchedule
-from conftest import REPO, TINY_DIFFWAVE, TINY_UNET, tiny_recipe_dict, to_toml, write_recipe
+from helpers.recipes import REPO, TINY_DIFFWAVE, TINY_UNET, tiny_recipe_dict, to_toml, write_recipe
 
 
 def base() -> dict:

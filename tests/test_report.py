@@ -1,5 +1,5 @@
 """The report page: what write_report embeds (decoded back from the HTML), `sample --report`, and the page
-in a real headless Chromium (tests/browser.py): no console errors, every clip's media loads, not blank."""
+in a real headless Chromium (tests/helpers/browser.py): no console errors, every clip's media loads, not blank."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from typer.testing import CliRunner
 import audiodiff
 from audiodiff.cli import app
 from audiodiff.report import IMAGE_MIN_HEIGHT, IMAGE_MIN_WIDTH, UNLABELLED, ReportClip, write_report
-from browser import Browser, find_browser
-from conftest import tiny_recipe_dict
+from helpers.browser import Browser, find_browser
+from helpers.cli import assert_one_line_error, run_cli
+from helpers.corpora import make_speechcommands
+from helpers.recipes import tiny_recipe_dict
 
 HOSTILE = "<script>alert('x')</script> & \"quoted\""
 
@@ -185,7 +187,6 @@ def labelled_run(tmp_path_factory) -> Path:
     """A tiny class-conditional DiffWave trained 3 steps on a generated Speech Commands tree."""
     from audiodiff.recipe import recipe_from_dict
     from audiodiff.training import Trainer
-    from test_datasets import make_speechcommands
 
     root = tmp_path_factory.mktemp("labelled")
     make_speechcommands(root / "sc", rate=8000, n=300)
@@ -208,6 +209,7 @@ def sample_report(labelled_run, tmp_path_factory) -> tuple[Path, Path]:
     return out / "page.html", out / "wavs"
 
 
+@pytest.mark.slow
 def test_sample_report_holds_the_written_clips_and_the_model_card(labelled_run, sample_report):
     page, wavs = sample_report
     p = PageParser(page.read_text())
@@ -226,9 +228,8 @@ def test_sample_report_holds_the_written_clips_and_the_model_card(labelled_run, 
                       "seed": "4", "label": "7 (seven)", "guidance": "1", "audiodiff version": audiodiff.__version__}
 
 
+@pytest.mark.slow
 def test_sample_report_to_a_folder_is_refused_before_sampling(labelled_run, tmp_path):
-    from test_cli import assert_one_line_error, run_cli
-
     (tmp_path / "folder").mkdir()
     proc = run_cli("sample", "--model", str(labelled_run), "--n", "1", "--steps", "2", "--out", str(tmp_path / "wavs"),
                    "--report", str(tmp_path / "folder"), "--no-progress")
@@ -282,6 +283,7 @@ def check_page_in_browser(browser: Browser, path: Path, clips: list[tuple[int, i
     return shot
 
 
+@pytest.mark.slow
 def test_page_in_headless_browser(browser, tmp_path):
     clips = mixed_clips()
     path = write_report(tmp_path / "page.html", clips, metrics={"fid": 3.2}, card={"recipe": HOSTILE})
@@ -296,6 +298,7 @@ def test_page_in_headless_browser(browser, tmp_path):
     assert headings == ["one (2 clips)", f"{HOSTILE} (2 clips)", f"{UNLABELLED} (1 clip)"]
 
 
+@pytest.mark.slow
 def test_sample_report_in_headless_browser(browser, sample_report):
     page, wavs = sample_report
     clips = [(sf.info(str(f)).frames, 8000) for f in sorted(wavs.glob("*.wav"))]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from audiodiff.schedule import NoiseSchedule
-from oracle import cumprod_py
+from helpers.oracle import cumprod_py
 
 
 # --------------------------------------------------------------------------- linear

@@ -14,9 +14,10 @@ from audiodiff.sampling import make_plan, sample
 from audiodiff.schedule import NoiseSchedule
 from audiodiff.spacing import SPACINGS, half_logsnr
 from audiodiff.training import Trainer
-from conftest import tiny_recipe_dict, write_tone_wavs
-from oracle import GaussianOracle
-from test_cli import assert_one_line_error, run_cli
+from helpers.audio import write_tone_wavs
+from helpers.cli import assert_one_line_error, run_cli
+from helpers.oracle import GaussianOracle
+from helpers.recipes import tiny_recipe_dict
 
 LINEAR = GaussianDiffusion(NoiseSchedule.linear(1000), prediction="eps")
 COSINE = GaussianDiffusion(NoiseSchedule.cosine(1000), prediction="v")
@@ -134,6 +135,7 @@ def test_sampler_with_custom_levels_calls_the_network_at_them():
     assert [round(c[0].item(), 3) for c in oracle.calls] == [999, 600, 250.5, 30, 0]
 
 
+@pytest.mark.slow
 def test_recipe_and_pipeline_take_spacing_and_levels(tmp_path):
     write_tone_wavs(tmp_path / "audio")
     raw = tiny_recipe_dict(tmp_path / "audio")

@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,8 +12,12 @@ import pytest
 import audiodiff
 from audiodiff import checkpoint as ckpt
 from audiodiff.recipe import RecipeError, recipe_from_dict
-from conftest import REPO, TINY_DIFFWAVE, tiny_recipe_dict, write_recipe
-from sound_classes import LENGTH, RATE
+from helpers.recipes import TINY_DIFFWAVE, tiny_recipe_dict, write_recipe
+from helpers.runs import read_events
+from helpers.sound_classes import LENGTH, RATE
+from helpers.processes import kill_9_when, run_child, train_cmd
+
+pytestmark = pytest.mark.slow      # end to end: training with evaluation, kill -9 and resume
 
 
 def eval_recipe(data: Path, classifier: Path, **train) -> dict:
@@ -43,7 +42,6 @@ def test_eval_every_logs_scores_and_keeps_the_best(sound_classifier, tmp_path):
     for r in h:
         assert r["n"] == 6 and all(math.isfinite(r[k]) for k in ("fid", "is", "mis", "am", "ndb"))
         assert r["fid"] > 0 and 1 <= r["is"] <= 10
-    from test_train_scale import read_events
 
     events = read_events(run / "tb")
     assert [e.step for e in events.Scalars("eval/fid")] == [2, 4, 6]
@@ -69,30 +67,17 @@ def test_killed_run_resumes_without_losing_or_doubling_history(sound_classifier,
     recipe_dir = write_recipe(tmp_path / "recipe", eval_recipe(data, classifier, eval_every=1, checkpoint_every=3,
                                                                max_steps=steps, log_every=50))
     run = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    env.pop("AUDIODIFF_DEBUG", None)
-    cmd = [sys.executable, "cli.py", "train", str(recipe_dir), "--out", str(run), "--no-progress", "--device", "cpu"]
-    with open(tmp_path / "killed.log", "w") as err:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        try:
-            deadline = time.monotonic() + 240
-            # kill it once it has evaluated past its first checkpoint (step 3): lines 4, 5 … are then lost work
-            while proc.poll() is None and time.monotonic() < deadline:
-                if (run / ckpt.STATE).is_file() and (run / "metrics.jsonl").is_file() and \
-                        len((run / "metrics.jsonl").read_text().splitlines()) >= 4:
-                    break
-                time.sleep(0.005)
-            assert proc.poll() is None, "the run ended before it could be killed: raise `steps`"
-            os.kill(proc.pid, signal.SIGKILL)
-            assert proc.wait(timeout=30) == -signal.SIGKILL
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+    cmd = train_cmd(recipe_dir, run)
+
+    def evaluated_past_the_first_checkpoint() -> bool:
+        """Killed once it has evaluated past its first checkpoint (step 3): lines 4, 5 … are then lost work."""
+        return (run / ckpt.STATE).is_file() and (run / "metrics.jsonl").is_file() and \
+            len((run / "metrics.jsonl").read_text().splitlines()) >= 4
+    kill_9_when(cmd, tmp_path / "killed.log", evaluated_past_the_first_checkpoint, timeout=240)
     killed_at = ckpt.load_state(run)["step"]
     before = history(run)
     assert len(before) > killed_at >= 3     # evaluations after the checkpoint: they are done again
-    proc = subprocess.run(cmd[:] + ["--max-steps", str(killed_at + 4)], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = run_child(cmd + ["--max-steps", str(killed_at + 4)])
     assert proc.returncode == 0, proc.stderr[-3000:]
     after = history(run)
     assert [r["step"] for r in after] == list(range(1, killed_at + 5))

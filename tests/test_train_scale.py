@@ -7,47 +7,25 @@ from __future__ import annotations
 import importlib
 import json
 import math
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file
 
 import audiodiff
 from audiodiff import checkpoint as ckpt
-from audiodiff.recipe import RecipeError, load_recipe, recipe_from_dict
+from audiodiff.recipe import RecipeError, load_recipe
 from audiodiff.training import Trainer, TrainingError, mel_image
-from conftest import REPO, TINY_DIFFWAVE, tiny_recipe_dict, write_recipe
-from test_train import state_tensors
+from helpers.processes import child_env, child_script, kill_9_when, run_child, train_cmd
+from helpers.recipes import REPO, TINY_DIFFWAVE, make_recipe, tiny_recipe_dict, write_recipe
+from helpers.runs import assert_close_dicts, read_events, state_tensors, weights
+
+pytestmark = pytest.mark.slow      # end to end: torchrun, kill -9 and resume
 
 train_mod = importlib.import_module("audiodiff.training.trainer")
-
-
-def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("AUDIODIFF_DEBUG", "WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", COLUMNS="100", PYTHONWARNINGS="ignore",
-               PYTHONPATH=str(REPO))
-    return env
-
-
-def make_recipe(data_root: Path, **train):
-    return recipe_from_dict(tiny_recipe_dict(data_root, **train), source="tiny")
-
-
-def weights(run: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(run / ckpt.WEIGHTS))
-
-
-def assert_close_dicts(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], what: str, atol: float = 1e-6) -> None:
-    assert a.keys() == b.keys(), what
-    for k in a:
-        torch.testing.assert_close(a[k].float(), b[k].float(), rtol=0, atol=atol, msg=f"{what}: {k}")
 
 
 # ----------------------------------------------------------------- DDP: 2 gloo processes under torchrun
@@ -73,13 +51,8 @@ def fit(self):
     return real_fit(self)
 Trainer.fit = fit
 
-from audiodiff.cli import main
-sys.argv = ["audiodiff", *sys.argv[2:]]
-code = 0
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code or 0
+from helpers.child_cli import run_main
+code = run_main(sys.argv[2:])
 t = trainers[0]
 torch.save({"model": t.model.state_dict(), "ema": t.ema.module.state_dict(), "step": t.step,
             "world": t.world_size, "rank": t.rank, "writes": writes},
@@ -92,8 +65,7 @@ def test_ddp_two_processes_stay_in_sync(wav_folder, tmp_path):
     raw = tiny_recipe_dict(wav_folder, batch_size=4, grad_accum=2, checkpoint_every=2, log_every=2,
                            lr_schedule="cosine", max_steps=5)
     recipe_dir = write_recipe(tmp_path / "recipe", raw)
-    helper = tmp_path / "ddp_helper.py"
-    helper.write_text(DDP_HELPER)
+    helper = child_script(tmp_path / "ddp_helper.py", DDP_HELPER)
     out, run = tmp_path / "ranks", tmp_path / "run"
     out.mkdir()
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -133,23 +105,12 @@ def test_kill_9_then_resume_matches_uninterrupted(wav_folder, tmp_path):
                            warmup_steps=5)
     recipe_dir = write_recipe(tmp_path / "recipe", raw)
     run = tmp_path / "run"
-    cmd = [sys.executable, "cli.py", "train", str(recipe_dir), "--out", str(run), "--no-progress", "--device", "cpu"]
-    with open(tmp_path / "killed.log", "w") as err:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(), stdout=subprocess.DEVNULL, stderr=err)
-        try:
-            deadline = time.monotonic() + 120
-            while not (run / ckpt.STATE).is_file() and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.005)
-            assert proc.poll() is None, "the run ended before it could be killed: raise `steps`"
-            os.kill(proc.pid, signal.SIGKILL)
-            assert proc.wait(timeout=30) == -signal.SIGKILL
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+    cmd = train_cmd(recipe_dir, run)
+    kill_9_when(cmd, tmp_path / "killed.log", (run / ckpt.STATE).is_file)
     killed_at = ckpt.load_state(run)["step"]
     assert 2 <= killed_at < steps and killed_at % 2 == 0
     # the same command again resumes from the checkpoint and finishes
-    proc = subprocess.run(cmd, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=300)
+    proc = run_child(cmd)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"resuming {run} from step {killed_at}" in proc.stderr
     assert not [p for p in run.iterdir() if p.name.endswith(ckpt.TEMP_SUFFIX)]
@@ -302,14 +263,6 @@ def test_compile_wraps_the_network(wav_folder, tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------- TensorBoard scalars and previews
-def read_events(folder: Path):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0, "images": 0, "audio": 0})
-    acc.Reload()
-    return acc
-
-
 def test_tensorboard_scalars_and_previews(wav_folder, tmp_path):
     import io
 

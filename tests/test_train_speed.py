@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import torch
 
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.training import Trainer
-from conftest import tiny_recipe_dict
+from helpers.recipes import tiny_recipe_dict
+
+pytestmark = pytest.mark.slow      # end to end: training runs
 
 
 def test_cpu_run_leaves_the_cores_to_the_compute_threads(wav_folder, tmp_path, monkeypatch):

@@ -17,17 +17,16 @@ from audiodiff import checkpoint as ckpt
 from audiodiff.cli import app
 from audiodiff.diffusion import GaussianDiffusion
 from audiodiff.domains import domain_config, fit_features, prepare_batch
-from audiodiff.features import mel_distance, spectral_convergence
 from audiodiff.nets import DiffWave, build_network
 from audiodiff.nets.diffwave import MelUpsampler, hop_factors
 from audiodiff.pipeline import load
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.training import run_config
+from helpers.measures import mel_distance, spectral_convergence
+from helpers.recipes import REPO
+from helpers.vocoder import CLIP, RATE, training_clip, vocoder_recipe
 
 runner = CliRunner()
-
-RATE, N_FFT, HOP, N_MELS = 8000, 128, 32, 16
-CLIP = 512                                  # 64 ms at 8 kHz: 16 frames of 32 samples
 
 
 def tiny_vocoder(n_mels: int = 8, hop_length: int = 16, **kw) -> DiffWave:
@@ -112,27 +111,6 @@ def test_bad_mel_input_is_a_clear_error(call, words):
 
 
 # ----------------------------------------------------------------- a vocoder overfit on one clip
-def training_clip() -> torch.Tensor:
-    """A gliding harmonic tone (300 → 900 Hz) with 6 Hz tremolo, 64 ms at 8 kHz, peak 0.8."""
-    t = torch.arange(CLIP, dtype=torch.float64) / RATE
-    phase = 2 * math.pi * torch.cumsum((300 + 600 * t / t[-1]) / RATE, 0)
-    w = sum(0.4 / k * torch.sin(k * phase + k) for k in range(1, 5))
-    w = w * (0.6 + 0.4 * torch.sin(2 * math.pi * 6 * t))
-    return (0.8 * w / w.abs().max()).float()
-
-
-def vocoder_recipe() -> dict:
-    return {"name": "tiny-vocoder",
-            "data": {"root": "unused", "sample_rate": RATE, "clip_length": CLIP, "domain": "vocoder"},
-            "features": {"n_fft": N_FFT, "hop_length": HOP, "n_mels": N_MELS, "griffin_lim_iters": 64},
-            "model": {"type": "diffwave", "residual_layers": 6, "residual_channels": 16, "dilation_cycle": 3,
-                      "embed_dim": 32, "sinusoid_dim": 16},
-            # DiffWave BASE's T = 50 schedule; x0 targets memorise a single clip far faster than ε on CPU
-            "diffusion": {"schedule": "linear", "num_steps": 50, "beta_start": 1e-4, "beta_end": 0.05,
-                          "prediction": "x0"},
-            "sample": {"sampler": "fast"}}
-
-
 @pytest.fixture(scope="module")
 def overfit_run(tmp_path_factory) -> tuple[Path, torch.Tensor, float]:
     """Train the tiny vocoder on one clip (1200 Adam steps, batch 4, ~20 s on one core) with the same
@@ -160,6 +138,7 @@ def overfit_run(tmp_path_factory) -> tuple[Path, torch.Tensor, float]:
     return run, clip, seconds
 
 
+@pytest.mark.slow
 def test_vocoder_reproduces_its_training_clip_better_than_griffin_lim(overfit_run):
     run, clip, seconds = overfit_run
     pipe = load(run, device="cpu")
@@ -180,6 +159,7 @@ def test_vocoder_reproduces_its_training_clip_better_than_griffin_lim(overfit_ru
     assert sc_voc < sc_gl
 
 
+@pytest.mark.slow
 def test_pipe_vocode_types_and_wrong_bins(overfit_run):
     pipe = load(overfit_run[0], device="cpu")
     mel = pipe.features.encode(overfit_run[1])
@@ -191,6 +171,7 @@ def test_pipe_vocode_types_and_wrong_bins(overfit_run):
         pipe.sample(1)
 
 
+@pytest.mark.slow
 def test_resynthesize_keeps_the_length_and_resamples_with_a_log_message(overfit_run, audiodiff_log):
     pipe = load(overfit_run[0], device="cpu")
     wave = pipe.resynthesize(torch.zeros(1000).numpy() + 0.1 * np.sin(np.arange(1000) / 5), seed=0)
@@ -203,6 +184,7 @@ def test_resynthesize_keeps_the_length_and_resamples_with_a_log_message(overfit_
 
 
 # ----------------------------------------------------------------- audiodiff vocode
+@pytest.mark.slow
 def test_cli_vocode_a_wav_at_another_rate(overfit_run, tmp_path, audiodiff_log):
     run, clip, _ = overfit_run
     src = tmp_path / "in16k.wav"
@@ -218,6 +200,7 @@ def test_cli_vocode_a_wav_at_another_rate(overfit_run, tmp_path, audiodiff_log):
                for r in audiodiff_log.records)
 
 
+@pytest.mark.slow
 def test_cli_vocode_a_silent_file(overfit_run, tmp_path):
     src = tmp_path / "silence.wav"
     sf.write(str(src), np.zeros(700, np.float32), RATE, subtype="PCM_16")
@@ -228,6 +211,7 @@ def test_cli_vocode_a_silent_file(overfit_run, tmp_path):
     assert len(data) == 700 and np.isfinite(data).all()
 
 
+@pytest.mark.slow
 def test_cli_vocode_a_saved_mel(overfit_run, tmp_path):
     run, clip, _ = overfit_run
     pipe = load(run, device="cpu")
@@ -244,16 +228,16 @@ def test_cli_vocode_a_saved_mel(overfit_run, tmp_path):
     assert "expects mel spectrograms with 16 mel bins, got 12" in str(result.exception)
 
 
+@pytest.mark.slow
 def test_cli_sample_refuses_a_vocoder_run(overfit_run, tmp_path):
     result = runner.invoke(app, ["sample", "--model", str(overfit_run[0]), "--out", str(tmp_path), "--n", "1"])
     assert result.exit_code == 1
     assert "vocoder" in result.output and "audiodiff vocode" in result.output
 
 
+@pytest.mark.slow      # builds the benchmark's 2.6M-parameter vocoder
 def test_bench_vocoder_smoke(tmp_path):
     import importlib.util
-
-    from conftest import REPO
 
     spec = importlib.util.spec_from_file_location("bench_vocoder", REPO / "benchmarks" / "bench_vocoder.py")
     bench = importlib.util.module_from_spec(spec)

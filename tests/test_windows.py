@@ -9,20 +9,18 @@ import torch
 
 import audiodiff
 from audiodiff import tasks
-from audiodiff.recipe import recipe_from_dict
-from audiodiff.training import Trainer
 from audiodiff.windows import map_windows, taper, window_starts
-from conftest import CLIP_LENGTH, SAMPLE_RATE, tiny_recipe_dict, write_tone_wavs
-from test_cli import run_cli
-from test_tasks_pipeline import OracleNet, tone
+from helpers.audio import tone
+from helpers.cli import run_cli
+from helpers.oracle import OracleNet
+from helpers.recipes import CLIP_LENGTH, SAMPLE_RATE
+from helpers.runs import train_tiny_run
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("windows")
-    write_tone_wavs(root / "audio")
-    Trainer(recipe_from_dict(tiny_recipe_dict(root / "audio", max_steps=2)), root / "run", show_progress=False).fit()
-    return root / "run"
+    return train_tiny_run(root, max_steps=2)
 
 
 class LengthRecorder(torch.nn.Module):
@@ -97,6 +95,7 @@ def test_windowed_denoise_equals_whole_denoise_for_a_pointwise_model():
     assert torch.allclose(windowed, whole, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_long_input_calls_the_model_on_windows_only(run):
     pipe = recording_pipe(run)
     rng = np.random.default_rng(0)
@@ -121,6 +120,7 @@ def test_long_input_calls_the_model_on_windows_only(run):
     assert set(pipe.model.lengths) == {128}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["denoise", "inpaint", "upsample"])
 def test_an_input_shorter_than_a_window_is_unchanged(run, task):
     """The windowed pipeline gives bit for bit what the task gives on the whole input."""
@@ -144,6 +144,7 @@ def test_an_input_shorter_than_a_window_is_unchanged(run, task):
     assert torch.equal(got, ref.clamp(-1, 1).float())
 
 
+@pytest.mark.slow
 def test_cli_denoises_a_long_file_in_windows(run, tmp_path):
     n = 12 * CLIP_LENGTH + 5
     noisy = tmp_path / "long.wav"

@@ -18,7 +18,7 @@ from .corpora import (ARCHIVE_SHA256, CACHE_DIRNAME, CORPORA, DATA_EXTENSIONS, D
                       DatasetError, Source, SourceList, find_audio_files, gtzan_dir, gtzan_split, hash_split,
                       list_folder, list_gtzan, list_ljspeech, list_notes, list_speechcommands, ljspeech_dir,
                       speechcommands_dir)
-from .dataset import ClipDataset, build_dataset, list_sources, load_folder
+from .dataset import ClipDataset, build_dataset, list_sources
 from .download import DOWNLOAD_ATTEMPTS, download_dataset, download_file, extract_archive
 from .notes import QUICKSTART_NOTES, generate_notes
 
@@ -29,5 +29,5 @@ __all__ = [
     "DatasetError", "EpochBatchSampler", "Source", "SourceList", "build_dataset", "cache_key", "check_data",
     "download_dataset", "download_file", "extract_archive", "find_audio_files", "generate_notes", "gtzan_dir",
     "gtzan_split", "hash_split", "list_folder", "list_gtzan", "list_ljspeech", "list_notes", "list_sources",
-    "list_speechcommands", "ljspeech_dir", "load_folder", "prepare_clips", "speechcommands_dir",
+    "list_speechcommands", "ljspeech_dir", "prepare_clips", "speechcommands_dir",
 ]

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from ..audio import crop_or_pad
 from .cache import CachedWaves, InMemory, prepare_clips, report_unreadable, usable_cache_root
 from .config import DataConfig
-from .corpora import CACHE_DIRNAME, CORPORA, DatasetError, SourceList, list_folder
+from .corpora import CACHE_DIRNAME, CORPORA, DatasetError, SourceList
 from .download import download_dataset
 
 log = logging.getLogger("audiodiff")
@@ -108,16 +108,6 @@ def list_sources(data_cfg: DataConfig, seed: int = 0, show_progress: bool = True
             raise DatasetError(f"the archive from {url} does not hold the {kind} layout (see the error without "
                                f"download); its files were extracted into {root}")
     return corpus.list_files(root, data_cfg, seed)
-
-
-def load_folder(root: str | Path, sample_rate: int, show_progress: bool = True) -> list[Tensor]:
-    """Decode every audio file under root into memory (mono, resampled); unreadable ones are skipped and named."""
-    sources = list_folder(Path(root))
-    kept, waves, _, bad, _ = prepare_clips(sources, sample_rate, None, show_progress=show_progress)
-    report_unreadable(bad, len(sources.sources))
-    if not kept:
-        raise DatasetError(f"none of the {len(sources.sources)} audio files under {root} could be decoded")
-    return [torch.from_numpy(w) for w in waves]
 
 
 def build_dataset(data_cfg: DataConfig, seed: int = 0, show_progress: bool = True) -> ClipDataset:

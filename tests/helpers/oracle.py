@@ -82,6 +82,17 @@ class GaussianOracle:
         return out.to(device=x_t.device, dtype=x_t.dtype)
 
 
+class OracleNet(torch.nn.Module):
+    """The analytic Gaussian denoiser (white data, σ = 0.2) as a module, so a Pipeline can hold it."""
+
+    def __init__(self, schedule):
+        super().__init__()
+        self.oracle = GaussianOracle(schedule, "eps", mu=[0.0], sigma=[0.2])
+
+    def forward(self, x, t):
+        return self.oracle(x, t)
+
+
 def cumprod_py(betas: Sequence[float]) -> list[float]:
     """ᾱ_t = ∏_{s≤t} (1 − β_s) in plain Python floats, independent of torch."""
     out, p = [], 1.0

@@ -13,7 +13,7 @@ import numpy as np
 import soundfile as sf
 
 from audiodiff.data import SC09_WORDS
-from conftest import write_recipe
+from helpers.recipes import write_recipe
 
 RATE = 8000
 LENGTH = 2000           # 0.25 s clips

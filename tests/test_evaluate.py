@@ -4,14 +4,17 @@ reference statistics cached and keyed by data and classifier, and `sample --labe
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from audiodiff.evaluate import CACHE_DIR, evaluate
-from sound_classes import RATE, sound, white_noise, write_folder
-from test_cli import assert_one_line_error, run_cli
+from helpers.cli import assert_one_line_error, run_cli
+from helpers.recipes import TINY_DIFFWAVE, tiny_recipe_dict, write_recipe
+from helpers.sound_classes import RATE, sound, white_noise, write_folder, write_sound_classes
+
+pytestmark = pytest.mark.slow      # end to end: CLI subprocesses
 
 KEYS = ("fid", "is", "mis", "am", "ndb", "n_samples", "n_reference", "label_histogram", "mean", "std", "clipped")
 
@@ -75,9 +78,6 @@ def test_reference_cache_is_keyed_by_data_and_classifier(sound_classifier, tmp_p
 
 
 def test_sample_label_writes_labels_for_eval(tmp_path):
-    from conftest import TINY_DIFFWAVE, tiny_recipe_dict, write_recipe
-    from sound_classes import write_sound_classes
-
     data = write_sound_classes(tmp_path / "data")
     raw = tiny_recipe_dict(data, model={**TINY_DIFFWAVE, "num_classes": 10})
     raw["data"].update(dataset="speechcommands", sample_rate=RATE, clip_length=400, cache=False)
