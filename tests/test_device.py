@@ -11,7 +11,7 @@ import torch
 
 from audiodiff import recipe
 from audiodiff.device import DEVICES, DeviceError, device_choices, resolve_device
-from conftest import REPO
+from helpers.recipes import REPO
 
 TRAINER_MODULES = ("audiodiff.training.trainer", "audiodiff.training.distributed", "audiodiff.training.state",
                    "audiodiff.training.monitor", "audiodiff.training.run")

@@ -10,7 +10,7 @@ from audiodiff import GaussianDiffusion, NoiseSchedule
 from audiodiff.recipe import SampleConfig
 from audiodiff.sampling import (SAMPLERS, SampleOptions, Sampler, get_sampler, placed_plan, registry, sample,
                                 samplers_where)
-from oracle import GaussianOracle
+from helpers.oracle import GaussianOracle
 
 SCHED = NoiseSchedule.linear(20, 1e-3, 0.3)
 
