@@ -6,9 +6,9 @@
     vocoder.py   VocoderPipeline: vocode, resynthesize
 """
 
-from .base import Pipeline, WrongDomainError, as_tensor, load
+from .base import GeneratingPipeline, Pipeline, WrongDomainError, as_tensor, load
 from .mel import MelPipeline
 from .vocoder import VocoderPipeline
 from .waveform import WaveformPipeline
 
-__all__ = ["Pipeline", "WaveformPipeline", "MelPipeline", "VocoderPipeline", "WrongDomainError", "as_tensor", "load"]
+__all__ = ["Pipeline", "GeneratingPipeline", "WaveformPipeline", "MelPipeline", "VocoderPipeline", "WrongDomainError", "as_tensor", "load"]

@@ -215,6 +215,32 @@ class Pipeline:
 
 
 
+class GeneratingPipeline(Pipeline):
+    """A run that generates audio from noise (waveform and mel runs): `sample` here, `generate` per domain."""
+
+    def sample(self, n: int = 1, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
+               length: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
+               labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
+               vocoder: "Pipeline | str | Path | None" = None, **options: Any) -> Tensor:
+        """Generate n clips of audio: float32 [n, length] in [−1, 1] at `sample_rate`.
+
+        `options`: any other sampler option of `audiodiff.sampling.SampleOptions` (eta, variance, fast_betas,
+        spacing, lambda_min, levels, clip_x0, dynamic_percentile), as in `audiodiff.sampling.sample`; unset ones
+        take the run's [sample] settings where the sampler takes them (`SampleOptions.resolve`).
+        labels (one class for all, or n of them) need a class-conditional model; guidance is the
+        classifier-free guidance scale (1 = plain conditional, 0 = unconditional).
+        A mel-domain run samples mels and decodes them through `vocoder` (a vocoder run or its path; default
+        `pipe.vocoder`) or Griffin-Lim; its length is (length // hop)·hop samples (MelPipeline.generate).
+        """
+        return self.generate(n, length=length, vocoder=vocoder, steps=steps, sampler=sampler, seed=seed,
+                             generator=generator, progress=progress, labels=labels, guidance=guidance, **options)[0]
+
+    def generate(self, n: int, length: int | None = None, vocoder: "Pipeline | str | Path | None" = None,
+                 **chain: Any) -> tuple[Tensor, Tensor | None]:
+        """(audio [n, L], the mels it was decoded from [n, n_mels, F] or None): what `audiodiff sample` writes."""
+        raise NotImplementedError
+
+
 def as_tensor(x: Any) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else torch.as_tensor(x)
 

@@ -9,10 +9,10 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
-from .base import Pipeline, WrongDomainError, as_tensor
+from .base import GeneratingPipeline, Pipeline, WrongDomainError, as_tensor
 
 
-class MelPipeline(Pipeline, domain="mel"):
+class MelPipeline(GeneratingPipeline, domain="mel"):
     """sample_mel → mels [n, n_mels, F]; decode → audio [n, F·hop]; sample = both."""
 
     what = "a mel-domain run"
@@ -21,25 +21,6 @@ class MelPipeline(Pipeline, domain="mel"):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.vocoder: Pipeline | None = None   # the default vocoder of `decode` (else Griffin-Lim)
-
-    def sample(self, n: int = 1, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
-               length: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
-               labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
-               vocoder: "Pipeline | str | Path | None" = None, **options: Any) -> Tensor:
-        """Generate n clips of audio: float32 [n, length] in [−1, 1] at `sample_rate`.
-
-        `options`: any other sampler option of `audiodiff.sampling.SampleOptions` (eta, variance, fast_betas,
-        spacing, lambda_min, levels, clip_x0, dynamic_percentile), as in `audiodiff.sampling.sample`; unset ones
-        take the run's [sample] settings where the sampler takes them (`SampleOptions.resolve`).
-        labels (one class for all, or n of them) need a class-conditional model; guidance is the
-        classifier-free guidance scale (1 = plain conditional, 0 = unconditional).
-        A mel-domain run samples mels (`sample_mel`) and decodes them (`decode`) through `vocoder` (a vocoder
-        run or its path; default `self.vocoder`) or Griffin-Lim; its length is (length // hop)·hop samples.
-        """
-        frames = None if length is None else self.features.frames(length)
-        mel = self.sample_mel(n, steps=steps, sampler=sampler, seed=seed, frames=frames, generator=generator,
-                              progress=progress, labels=labels, guidance=guidance, **options)
-        return self.decode(mel, vocoder=vocoder, generator=generator, seed=seed, progress=progress)
 
     def sample_mel(self, n: int = 1, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                    frames: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
@@ -52,14 +33,15 @@ class MelPipeline(Pipeline, domain="mel"):
                            generator=generator, progress=progress, labels=labels, guidance=guidance, **options)
         return x.float().cpu()
 
-    def generate(self, n: int, vocoder: "Pipeline | str | Path | None" = None, seed: int | None = None,
-                 generator: torch.Generator | None = None, progress: bool = False,
-                 **options: Any) -> tuple[Tensor, Tensor]:
-        """(audio [n, F·hop], mels [n, n_mels, F]): what `audiodiff sample` writes (the .npy of --save-mel and the
-        images of --plot come from the mels); options as in `sample`."""
-        generator = generator or self._generator(seed)
-        mels = self.sample_mel(n, generator=generator, progress=progress, **options)
-        return self.decode(mels, vocoder=vocoder, generator=generator, progress=progress), mels
+    def generate(self, n: int, length: int | None = None, vocoder: "Pipeline | str | Path | None" = None,
+                 seed: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
+                 **chain: Any) -> tuple[Tensor, Tensor]:
+        """(audio [n, F·hop], mels [n, n_mels, F]) with F = length // hop: the mels sampled (`sample_mel`) and
+        decoded (`decode`) through `vocoder` (a vocoder run or its path; default `self.vocoder`) or Griffin-Lim.
+        `audiodiff sample` writes both (--save-mel, --plot); see GeneratingPipeline.sample."""
+        frames = None if length is None else self.features.frames(length)
+        mels = self.sample_mel(n, frames=frames, seed=seed, generator=generator, progress=progress, **chain)
+        return self.decode(mels, vocoder=vocoder, generator=generator, seed=seed, progress=progress), mels
 
     def decode(self, mel: Any, vocoder: "Pipeline | str | Path | None" = None, seed: int | None = None,
                generator: torch.Generator | None = None, progress: bool = False, **vocode_options: Any) -> Tensor:

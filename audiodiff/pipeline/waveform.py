@@ -3,44 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from .. import tasks
 from ..windows import map_windows
-from .base import Pipeline, as_tensor, log
+from .base import GeneratingPipeline, Pipeline, as_tensor, log
 
 
-class WaveformPipeline(Pipeline, domain="waveform"):
+class WaveformPipeline(GeneratingPipeline, domain="waveform"):
     """sample → audio [n, L]; denoise / inpaint / upsample recordings at any length (cross-faded windows)."""
 
     what = "a waveform run"
     misuse_hint = ""
 
-    def sample(self, n: int = 1, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
-               length: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
-               labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
-               vocoder: "Pipeline | str | Path | None" = None, **options: Any) -> Tensor:
-        """Generate n waveforms: float32 [n, length] in [−1, 1] at `sample_rate`.
-
-        `options`: any other sampler option of `audiodiff.sampling.SampleOptions` (eta, variance, fast_betas,
-        spacing, lambda_min, levels, clip_x0, dynamic_percentile), as in `audiodiff.sampling.sample`; unset ones
-        take the run's [sample] settings where the sampler takes them (`SampleOptions.resolve`).
-        labels (one class for all, or n of them) need a class-conditional model; guidance is the
-        classifier-free guidance scale (1 = plain conditional, 0 = unconditional).
-        `vocoder` is for mel-domain runs (MelPipeline.sample) and refused here.
-        """
+    def generate(self, n: int, length: int | None = None, vocoder: "Pipeline | str | Path | None" = None,
+                 **chain: Any) -> tuple[Tensor, None]:
+        """(audio [n, length], None); see GeneratingPipeline.sample."""
         if vocoder is not None:
             raise ValueError("vocoder= is for mel-domain runs; this run makes waveforms directly")
-        x = self._generate(n, 1, length or self.clip_length, steps=steps, sampler=sampler, seed=seed,
-                           generator=generator, progress=progress, labels=labels, guidance=guidance, **options)
-        return x[:, 0].clamp(-1.0, 1.0).float().cpu()
-
-    def generate(self, n: int, **options: Any) -> tuple[Tensor, None]:
-        """(audio [n, L], None): what `audiodiff sample` writes; options as in `sample`."""
-        return self.sample(n, **options), None
+        x = self._generate(n, 1, length or self.clip_length, **chain)
+        return x[:, 0].clamp(-1.0, 1.0).float().cpu(), None
 
     # ----------------------------------------------------------------- tasks on given audio
     # Long inputs go through audiodiff/windows.py: windows of `window` samples at the model's rate (default:
