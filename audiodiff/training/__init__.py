@@ -1,6 +1,7 @@
 """Training: the Trainer and its loop, the classifier's trainer, and what they stand on.
 
     trainer.py      Trainer: the loop (batch → micro-batches → clip → step → EMA → log → checkpoint)
+    batches.py      the dataset, its labels and features, the loader, each batch as the domain feeds the net
     classifier.py   ClassifierTrainer: the same loop with cross-entropy, for the evaluation classifier
     run.py          train(recipe, run_dir): picks the trainer for the recipe
     config.py       TrainConfig: the [train] table's keys, defaults and ranges

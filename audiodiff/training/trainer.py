@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import signal
 import sys
 import time
@@ -48,18 +47,17 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from torch.utils.data import DataLoader
 
 from .. import checkpoint as ckpt
-from ..data import EpochBatchSampler, build_dataset
 from ..device import resolve_device
 from ..diffusion import GaussianDiffusion
-from ..domains import chunk_cond, fit_features, prepare_batch, split_item
+from ..domains import chunk_cond
 from ..ema import EMAUpdate
 from ..interrupt import Interrupted, StopFlag
 from ..nets import build_network
 from ..precision import autocast as precision_autocast, resolve_precision
-from .distributed import barrier, close_distributed, in_turns, quiet_logger, rank_seed, setup_distributed
+from .distributed import barrier, close_distributed, quiet_logger, rank_seed, setup_distributed
+from .batches import TrainingData
 from .errors import TrainingError
 from .evaluation import TrainingEvaluator
 from .monitor import LOSS_BINS, Monitoring, ProgressBar, StepMeter, open_writer
@@ -73,7 +71,7 @@ log = logging.getLogger("audiodiff")
 MAX_BAD_STEPS = 20  # consecutive non-finite steps before the run stops
 
 
-class Trainer(RunState, Monitoring):
+class Trainer(RunState, Monitoring, TrainingData):
     """Trains recipe's model into run_dir; `fit()` runs until max_steps, checkpointing on the way."""
 
     def __init__(self, recipe: Recipe, run_dir: str | Path, device: str = "auto", max_steps: int | None = None,
@@ -162,65 +160,6 @@ class Trainer(RunState, Monitoring):
         progress = min(1.0, max(0.0, (s + 1 - warmup) / (total - warmup)))
         floor = self.cfg.min_lr_ratio
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    # ----------------------------------------------------------------- data
-    def _use_labels(self, dataset) -> None:
-        """Class-conditional models ([model] num_classes > 0) train on the dataset's labels."""
-        self.num_classes = int(self.recipe.model.get("num_classes", 0) or 0)
-        if not self.num_classes:
-            return
-        names = getattr(dataset, "class_names", None)
-        if getattr(dataset, "labels", None) is None or not names:
-            raise TrainingError(f"[model] num_classes = {self.num_classes} needs a labelled dataset "
-                                f"(e.g. dataset = \"speechcommands\"); {self.recipe.data.dataset!r} has no labels")
-        if self.num_classes < len(names):
-            raise TrainingError(f"[model] num_classes = {self.num_classes} but the dataset has {len(names)} "
-                                f"classes ({', '.join(names)})")
-        self.config["class_names"] = list(names)
-
-    def _drop_labels(self, labels: torch.Tensor | None) -> torch.Tensor | None:
-        """Labels on the device, each replaced by "unlabelled" with probability [train] cond_drop; None for an
-        unconditional model (batches of a labelled corpus carry labels it does not use)."""
-        if labels is None or not self.num_classes:
-            return None
-        labels = labels.to(self.device, non_blocking=True)
-        if self.cfg.cond_drop > 0:
-            drop = torch.rand(labels.shape, device=self.device, generator=self.noise_rng) < self.cfg.cond_drop
-            labels = torch.where(drop, torch.full_like(labels, self.num_classes), labels)
-        return labels
-
-    def _build_dataset(self):
-        return in_turns(lambda: build_dataset(self.recipe.data, seed=self.cfg.seed, show_progress=self.show_progress),
-                        self.rank, self.local_rank, self.world_size, self.device)
-
-    def _loader(self, dataset) -> DataLoader:
-        sampler = EpochBatchSampler(len(dataset), self.cfg.batch_size, seed=self.cfg.seed, start_step=self.step,
-                                    rank=self.rank, world_size=self.world_size)
-        workers = self._loader_workers()
-        # Its own generator: otherwise creating the iterator draws a seed from the global RNG after a resume
-        # has restored it, and dropout in the resumed run no longer matches the uninterrupted one.
-        return DataLoader(dataset, batch_sampler=sampler, num_workers=workers, pin_memory=self.device.type == "cuda",
-                          persistent_workers=workers > 0, generator=torch.Generator().manual_seed(self.cfg.seed))
-
-    def _loader_workers(self) -> int:
-        """[data] num_workers, but on a CPU run no more than the cores the compute threads leave free: clips
-        come from memory or the decode cache (tens of µs each), so there workers bring nothing and their
-        processes take cores from the network's threads."""
-        asked = self.recipe.data.num_workers
-        if self.device.type != "cpu" or not asked:
-            return asked
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        workers = min(asked, max(0, cores - torch.get_num_threads()))
-        if workers < asked and self.is_main:
-            log.info("CPU run: %d DataLoader worker(s) instead of [data] num_workers = %d (%d cores, %d compute "
-                     "threads)", workers, asked, cores, torch.get_num_threads())
-        return workers
-
-    def _next_batch(self, batches) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The next batch on the device as the domain feeds the net: x0 [B, C, L] and its conditioning."""
-        wave, labels = split_item(next(batches))
-        wave = wave.to(self.device, non_blocking=True)
-        return prepare_batch(self.config["domain"], self.features, wave, self._drop_labels(labels))
 
     # ----------------------------------------------------------------- one optimiser step
     def _draw(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -339,14 +278,6 @@ class Trainer(RunState, Monitoring):
         finally:
             bar.stop()
         self._finish(meter)
-
-    def _prepare_data(self):
-        """The dataset, its labels (class-conditional runs) and its features (mel / vocoder runs)."""
-        dataset = self._build_dataset()
-        self._use_labels(dataset)
-        self.features = fit_features(self.config, dataset.clips, self.run_dir, seed=self.cfg.seed)
-        self._dataset = dataset
-        return dataset
 
     def _start_run_dir(self, n_clips: int) -> None:
         """Rank 0: the run directory, its config.json, the opening log line and the TensorBoard writer."""
