@@ -37,7 +37,7 @@ import torch
 from . import checkpoint as ckpt
 from .audio import AudioReadError, crop_or_pad, load_audio
 from .classifier import embed, load_classifier
-from .data import DatasetError, build_dataset, find_audio_files, speechcommands_dir
+from .data import DatasetError, build_dataset, find_audio_files, list_sources, speechcommands_dir
 from .metrics import classifier_metrics, ndb_centroids
 from .recipe import DataConfig
 from .wavestats import band_edges, band_energy_db, power_sum, wave_stats
@@ -190,8 +190,6 @@ def _cache_key(classifier: Path, data: DataConfig, files: list[Path]) -> str:
 def reference_stats(classifier: str | Path, net: torch.nn.Module, config: dict[str, Any],
                     reference: str | Path | None = None, use_cache: bool = True) -> Reference:
     """Features, log-probs, NDB bins and band energies of the reference, from the cache when it holds them."""
-    from .data import list_sources
-
     classifier = Path(classifier)
     data = reference_data(reference, config)
     sources = list_sources(data, show_progress=False)

@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from .evaluate import read_samples
 from .install import torchaudio
 from .metrics import frechet_distance
 
@@ -75,8 +76,6 @@ def embedding(name: str) -> tuple[int, Callable[[Sequence[np.ndarray]], np.ndarr
 def fad(samples: str | Path, reference: str | Path, name: str = "vggish") -> dict[str, Any]:
     """FAD of every audio file under `samples` against every one under `reference` (both folders, any layout):
     {"fad", "fad_embedding", "fad_frames", "fad_reference_frames"}."""
-    from .evaluate import read_samples
-
     rate, embed = embedding(name)
     if reference is None or not Path(reference).is_dir():
         raise FileNotFoundError(f"--fad needs --reference FOLDER of real audio to compare with, got {reference}")

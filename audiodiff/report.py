@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from . import __version__
 from .audio import wav_bytes
 from .atomic import atomic_write
 from .features import preview_image
@@ -99,8 +100,6 @@ def write_eval_report(path: str | Path, result: Any, samples: str | Path, classi
     """`audiodiff eval --report`: the page for an audiodiff.evaluate.EvalResult, clips grouped by their label
     (else by the class the classifier heard), its metrics (plus numeric `extra_metrics`: FAD, SI-SDR) and an
     evaluation card."""
-    from . import __version__
-
     clips = [ReportClip(c.name, c.audio, c.sample_rate,
                         c.label if c.label is not None else (f"heard as {c.predicted}" if c.predicted else None))
              for c in result.clips]
@@ -149,8 +148,6 @@ def model_card(pipe: Any, sampler: str | None = None, steps: int | None = None, 
     (the given ones, else the run's [sample] defaults), seed, label, what turned mels into audio (mel runs:
     `vocoder`, else Griffin-Lim) and audiodiff version; `extra` entries are appended.  Entries that do not
     apply are left out."""
-    from . import __version__
-
     config, run = pipe.config, pipe.sample_options
     chain = run.resolve(sampler=sampler, steps=steps, eta=eta)   # what Pipeline.sample ran with
     sampler, eta = chain["sampler"], chain.get("eta")
