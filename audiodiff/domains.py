@@ -33,6 +33,7 @@ class Domain:
 
     name: ClassVar[str] = ""
     uses_features: ClassVar[bool] = True   # mel settings + statistics in config.json's "features"
+    generates: ClassVar[bool] = True       # makes free-running samples from noise (a vocoder needs a mel)
 
     def batch(self, features: MelFeatures, wave: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """Mono clips wave [B, 1, L] → (x0, conditioning without labels), computed without gradient."""
@@ -109,6 +110,7 @@ class Vocoder(Domain):
     """x0 = the waveform cropped to whole frames [B, 1, F·hop], conditioned on its mel [B, n_mels, F]."""
 
     name = "vocoder"
+    generates = False
 
     def batch(self, features: MelFeatures, wave: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         wave = wave[..., :features.samples(features.frames(wave.shape[-1]))]

@@ -28,6 +28,7 @@ import torch
 from .. import checkpoint as ckpt
 from ..audio import crop_or_pad, resample
 from ..classifier import append_metrics, load_classifier, trim_metrics
+from ..domains import get_domain
 from ..evaluate import reference_stats, score_waves
 from ..pipeline import Pipeline
 from .errors import TrainingError
@@ -48,7 +49,7 @@ class TrainingEvaluator:
         if not cfg.eval_classifier:
             raise TrainingError("[train] eval_every needs [train] eval_classifier = a classifier run directory "
                                 "(audiodiff train recipes/sc09-classifier)")
-        if trainer.config.get("domain") == "vocoder":
+        if not get_domain(trainer.config.get("domain", "waveform")).generates:
             raise TrainingError("[train] eval_every: a vocoder run makes no free-running samples to score; set "
                                 "eval_every = 0")
         self.classifier = Path(cfg.eval_classifier)
