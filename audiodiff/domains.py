@@ -147,10 +147,6 @@ def get_domain(name: str) -> Domain:
     return DOMAIN_OBJECTS[name]
 
 
-def check_domain(domain: str) -> str:
-    return get_domain(domain).name
-
-
 def prepare_batch(domain: str, features: MelFeatures | None, wave: Tensor,
                   labels: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """A batch of clips wave [B, 1, L] (and optional class labels [B]) → (x0, cond) for the loss.

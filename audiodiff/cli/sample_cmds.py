@@ -82,7 +82,7 @@ def sample(
         count = min(batch_size, n - written)
         waves, mels = pipe.generate(count, steps=steps, sampler=sampler, eta=eta, generator=generator,
                                     progress=progress, labels=label, guidance=guidance, spacing=spacing,
-                                    clip_x0=clip_x0, **({} if voc is None else {"vocoder": voc}))
+                                    clip_x0=clip_x0, vocoder=voc)
         for i, wave in enumerate(waves):
             stem = out / f"sample_{written:03d}"
             paths.append(save_wav(stem.with_suffix(".wav"), wave, pipe.sample_rate))
