@@ -5,7 +5,7 @@ from typing import Any
 
 from .diffusion import GaussianDiffusion
 from .features import MelFeatures
-from .nets import DiffWave, UNet1D
+from .nets import DiffWave, UNet1D, UNet2D
 from .pipeline import Pipeline, load
 from .recipe import Recipe, RecipeError, load_recipe
 from .sampling import SAMPLERS
@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 # distributed-training and TensorBoard code (see audiodiff/training/__init__.py)
 _TRAINING = ("Trainer", "train")
 
-__all__ = ["GaussianDiffusion", "MelFeatures", "NoiseSchedule", "DiffWave", "UNet1D", "Pipeline", "load", "Recipe",
+__all__ = ["GaussianDiffusion", "MelFeatures", "NoiseSchedule", "DiffWave", "UNet1D", "UNet2D", "Pipeline", "load", "Recipe",
            "RecipeError", "load_recipe", "SAMPLERS", "Trainer", "train", "__version__"]
 
 

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from . import checkpoint as ckpt
 from .features import MelFeatures, clip_sample
+from .nets import NETWORKS
 from .options import RecipeError
 
 log = logging.getLogger("audiodiff")
@@ -51,7 +52,11 @@ class Domain:
 
 
 def _one_channel(recipe: Any, source: str) -> None:
-    if recipe.model["type"] == "diffwave" and recipe.model.get("in_channels", 1) != 1:
+    kind = recipe.model["type"]
+    if getattr(NETWORKS.get(kind), "mel_image", False):
+        raise RecipeError(f"{source}: [model] type = {kind!r} convolves a mel spectrogram as an image (bins × "
+                          f"frames): set [data] domain = \"mel\"")
+    if kind == "diffwave" and recipe.model.get("in_channels", 1) != 1:
         raise RecipeError(f"{source}: [model] in_channels must be 1 for waveform diffusion")
 
 

@@ -13,9 +13,11 @@ from .classifier import AudioClassifier
 from .diffwave import DiffWave
 from .layers import Range
 from .unet1d import UNet1D
+from .unet2d import UNet2D
 
 # "classifier" is no ε-network: its class says objective = "classification" and the trainer trains it so.
-NETWORKS: dict[str, type[nn.Module]] = {"diffwave": DiffWave, "unet1d": UNet1D, "classifier": AudioClassifier}
+NETWORKS: dict[str, type[nn.Module]] = {"diffwave": DiffWave, "unet1d": UNet1D, "unet2d": UNet2D,
+                                        "classifier": AudioClassifier}
 
 
 def network_options(kind: str) -> dict[str, Any]:
@@ -117,7 +119,7 @@ def is_classifier_config(model_cfg: Any) -> bool:
 
 
 # The [model] key that widens each network's first layer (named by the bottleneck warning).
-FIRST_LAYER_KEY = {"unet1d": "base_channels", "diffwave": "residual_channels"}
+FIRST_LAYER_KEY = {"unet1d": "base_channels", "unet2d": "base_channels", "diffwave": "residual_channels"}
 
 
 def entry_bottleneck(net: nn.Module) -> tuple[int, int] | None:
@@ -132,6 +134,6 @@ def entry_bottleneck(net: nn.Module) -> tuple[int, int] | None:
     return None
 
 
-__all__ = ["AudioClassifier", "DiffWave", "UNet1D", "FIRST_LAYER_KEY", "NETWORKS", "Range", "build_network",
+__all__ = ["AudioClassifier", "DiffWave", "UNet1D", "UNet2D", "FIRST_LAYER_KEY", "NETWORKS", "Range", "build_network",
            "check_network_config", "check_network_option", "entry_bottleneck", "is_classifier_config",
            "network_option_types", "network_options"]

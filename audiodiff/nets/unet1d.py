@@ -19,6 +19,11 @@ from .layers import Count, CountOrOff, Fraction, LabelEmbedding, StepEmbedding, 
 MAX_TOTAL_DOWN = 65536   # inputs are padded to a multiple of the total down factor: keep that bounded
 
 
+def conv(dims: int, *args, **kwargs) -> nn.Module:
+    """nn.Conv1d (dims 1: [B, C, L]) or nn.Conv2d (dims 2: [B, C, H, W]): the blocks below serve both U-Nets."""
+    return (nn.Conv1d if dims == 1 else nn.Conv2d)(*args, **kwargs)
+
+
 def group_norm(channels: int) -> nn.GroupNorm:
     groups = next(g for g in (32, 16, 8, 4, 2, 1) if channels % g == 0 and channels // g >= 2 or g == 1)
     return nn.GroupNorm(groups, channels)
@@ -27,26 +32,28 @@ def group_norm(channels: int) -> nn.GroupNorm:
 class ResBlock(nn.Module):
     """GroupNorm → SiLU → conv, then the step embedding scales and shifts the second normalisation."""
 
-    def __init__(self, c_in: int, c_out: int, embed_dim: int, dropout: float = 0.0):
+    def __init__(self, c_in: int, c_out: int, embed_dim: int, dropout: float = 0.0, dims: int = 1):
         super().__init__()
         self.norm1 = group_norm(c_in)
-        self.conv1 = nn.Conv1d(c_in, c_out, 3, padding=1)
+        self.conv1 = conv(dims, c_in, c_out, 3, padding=1)
         self.scale_shift = nn.Linear(embed_dim, 2 * c_out)
         self.norm2 = group_norm(c_out)
         self.dropout = nn.Dropout(dropout)
-        self.conv2 = zero_init(nn.Conv1d(c_out, c_out, 3, padding=1))
-        self.skip = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+        self.conv2 = zero_init(conv(dims, c_out, c_out, 3, padding=1))
+        self.skip = conv(dims, c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
-        scale, shift = self.scale_shift(emb)[:, :, None].chunk(2, dim=1)
+        ss = self.scale_shift(emb)
+        scale, shift = ss.view(*ss.shape, *(1,) * (x.ndim - 2)).chunk(2, dim=1)
         h = self.norm2(h) * (1 + scale) + shift
         h = self.conv2(self.dropout(F.silu(h)))
         return self.skip(x) + h
 
 
 class SelfAttention(nn.Module):
-    """Multi-head self-attention over the time axis, residual, output projection zero-initialised."""
+    """Multi-head self-attention over every position (time, or mel bin × frame), residual, output projection
+    zero-initialised."""
 
     def __init__(self, channels: int, heads: int = 4):
         super().__init__()
@@ -58,19 +65,20 @@ class SelfAttention(nn.Module):
         self.proj = zero_init(nn.Conv1d(channels, channels, 1))
 
     def forward(self, x: Tensor) -> Tensor:
-        q, k, v = rearrange(self.qkv(self.norm(x)), "b (three h d) l -> three b h l d", three=3, h=self.heads)
+        flat = x.flatten(2)                                       # [B, C, positions]
+        q, k, v = rearrange(self.qkv(self.norm(flat)), "b (three h d) l -> three b h l d", three=3, h=self.heads)
         out = F.scaled_dot_product_attention(q, k, v)
-        return x + self.proj(rearrange(out, "b h l d -> b (h d) l"))
+        return x + self.proj(rearrange(out, "b h l d -> b (h d) l")).view_as(x)
 
 
 class Level(nn.Module):
     """Residual blocks (each optionally followed by attention) at one resolution."""
 
     def __init__(self, c_in: int, c_out: int, blocks: int, embed_dim: int, dropout: float, attention: bool,
-                 heads: int):
+                 heads: int, dims: int = 1):
         super().__init__()
         self.blocks = nn.ModuleList(
-            ResBlock(c_in if i == 0 else c_out, c_out, embed_dim, dropout) for i in range(blocks))
+            ResBlock(c_in if i == 0 else c_out, c_out, embed_dim, dropout, dims) for i in range(blocks))
         self.attns = nn.ModuleList(SelfAttention(c_out, heads) if attention else nn.Identity() for _ in range(blocks))
 
     def forward(self, h: Tensor, emb: Tensor) -> Tensor:
