@@ -247,14 +247,19 @@ def test_distill_refuses_what_it_cannot_distil(teacher, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_vocoder_run_distils(tmp_path, monkeypatch):
-    run = train_teacher(tmp_path, prediction="v", steps=10, data={"domain": "vocoder"},
+@pytest.mark.parametrize("domain", ["vocoder", "mel"])
+def test_mel_and_vocoder_runs_distil(domain, tmp_path, monkeypatch):
+    model = {"in_channels": 16} if domain == "mel" else {}   # a mel run's channels are the mel bins
+    run = train_teacher(tmp_path, prediction="v", steps=10, data={"domain": domain}, model=model,
                         features={"n_fft": 128, "hop_length": 32, "n_mels": 16})
     student = ad.distill(run, steps=1, from_steps=4, out=tmp_path / "s", iters_per_round=5, lr=1e-3,
                          device="cpu", show_progress=False)
     config = ckpt.load_config(student)
-    assert config["domain"] == "vocoder" and config["features"] == ckpt.load_config(run)["features"]
+    assert config["domain"] == domain and config["features"] == ckpt.load_config(run)["features"]
+    pipe = ad.load(student, device="cpu")
     calls = CountCalls(monkeypatch)
-    tone = torch.sin(torch.arange(256) / 3.0) * 0.5
-    audio = ad.load(student, device="cpu").resynthesize(tone, seed=0)
+    if domain == "vocoder":
+        audio = pipe.resynthesize(torch.sin(torch.arange(256) / 3.0) * 0.5, seed=0)
+    else:
+        audio = pipe.sample_mel(n=1, seed=0)
     assert calls.n == 1 and torch.isfinite(torch.as_tensor(audio)).all()
