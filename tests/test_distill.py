@@ -25,7 +25,7 @@ from helpers.audio import write_tone_wavs
 from helpers.cli import assert_one_line_error, run_cli
 from helpers.processes import kill_9_when, run_child
 from helpers.recipes import REPO, tiny_recipe_dict
-from helpers.runs import assert_close_dicts, weights
+from helpers.runs import assert_close_dicts, read_events, weights
 
 COSINE = NoiseSchedule.cosine(1000)
 
@@ -163,7 +163,9 @@ def test_cli_distill_makes_a_run_that_samples_with_its_distilled_steps(teacher, 
     assert config["sample"]["sampler"] == "ddim" and config["sample"]["steps"] == 2
     assert config["sample"]["levels"] == nested_levels(20, 2) == [19.0, 9.0]
     assert config["distill"]["round"] == 1 and config["step"] == 20
-    assert (out / ckpt.WEIGHTS).is_file() and list((out / "tb").iterdir())
+    assert config["distill"]["teacher_step"] == 60 and (out / ckpt.WEIGHTS).is_file()
+    scalars = read_events(out / "tb").Tags()["scalars"]
+    assert "distill/round" in scalars and "train/loss" in scalars
 
     calls = CountCalls(monkeypatch)
     clips = ad.load(out, device="cpu").sample(n=2, seed=0)
@@ -263,3 +265,18 @@ def test_mel_and_vocoder_runs_distil(domain, tmp_path, monkeypatch):
     else:
         audio = pipe.sample_mel(n=1, seed=0)
     assert calls.n == 1 and torch.isfinite(torch.as_tensor(audio)).all()
+
+
+def test_the_cli_defaults_are_the_apis():
+    import inspect
+
+    from audiodiff.cli import distill_cmd
+    from audiodiff.training import distillation
+
+    cli = inspect.signature(distill_cmd.distill).parameters
+    api = inspect.signature(distillation.distill).parameters
+    assert cli["from_steps"].default.default == api["from_steps"].default == distillation.FROM_STEPS
+    assert cli["iters_per_round"].default.default == api["iters_per_round"].default == distillation.ITERS_PER_ROUND
+    assert cli["lr"].default.default == api["lr"].default == distillation.LEARNING_RATE
+    for name in ("steps", "weighting", "ema_decay"):
+        assert cli[name].default.default == api[name].default, name

@@ -9,6 +9,9 @@ import typer
 
 from .common import Device, Progress, app
 
+# The defaults are audiodiff.training.distillation's (FROM_STEPS, ITERS_PER_ROUND, LEARNING_RATE; a test checks
+# they agree), written out so that `--help` does not import the trainer.
+
 
 @app.command()
 def distill(

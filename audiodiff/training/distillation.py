@@ -177,7 +177,8 @@ class DistillTrainer(Trainer):
         plan = placed_plan(self.diffusion.schedule, None, None, levels=nested_levels(self.diffusion.num_steps, 2 * n))
         self._plan = [v.to(self.device) for v in (plan.t_model, plan.alpha_bar, plan.alpha_bar_prev)]
         self.config["sample"] = {**self.config["sample"], **student_sample(self.diffusion.num_steps, n)}
-        self.config["distill"] = {**self.settings, "round": r, "rounds": self.rounds, "student_steps": n}
+        self.config["distill"] = {**self.settings, "teacher_step": self.teacher_config.get("step"), "round": r,
+                                  "rounds": self.rounds, "student_steps": n}
 
     def _next_round(self, r: int) -> None:
         """The last round's student (its EMA weights) becomes the teacher and the new student's start."""
