@@ -15,10 +15,10 @@ __version__ = "0.1.0"
 
 # Trainer and train load on first use, so that sampling and evaluation never import the trainer's
 # distributed-training and TensorBoard code (see audiodiff/training/__init__.py)
-_TRAINING = ("Trainer", "train")
+_TRAINING = ("Trainer", "train", "distill")
 
 __all__ = ["GaussianDiffusion", "MelFeatures", "NoiseSchedule", "DiffWave", "UNet1D", "UNet2D", "Pipeline", "load", "Recipe",
-           "RecipeError", "load_recipe", "SAMPLERS", "Trainer", "train", "__version__"]
+           "RecipeError", "load_recipe", "SAMPLERS", "Trainer", "train", "distill", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

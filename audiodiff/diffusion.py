@@ -16,11 +16,14 @@ from torch import Tensor
 
 from . import sampling
 from .options import option
-from .sampling import Model
+from .sampling import Model, ddim_mean
 from .schedule import LINEAR_BETAS, NUM_STEPS, SCHEDULES, NoiseSchedule, gather
 
 PREDICTIONS = ("eps", "v", "x0")
 LOSSES = ("mse", "l1")
+# Progressive distillation's loss weights, in x̂0 terms (Salimans & Ho 2022, sec. 4): "snr+1" = (1 + SNR)·‖x̂0 − x0‖²
+# (the v-MSE), "truncated-snr" = max(SNR, 1)·‖x̂0 − x0‖².
+DISTILL_WEIGHTINGS = ("snr+1", "truncated-snr")
 
 
 class GaussianDiffusion:
@@ -65,6 +68,63 @@ class GaussianDiffusion:
         if self.prediction == "x0":
             return out, (x_t - a * out) / s
         return a * x_t - s * out, s * x_t + a * out
+
+    def output_for(self, x0: Tensor, x_t: Tensor, alpha_bar: Tensor) -> Tensor:
+        """The model output that `split_output` turns into this x̂0 at x_t (level ᾱ, broadcastable to x_t):
+        its inverse, so a target in x̂0 terms becomes a target in the run's own parameterisation."""
+        a, s = _coefficients(alpha_bar, x_t)
+        if self.prediction == "x0":
+            return x0.to(x_t.dtype)
+        eps = (x_t - a * x0) / s
+        return eps if self.prediction == "eps" else a * eps - s * x0
+
+    @staticmethod
+    def at_level(x0: Tensor, noise: Tensor, alpha_bar: Tensor) -> Tensor:
+        """x_t = √ᾱ·x0 + √(1−ᾱ)·noise at a (possibly fractional-step) level ᾱ broadcastable to x0."""
+        a, s = _coefficients(alpha_bar, x0)
+        return a * x0 + s * noise
+
+    def ddim_step(self, x_t: Tensor, x0: Tensor, alpha_bar: Tensor, alpha_bar_next: Tensor) -> Tensor:
+        """One deterministic DDIM step (η = 0) from x_t at level ᾱ to ᾱ_next given x̂0, with ε̂ the one that
+        makes x_t = √ᾱ·x̂0 + √(1−ᾱ)·ε̂ (as every sampler sees them); the update is the samplers' own
+        (sampling.ddim_mean).  Levels broadcast against x_t (one per example allowed); ᾱ_next = 1 lands on x̂0."""
+        a, s = _coefficients(alpha_bar, x_t)
+        a_next = torch.as_tensor(alpha_bar_next, dtype=torch.float64, device=x_t.device).to(x_t.dtype)
+        return ddim_mean(x0, (x_t - a * x0) / s, a_next)
+
+    def x0_landing_at(self, x_t: Tensor, x_next: Tensor, alpha_bar: Tensor, alpha_bar_next: Tensor) -> Tensor:
+        """The x̂0 whose DDIM step (`ddim_step`) from x_t at ᾱ to ᾱ_next lands exactly on x_next:
+        x̂0 = (x_next − (s'/s)·x_t) / (a' − s'·a/s), with a = √ᾱ, s = √(1−ᾱ) and a', s' at ᾱ_next (Salimans & Ho
+        2022, Algorithm 2's target)."""
+        a, s = _coefficients(alpha_bar, x_t)
+        a_next, s_next = _coefficients(alpha_bar_next, x_t)
+        ratio = s_next / s
+        return (x_next - ratio * x_t) / (a_next - ratio * a)
+
+    def distillation_target(self, teacher: Model, x_t: Tensor, t: Tensor, alpha_bar: Tensor, t_mid: Tensor,
+                            alpha_bar_mid: Tensor, alpha_bar_next: Tensor, clip_x0: str = "none",
+                            dynamic_percentile: float = 0.995, **cond: Any) -> Tensor:
+        """Progressive distillation (Salimans & Ho 2022): the output the student should give at x_t (step t [B],
+        level ᾱ [B, 1, …]) so that ONE DDIM step to ᾱ_next lands where the teacher's TWO DDIM steps (to ᾱ_mid,
+        told step t_mid, then to ᾱ_next) land; in the run's parameterisation.  Call it without gradient."""
+        x0, _ = self.predict(teacher, x_t, t, alpha_bar, clip_x0, dynamic_percentile, **cond)
+        x_mid = self.ddim_step(x_t, x0, alpha_bar, alpha_bar_mid)
+        x0, _ = self.predict(teacher, x_mid, t_mid, alpha_bar_mid, clip_x0, dynamic_percentile, **cond)
+        x_next = self.ddim_step(x_mid, x0, alpha_bar_mid, alpha_bar_next)
+        return self.output_for(self.x0_landing_at(x_t, x_next, alpha_bar, alpha_bar_next), x_t, alpha_bar)
+
+    def distillation_weight(self, alpha_bar: Tensor, weighting: str = "snr+1") -> Tensor:
+        """Per-example weights [B] of the squared output error that make it the paper's loss in x̂0 terms
+        (DISTILL_WEIGHTINGS): w_x0(SNR)·‖x̂0 − x0‖² = w·‖out − target‖², since ‖out error‖² is SNR·‖x̂0 error‖²
+        for ε, (1 + SNR)· for v and 1· for x0.  ε-prediction's weight grows without bound at low SNR: the paper
+        (and this one) distil v- or x0-prediction runs best."""
+        if weighting not in DISTILL_WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {', '.join(DISTILL_WEIGHTINGS)}, got {weighting!r}")
+        ab = torch.as_tensor(alpha_bar, dtype=torch.float64).reshape(-1)
+        snr = ab / (1 - ab)
+        w_x0 = snr + 1 if weighting == "snr+1" else snr.clamp(min=1.0)
+        per_unit = {"eps": snr, "v": snr + 1, "x0": torch.ones_like(snr)}[self.prediction]
+        return (w_x0 / per_unit).float()
 
     def predict(self, model: Model, x_t: Tensor, t_model: Tensor, alpha_bar: Tensor, clip_x0: str = "none",
                 dynamic_percentile: float = 0.995, **cond: Any) -> tuple[Tensor, Tensor]:
@@ -153,6 +213,12 @@ class GaussianDiffusion:
     def from_config(cls, cfg: dict[str, Any]) -> "GaussianDiffusion":
         return cls(NoiseSchedule.from_config(cfg), prediction=cfg.get("prediction", "eps"),
                    loss_type=cfg.get("loss", "mse"), min_snr_gamma=cfg.get("min_snr_gamma"))
+
+
+def _coefficients(alpha_bar: Tensor | float, like: Tensor) -> tuple[Tensor, Tensor]:
+    """(√ᾱ, √(1−ᾱ)) computed in float64, then cast to like's dtype and device."""
+    ab = torch.as_tensor(alpha_bar, dtype=torch.float64).to(like.device)
+    return ab.sqrt().to(like.dtype), (1 - ab).sqrt().to(like.dtype)
 
 
 @dataclass

@@ -13,7 +13,8 @@ into a Plan (sampling/plans.py); "uniform" and "logsnr" are its `spaced_plan` / 
 - "logsnr": half log-SNR λ evenly spaced; dpm++'s default.
 - "karras": σ = √((1−ᾱ)/ᾱ) spaced as (σ_max^(1/ρ) + k/(S−1)·(σ_min^(1/ρ) − σ_max^(1/ρ)))^ρ, ρ = 7
   (Karras et al. 2022, eq. 5), between the start's σ and step 0's.
-- a custom list `levels`: explicit training steps, strictly decreasing, fractional allowed.
+- a custom list `levels`: explicit training steps, strictly decreasing, fractional allowed (`nested_levels`
+  makes the halving lists progressive distillation trains on and records in a student's [sample] levels).
 
 `lambda_min` (logsnr, karras; from pure noise only) clips the top of the chain at λ = lambda_min
 (diffusers' lambda_min_clipped): a cosine schedule's λ ≈ −10 at t = T−1, and λ-uniform steps spent between
@@ -108,6 +109,16 @@ def custom_levels(schedule: NoiseSchedule, levels: Sequence[float], t_start: flo
         raise ValueError(f"levels start at {float(ts[0])}, but the chain starts at step {t_start}: "
                          f"make the first level the start step")
     return ts, _alpha_bar_at(schedule, ts)
+
+
+def nested_levels(num_steps: int, n: int) -> list[float]:
+    """n levels T·k/n − 1, k = n..1, noisiest first (diffusers' "trailing" without its rounding): the chain
+    starts at step T−1 and its last step jumps from T/n − 1 to x_0.  Unrounded, the n-level list is every other
+    level of the 2n-level one, the nesting progressive distillation needs (audiodiff/training/distillation.py).
+    Fractional levels are told to the network as fractional steps, like any `levels` list."""
+    if not 1 <= n <= num_steps:
+        raise ValueError(f"nested levels: n must be in [1, {num_steps}] (the diffusion steps), got {n}")
+    return [num_steps * k / n - 1 for k in range(n, 0, -1)]
 
 
 def check_levels(levels: Sequence[float], top: int) -> Tensor:

@@ -13,10 +13,10 @@ import sys
 import typer
 
 # Importing the command modules registers their commands on `app`, in this order in --help.
-from . import run_cmds, sample_cmds, task_cmds, eval_cmd, setup_cmds  # noqa: I001  (order = --help order)
+from . import run_cmds, distill_cmd, sample_cmds, task_cmds, eval_cmd, setup_cmds  # noqa: I001  (order = --help order)
 from .common import app, setup_logging
 
-COMMAND_MODULES = (run_cmds, sample_cmds, task_cmds, eval_cmd, setup_cmds)
+COMMAND_MODULES = (run_cmds, distill_cmd, sample_cmds, task_cmds, eval_cmd, setup_cmds)
 
 __all__ = ["app", "main"]
 

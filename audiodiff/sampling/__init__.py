@@ -14,10 +14,10 @@ from .options import CALL_OPTIONS, SampleOptions
 from .plans import (DIFFWAVE_FAST_BETAS, DIFFWAVE_FAST_BETAS_T200, Plan, check_fast_betas, fast_betas_plan,
                     fast_plan, half_lambda, logsnr_plan, max_steps_from, placed_plan, spaced_plan)
 from .registry import SAMPLERS, Sampler, get_sampler, samplers_where
-from .steps import VARIANCES, DPMSolverPP2M, Step, ancestral, ddim, randn
+from .steps import VARIANCES, DPMSolverPP2M, Step, ancestral, ddim, ddim_mean, randn
 
 __all__ = ["CALL_OPTIONS", "CLIP_X0", "ClassifierFreeGuidance", "Constraint", "DIFFWAVE_FAST_BETAS",
            "DIFFWAVE_FAST_BETAS_T200", "DPMSolverPP2M", "Denoiser", "Model", "Plan", "SAMPLERS", "SampleOptions",
-           "Sampler", "Step", "VARIANCES", "ancestral", "check_fast_betas", "classifier_free_guidance", "ddim",
+           "Sampler", "Step", "VARIANCES", "ancestral", "check_fast_betas", "classifier_free_guidance", "ddim", "ddim_mean",
            "fast_betas_plan", "fast_plan", "get_sampler", "half_lambda", "logsnr_plan", "make_plan", "max_steps_from",
            "model_device", "placed_plan", "randn", "repaint_order", "sample", "samplers_where", "spaced_plan"]

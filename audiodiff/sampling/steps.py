@@ -87,10 +87,18 @@ def _ddim_step(x0: Tensor, eps: Tensor, a_t: float, a_prev: float, eta: float, l
                generator: torch.Generator | None) -> Tensor:
     """DDIM: √ᾱ_prev·x̂0 + √(1−ᾱ_prev−σ²)·ε̂ + σ·z, σ = η·√((1−ᾱ_prev)/(1−ᾱ_t)·(1−ᾱ_t/ᾱ_prev))."""
     sigma = eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)) ** 0.5
-    out = a_prev ** 0.5 * x0 + max(1 - a_prev - sigma ** 2, 0.0) ** 0.5 * eps
+    out = ddim_mean(x0, eps, a_prev, sigma)
     if sigma > 0 and not last:
         out = out + sigma * randn(x0.shape, generator, x0.device, x0.dtype)
     return out
+
+
+def ddim_mean(x0: Tensor, eps: Tensor, a_prev: float | Tensor, sigma: float = 0.0) -> Tensor:
+    """DDIM's move to level ᾱ_prev without its noise: √ᾱ_prev·x̂0 + √(1−ᾱ_prev−σ²)·ε̂ (σ = 0: the deterministic
+    step).  a_prev: one level, or a tensor broadcasting against x0 (a level per example, as distillation uses)."""
+    rest = 1 - a_prev - sigma ** 2
+    rest = rest.clamp(min=0.0) if isinstance(rest, Tensor) else max(rest, 0.0)
+    return a_prev ** 0.5 * x0 + rest ** 0.5 * eps
 
 
 def _dpmpp_2m_step(x: Tensor, x0: Tensor, prev_x0: Tensor | None, a_t: float, a_prev: float,

@@ -3,6 +3,7 @@
     trainer.py      Trainer: the loop (batch → micro-batches → clip → step → EMA → log → checkpoint)
     batches.py      the dataset, its labels and features, the loader, each batch as the domain feeds the net
     classifier.py   ClassifierTrainer: the same loop with cross-entropy, for the evaluation classifier
+    distillation.py distill(run, steps, out): progressive distillation to few DDIM steps (DistillTrainer)
     run.py          train(recipe, run_dir): picks the trainer for the recipe
     config.py       TrainConfig: the [train] table's keys, defaults and ranges
     state.py        config.json, RNG streams, checkpoint / resume, run-directory checks and lock
@@ -25,6 +26,7 @@ from .errors import TrainingError
 
 # public name → the module of this package that defines it
 _LAZY = {"Trainer": "trainer", "MAX_BAD_STEPS": "trainer", "ClassifierTrainer": "classifier", "train": "run",
+         "DistillTrainer": "distillation", "distill": "distillation",
          "run_config": "state", "mel_image": "monitor", "LOSS_BINS": "monitor", "RANK_SEED_STRIDE": "distributed"}
 
 __all__ = ["TrainConfig", "TrainingError", *_LAZY]

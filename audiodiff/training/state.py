@@ -156,6 +156,14 @@ class RunState:
         if mine is not None:
             self.noise_rng.set_state(mine["noise_rng"])
             set_rng_state(mine["rng"])
+        self._load_extra_state(state)
+
+    def _extra_state(self) -> dict[str, Any]:
+        """What a trainer subclass adds to training_state.pt (distillation: its round and teacher weights)."""
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what `_extra_state` saved (raise KeyError / ValueError when it does not fit)."""
 
     def save_checkpoint(self) -> None:
         """Training state, EMA weights and config, replaced together (see checkpoint.save_checkpoint).
@@ -169,7 +177,7 @@ class RunState:
         if self.is_main:
             state = {"step": self.step, "skipped": self.skipped_total, "model": self.model.state_dict(),
                      "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
-                     "scheduler": self.scheduler.state_dict(), **rng}
+                     "scheduler": self.scheduler.state_dict(), **rng, **self._extra_state()}
             if ranks is not None:
                 state["ranks"] = ranks
             with disk_errors(self.run_dir, self.last_checkpoint_step):
