@@ -61,6 +61,24 @@ def test_eval_every_needs_a_classifier(tmp_path):
         recipe_from_dict(raw, source="r.toml")
 
 
+def test_unreadable_reference_stops_the_run_before_its_first_step(sound_classifier, tmp_path):
+    """The classifier's reference set is read when the run starts, not at the first evaluation: a moved data
+    folder costs no training steps (it used to end the run at step eval_every, with nothing checkpointed)."""
+    data, classifier = sound_classifier
+    moved = tmp_path / "classifier"
+    moved.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (moved / name).write_bytes((classifier / name).read_bytes())
+    config = json.loads((moved / "config.json").read_text())
+    config["recipe"]["data"]["root"] = str(tmp_path / "gone")
+    (moved / "config.json").write_text(json.dumps(config))
+    run = tmp_path / "run"
+    recipe = recipe_from_dict(eval_recipe(data, moved, eval_every=50, max_steps=100, checkpoint_every=10))
+    with pytest.raises(Exception, match="gone"):
+        audiodiff.train(recipe, run, device="cpu", show_progress=False)
+    assert not (run / "model.safetensors").exists() and not (run / "metrics.jsonl").exists()
+
+
 def test_killed_run_resumes_without_losing_or_doubling_history(sound_classifier, tmp_path):
     data, classifier = sound_classifier
     steps = 200

@@ -88,6 +88,9 @@ class ClassifierTrainer(Trainer):
         acc = accuracy(self.ema.module, *data)
         return acc, len(data[1])
 
+    def _start_evaluation(self) -> None:
+        """Validation needs no sample scorer (see _evaluate)."""
+
     def _evaluate(self) -> None:
         """Validation accuracy of the EMA weights: logged, in TensorBoard and in RUN_DIR/metrics.jsonl."""
         if not self.is_main:

@@ -41,7 +41,8 @@ SCALARS = ("fid", "is", "mis", "am", "ndb", "accuracy")
 
 
 class TrainingEvaluator:
-    """Scores a Trainer's EMA samples; built at the first evaluation of a (possibly resumed) run."""
+    """Scores a Trainer's EMA samples; built when a (possibly resumed) run starts, so a classifier or
+    reference set that cannot be read stops the run before its first step."""
 
     def __init__(self, trainer: Any):
         self.trainer = trainer
@@ -57,8 +58,8 @@ class TrainingEvaluator:
             self.net, self.net_config = load_classifier(self.classifier, trainer.device)
         self.reference = reference_stats(self.classifier, self.net, self.net_config)
         self.run_dir = Path(trainer.run_dir)
-        # built at this run's first evaluation (step s): lines at s or later are a killed run's lost work
-        trim_metrics(self.run_dir, trainer.step - 1)
+        # built when this run starts at step s: lines after s are a killed run's lost work
+        trim_metrics(self.run_dir, trainer.step)
         best = self.run_dir / BEST_DIR / ckpt.CONFIG
         self.best_fid = float(ckpt.load_config(best.parent).get("eval", {}).get("fid", float("inf"))) \
             if best.is_file() else float("inf")

@@ -259,6 +259,7 @@ class Trainer(RunState, Monitoring, TrainingData):
         dataset = self._prepare_data()
         if self.is_main:
             self._start_run_dir(len(dataset))
+            self._start_evaluation()
         batches = iter(self._loader(dataset))
         meter = StepMeter(self.step)
         bar = ProgressBar(self.show_progress, self.step, self.max_steps)
@@ -349,6 +350,12 @@ class Trainer(RunState, Monitoring, TrainingData):
                 where = f"the last good checkpoint is {self.run_dir} at step {self.last_checkpoint_step}"
             raise TrainingError(f"{self.bad_steps} steps in a row with a non-finite loss or gradient: training "
                                 f"diverged; {where} (lower the learning rate?)")
+
+    def _start_evaluation(self) -> None:
+        """Build the evaluator before the first step: a missing classifier or reference set stops the run now,
+        not after eval_every steps of training."""
+        if self.cfg.eval_every:
+            self._evaluator = TrainingEvaluator(self)
 
     def _evaluate(self) -> None:
         """[train] eval_every: FID / IS of EMA samples against [train] eval_classifier (see evaluation.py);
