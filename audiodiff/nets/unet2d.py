@@ -28,6 +28,9 @@ class UNet2D(nn.Module):
     """
 
     mel_image = True   # reads [B, n_mels, F] as an image: only the mel domain feeds it (domains.py checks)
+    # channels-last activations: oneDNN's (and cuDNN's) fast 2-D convolution layout, 1.3–1.6× per CPU training
+    # step (benchmarks/bench_unet2d.py); the weights keep the default layout (safetensors wants it)
+    memory_format = torch.channels_last
 
     def __init__(self, in_channels: Count = 64, base_channels: Count = 32,
                  channel_mults: tuple[Count, ...] = (1, 2, 2, 2), blocks_per_level: Count = 1,
@@ -65,9 +68,7 @@ class UNet2D(nn.Module):
         bins, frames = x.shape[-2:]
         h = F.pad(x[:, None], (0, (-frames) % self.multiple, 0, (-bins) % self.multiple))   # [B, 1, H, W]
         emb = add_label_embedding(self.label_embedding, self.step_embedding(t), labels)
-        # channels-last activations: oneDNN's (and cuDNN's) fast 2-D convolution layout; 1.3–1.6× per CPU
-        # training step here (benchmarks/README.md, "UNet2D"); the weights keep the default layout (safetensors)
-        h = self.stem(h).contiguous(memory_format=torch.channels_last)
+        h = self.stem(h).contiguous(memory_format=self.memory_format)
         skips = []
         for i, level in enumerate(self.down):
             h = level(h, emb)
