@@ -269,9 +269,13 @@ def test_cli_vocode_refuses_a_mel_run(runs, tmp_path):
 def test_sc09_mel_recipe():
     r = load_recipe(REPO / "recipes" / "sc09-mel")
     assert r.data.domain == "mel" and r.data.sample_rate == 16000 and r.features.n_mels == 80
-    assert r.model["type"] == "unet1d" and r.model["in_channels"] == 80
+    assert r.model["type"] == "unet2d" and r.model["in_channels"] == 80
     f = MelFeatures.from_recipe(r)
     assert f.frames(r.data.clip_length) == 64
+    net = build_network(r.model)
+    assert sum(p.numel() for p in net.parameters()) == 14_592_129   # the size its README states (14.6M)
+    with torch.no_grad():   # the image (80 bins × 64 frames) passes all four levels and comes back whole
+        assert net(torch.zeros(1, 80, 64), torch.tensor([500])).shape == (1, 80, 64)
     voc = load_recipe(REPO / "recipes" / "sc09-mel" / "vocoder.toml")
     assert voc.data.domain == "vocoder" and MelFeatures.from_recipe(voc).same_transform(f) == []
 
