@@ -185,3 +185,50 @@ def test_network_options_lists_constructor_keywords():
     assert opts["residual_layers"] == 30 and opts["dilation_cycle"] == 10 and "self" not in opts
     assert network_options("unet1d")["down_factors"] == (4, 4)
     assert network_options("unet2d")["channel_mults"] == (1, 2, 2, 2)
+
+
+@pytest.mark.parametrize("n_mels", [0, 8])
+def test_diffwave_time_major_path_computes_the_channels_first_result(monkeypatch, n_mels):
+    """The bf16-on-CPU layout ([B, L, C], channels-last convolutions) is the same function on the same weights:
+    forced on in fp32 it matches the Conv1d path, gradients included."""
+    import audiodiff.nets.diffwave as diffwave
+
+    torch.manual_seed(0)
+    net = DiffWave(residual_layers=4, residual_channels=8, dilation_cycle=2, embed_dim=16, sinusoid_dim=8,
+                   n_mels=n_mels, hop_length=16)
+    torch.nn.init.normal_(net.output_projection.weight, std=0.1)
+    x, t = torch.randn(2, 1, 64), torch.tensor([3.0, 40.5])
+    cond = {"mel": torch.randn(2, n_mels, 4)} if n_mels else {}
+
+    def run(time_major: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        monkeypatch.setattr(diffwave, "bf16_on_cpu", lambda _: time_major)
+        net.zero_grad()
+        out = net(x, t, **cond)
+        out.square().sum().backward()
+        return out.detach(), net.layers[1].dilated_conv.weight.grad.clone()
+
+    (a, grad_a), (b, grad_b) = run(False), run(True)
+    assert b.shape == a.shape == (2, 1, 64)
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad_b, grad_a, rtol=1e-4, atol=1e-6)
+
+
+def test_diffwave_takes_the_time_major_path_exactly_in_cpu_bf16():
+    from audiodiff.nets.layers import bf16_on_cpu
+
+    x = torch.randn(1, 1, 8)
+    assert not bf16_on_cpu(x)
+    assert bf16_on_cpu(x.bfloat16())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert bf16_on_cpu(x)
+    with torch.autocast("cpu", dtype=torch.float16):
+        assert not bf16_on_cpu(x)
+    net = DiffWave(residual_layers=2, residual_channels=8, dilation_cycle=2, embed_dim=16, sinusoid_dim=8)
+    torch.nn.init.normal_(net.output_projection.weight, std=0.1)
+    x, t = torch.randn(2, 1, 32), torch.tensor([1.0, 7.0])
+    with torch.no_grad():
+        ref = net(x, t)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = net(x, t)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.02 * ref.abs().max().item())

@@ -4,6 +4,10 @@ Knows nothing of noise schedules: it maps (x_t: [B, 1, L], t: [B]) to ε̂: [B, 
 With n_mels > 0 it is a vocoder: a mel spectrogram [B, n_mels, frames] (keyword `mel`) is upsampled to
 frames × hop_length samples by transposed convolutions and added, through a 1×1 projection per layer, to
 every dilated convolution's output (the paper's local conditioner).
+
+Computing in bf16 on a CPU, the layers run time-major ([B, L, C]: dilated convolutions as channels-last 2-D
+convolutions, 1×1 convolutions as matrix products) on the same parameters; oneDNN's bf16 kernels are 2–5× faster
+in that layout, its fp32 ones are not (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -14,7 +18,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import Count, CountOrOff, LabelEmbedding, StepEmbedding, add_label_embedding, zero_init
+from .layers import Count, CountOrOff, LabelEmbedding, StepEmbedding, add_label_embedding, bf16_on_cpu, zero_init
+
+
+def pointwise(conv: nn.Conv1d, x: Tensor, time_major: bool) -> Tensor:
+    """A 1×1 Conv1d on x: [B, C, L], or on x: [B, L, C] as a matrix product with its weights (time_major)."""
+    return F.linear(x, conv.weight[:, :, 0], conv.bias) if time_major else conv(x)
+
+
+def dilated(conv: nn.Conv1d, x: Tensor, time_major: bool) -> Tensor:
+    """A dilated Conv1d on x: [B, C, L], or on x: [B, L, C] as a channels-last [B, C, 1, L] 2-D convolution with
+    its weights (time_major) → [B, L, 2C]."""
+    if not time_major:
+        return conv(x)
+    y = F.conv2d(x.transpose(1, 2)[:, :, None], conv.weight[:, :, None], conv.bias,
+                 padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
+    return y[:, :, 0].transpose(1, 2)
 
 
 class ResidualLayer(nn.Module):
@@ -28,14 +47,18 @@ class ResidualLayer(nn.Module):
         self.conditioner_projection = nn.Conv1d(n_mels, 2 * channels, 1) if n_mels else None
         self.output_projection = nn.Conv1d(channels, 2 * channels, 1)
 
-    def forward(self, x: Tensor, step: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """x: [B, C, L], step: [B, E], cond: the upsampled mel [B, n_mels, L] (vocoder) or None."""
-        y = self.dilated_conv(x + self.step_projection(step)[:, :, None])
+    def forward(self, x: Tensor, step: Tensor, cond: Tensor | None = None,
+                time_major: bool = False) -> tuple[Tensor, Tensor]:
+        """x: [B, C, L], step: [B, E], cond: the upsampled mel [B, n_mels, L] (vocoder) or None; with time_major
+        x and cond are [B, L, C] / [B, L, n_mels] and so are the outputs."""
+        channels = -1 if time_major else 1
+        bias = self.step_projection(step).unsqueeze(1 if time_major else 2)
+        y = dilated(self.dilated_conv, x + bias, time_major)
         if cond is not None:
-            y = y + self.conditioner_projection(cond)
-        gate, filt = y.chunk(2, dim=1)
-        y = self.output_projection(torch.sigmoid(gate) * torch.tanh(filt))
-        residual, skip = y.chunk(2, dim=1)
+            y = y + pointwise(self.conditioner_projection, cond, time_major)
+        gate, filt = y.chunk(2, dim=channels)
+        y = pointwise(self.output_projection, torch.sigmoid(gate) * torch.tanh(filt), time_major)
+        residual, skip = y.chunk(2, dim=channels)
         return (x + residual) / math.sqrt(2.0), skip
 
 
@@ -163,12 +186,17 @@ class DiffWave(nn.Module):
             cond = self.upsample_mel(mel, x.shape[-1])
         elif mel is not None:
             raise ValueError("this DiffWave is unconditional (n_mels = 0): it takes no mel")
-        h = F.relu(self.input_projection(x))
+        time_major = bf16_on_cpu(x)
+        if time_major:
+            x = x.transpose(1, 2)
+            cond = cond.transpose(1, 2) if cond is not None else None
+        h = F.relu(pointwise(self.input_projection, x, time_major))
         step = self.step_embedding(t)
         step = add_label_embedding(self.label_embedding, step, labels)
         skip = torch.zeros_like(h)
         for layer in self.layers:
-            h, s = layer(h, step, cond)
+            h, s = layer(h, step, cond, time_major)
             skip = skip + s
-        out = F.relu(self.skip_projection(skip / math.sqrt(len(self.layers))))
-        return self.output_projection(out)
+        out = F.relu(pointwise(self.skip_projection, skip / math.sqrt(len(self.layers)), time_major))
+        out = pointwise(self.output_projection, out, time_major)
+        return out.transpose(1, 2) if time_major else out

@@ -24,6 +24,15 @@ CountOrOff = Annotated[int, Range(0)]                       # 0 switches the fea
 Fraction = Annotated[float, Range(0.0, 1.0, hi_open=True)]  # a share in [0, 1): dropout
 
 
+def bf16_on_cpu(x: Tensor) -> bool:
+    """Whether a network call on `x` computes in bf16 on a CPU (bf16 input, or CPU autocast to bf16): there
+    oneDNN's AMX / AVX512-BF16 convolutions want channels-last activations (benchmarks/README.md, issue 10)."""
+    if x.device.type != "cpu":
+        return False
+    return x.dtype == torch.bfloat16 or (torch.is_autocast_enabled("cpu")
+                                         and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+
+
 class SinusoidalEmbedding(nn.Module):
     """Step t: [B] (float, may be fractional) → [B, dim] sin/cos features at geometric frequencies.
 
