@@ -1,10 +1,14 @@
-"""The trainer's EMA step: ema ← ema + (1 − decay)·(θ − ema) over parameters and buffers, in one foreach call.
+"""The trainer's EMA step: ema ← ema + (1 − d)·(θ − ema) over parameters and buffers, in one foreach call.
 
-Same arithmetic as `AveragedModel.update_parameters` with `get_ema_multi_avg_fn` (the EMA still lives in
-that AveragedModel, so checkpoints and its state_dict are unchanged), without what that method repeats on
+d warms up: d = min(decay, (1 + n)/(10 + n)) at the n-th update after the first (diffusers' EMA warm-up), so the
+average forgets the initial weights within the first hundreds of steps.  Without it a 1,500-step run at decay
+0.999 keeps 22 % of its initial weights (0.999^1500) and its EMA samples are noise while its raw weights work.
+
+Once d has reached `decay`, the same arithmetic as `AveragedModel.update_parameters` with `get_ema_multi_avg_fn`
+(the EMA still lives in that AveragedModel, so checkpoints and its state_dict are unchanged), without what that method repeats on
 every step: detaching and regrouping every tensor by device and dtype, and reading its `n_averaged`
-counter on the host twice (two device synchronisations per step on CUDA).  Whether the EMA has started is
-read once; the first update copies the weights, as AveragedModel's does.
+counter on the host twice (two device synchronisations per step on CUDA).  The counter is read once (a resumed
+run goes on with its warm-up where it stopped); the first update copies the weights, as AveragedModel's does.
 """
 
 from __future__ import annotations
@@ -12,6 +16,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
+
+
+def warmed_up_decay(decay: float, n: int) -> float:
+    """The decay of the n-th update after the first (n ≥ 1): min(decay, (1 + n)/(10 + n))."""
+    return min(decay, (1.0 + n) / (10.0 + n))
 
 
 class EMAUpdate:
@@ -28,19 +37,20 @@ class EMAUpdate:
         self.other_pairs = [(t.detach(), s.detach()) for t, s in zip(targets, sources) if not t.is_floating_point()]
         self.all_pairs = list(zip([t.detach() for t in targets], [s.detach() for s in sources]))
         self.decay = float(decay)
-        self.started: bool | None = None   # read from n_averaged at the first update (after any resume)
+        self.count: int | None = None   # updates so far: n_averaged, read at the first update (after any resume)
 
     @torch.no_grad()
     def update(self) -> None:
-        if self.started is None:
-            self.started = bool(self.averaged.n_averaged > 0)   # the one host read
-        if not self.started:
+        if self.count is None:
+            self.count = int(self.averaged.n_averaged)   # the one host read
+        if self.count == 0:
             for t, s in self.all_pairs:
                 t.copy_(s)
-            self.started = True
         else:
+            decay = warmed_up_decay(self.decay, self.count)
             if self.float_pairs[0]:
-                torch._foreach_lerp_(self.float_pairs[0], self.float_pairs[1], 1 - self.decay)
+                torch._foreach_lerp_(self.float_pairs[0], self.float_pairs[1], 1 - decay)
             for t, s in self.other_pairs:
-                t.copy_(t * self.decay + s * (1 - self.decay))
+                t.copy_(t * decay + s * (1 - decay))
+        self.count += 1
         self.averaged.n_averaged += 1

@@ -21,7 +21,8 @@ class TrainConfig:
     weight_decay: float = option(0.0, lo=0, hi=1)
     max_steps: int = option(1_000_000, lo=1)
     warmup_steps: int = option(0, lo=0)
-    ema_decay: float = option(0.999, lo=0, hi=1, hi_open=True)
+    ema_decay: float = option(0.999, lo=0, hi=1, hi_open=True,
+                               help="EMA decay, reached after a warm-up: min(ema_decay, (1 + n)/(10 + n)) at update n")
     grad_clip: float = option(1.0, lo=0, help="0 disables clipping")
     checkpoint_every: int = option(5000, lo=1)
     log_every: int = option(50, lo=1)
