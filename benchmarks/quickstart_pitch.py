@@ -41,14 +41,14 @@ def dominant_frequency(wave: np.ndarray, sample_rate: int, pad: int = 8) -> floa
 
 
 def evaluate(run: Path, notes: list[int], n: int, seed: int, sampler: str | None, steps: int | None,
-             tolerance: float = 0.03) -> dict:
-    pipe = audiodiff.load(run, device="cpu")
+             tolerance: float = 0.03, precision: str = "auto") -> dict:
+    pipe = audiodiff.load(run, device="cpu", precision=precision)
     t0 = time.perf_counter()
     waves = pipe.sample(n, seed=seed, sampler=sampler, steps=steps).numpy()
     sample_seconds = time.perf_counter() - t0
     return {**score_pitch(waves, pipe.sample_rate, notes, tolerance), "sample_seconds": round(sample_seconds, 2),
             "sampler": sampler or pipe.sample_defaults.get("sampler"),
-            "steps": steps or pipe.sample_defaults.get("steps")}
+            "steps": steps or pipe.sample_defaults.get("steps"), "precision": precision}
 
 
 def score_pitch(waves: np.ndarray, sample_rate: int, notes: list[int], tolerance: float = 0.03) -> dict:
@@ -79,6 +79,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sampler", default=None)
     ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                    help="of the network while sampling (auto: bf16 where the CPU has it)")
     ap.add_argument("--json", default=str(ROOT / "benchmarks/results/quickstart_pitch.json"))
     args = ap.parse_args()
 
@@ -91,7 +93,8 @@ def main() -> None:
         subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", args.recipe, "--out", str(run),
                         "--no-progress"], check=True)
         result["train_seconds"] = round(time.perf_counter() - t0, 1)
-    result.update(evaluate(run, recipe.data.notes, args.n, args.seed, args.sampler, args.steps))
+    result.update(evaluate(run, recipe.data.notes, args.n, args.seed, args.sampler, args.steps,
+                           precision=args.precision))
 
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2))

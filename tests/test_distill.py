@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -280,3 +281,37 @@ def test_the_cli_defaults_are_the_apis():
     assert cli["lr"].default.default == api["lr"].default == distillation.LEARNING_RATE
     for name in ("steps", "weighting", "ema_decay"):
         assert cli[name].default.default == api[name].default, name
+
+
+@pytest.mark.slow
+def test_vocoder_few_step_benchmark_scores_teacher_and_student(tmp_path, monkeypatch):
+    """benchmarks/vocoder_few_step.py: each configuration's network calls per clip are what it says, and the
+    log-mel distance to the input is measured (finite, and 0 only for a copy, which no vocoder here makes)."""
+    import importlib.util
+
+    import soundfile as sf
+
+    run = train_teacher(tmp_path, prediction="v", steps=10, data={"domain": "vocoder"},
+                        features={"n_fft": 128, "hop_length": 32, "n_mels": 16})
+    student = ad.distill(run, steps=1, from_steps=2, out=tmp_path / "s", iters_per_round=3, device="cpu",
+                         show_progress=False)
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    t = torch.arange(600) / 8000.0
+    for i, freq in enumerate((300.0, 450.0, 600.0)):
+        sf.write(clips / f"c{i}.wav", (0.5 * torch.sin(2 * torch.pi * freq * t)).numpy(), 8000)
+    (clips / "list.txt").write_text("c0.wav\nc2.wav\n")
+
+    spec = importlib.util.spec_from_file_location("vocoder_few_step", REPO / "benchmarks" / "vocoder_few_step.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = bench.main([str(run), "--student", str(student), "--data", str(clips), "--list", "list.txt", "--n", "5",
+                      "--batch", "1", "--json", str(tmp_path / "r.json")])
+    assert json.loads((tmp_path / "r.json").read_text())["results"] == out["results"]
+    assert out["clips"] == 2 and out["samples_per_clip"] == 576 and out["files"][0].endswith("c0.wav")
+    rows = {r["config"]: r for r in out["results"]}
+    num_steps = ckpt.load_config(run)["diffusion"]["num_steps"]
+    assert rows["teacher, ddpm every step"]["calls_per_clip"] == num_steps
+    assert rows["teacher, ddim 1 steps"]["calls_per_clip"] == 1
+    assert rows[f"student {student}"]["calls_per_clip"] == 1
+    assert all(r["log_mel_distance"] > 0 and math.isfinite(r["log_mel_distance"]) for r in out["results"])
