@@ -4,9 +4,9 @@ d warms up: d = min(decay, (1 + n)/(10 + n)) at the n-th update after the first 
 average forgets the initial weights within the first hundreds of steps.  Without it a 1,500-step run at decay
 0.999 keeps 22 % of its initial weights (0.999^1500) and its EMA samples are noise while its raw weights work.
 
-Once d has reached `decay`, the same arithmetic as `AveragedModel.update_parameters` with `get_ema_multi_avg_fn`
-(the EMA still lives in that AveragedModel, so checkpoints and its state_dict are unchanged), without what that method repeats on
-every step: detaching and regrouping every tensor by device and dtype, and reading its `n_averaged`
+Once d has reached `decay`, the same arithmetic as `AveragedModel.update_parameters` with
+`get_ema_multi_avg_fn` (the EMA still lives in that AveragedModel, so checkpoints and its state_dict are
+unchanged), without what that method repeats on every step: detaching and regrouping every tensor by device and dtype, and reading its `n_averaged`
 counter on the host twice (two device synchronisations per step on CUDA).  The counter is read once (a resumed
 run goes on with its warm-up where it stopped); the first update copies the weights, as AveragedModel's does.
 """

@@ -37,8 +37,9 @@ class LengthRecorder(torch.nn.Module):
 
 
 def recording_pipe(run) -> audiodiff.Pipeline:
-    pipe = audiodiff.load(run, device="cpu")
-    return audiodiff.Pipeline(LengthRecorder(pipe.model), pipe.diffusion, pipe.config, device="cpu")
+    """fp32: on a bf16 CPU "auto" would sample through a cast copy of the recorder, whose lengths are not these."""
+    pipe = audiodiff.load(run, device="cpu", precision="fp32")
+    return audiodiff.Pipeline(LengthRecorder(pipe.model), pipe.diffusion, pipe.config, device="cpu", precision="fp32")
 
 
 @pytest.mark.parametrize("length, window, overlap", [(1000, 256, 64), (257, 256, 64), (10_007, 300, 150),
@@ -123,8 +124,8 @@ def test_long_input_calls_the_model_on_windows_only(run):
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["denoise", "inpaint", "upsample"])
 def test_an_input_shorter_than_a_window_is_unchanged(run, task):
-    """The windowed pipeline gives bit for bit what the task gives on the whole input."""
-    pipe = audiodiff.load(run, device="cpu")
+    """The windowed pipeline gives bit for bit what the task gives on the whole input (fp32, as the reference)."""
+    pipe = audiodiff.load(run, device="cpu", precision="fp32")
     x = torch.from_numpy(tone(CLIP_LENGTH, SAMPLE_RATE))
     g = torch.Generator().manual_seed(5)
     if task == "denoise":
