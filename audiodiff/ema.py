@@ -6,8 +6,9 @@ average forgets the initial weights within the first hundreds of steps.  Without
 
 Once d has reached `decay`, the same arithmetic as `AveragedModel.update_parameters` with
 `get_ema_multi_avg_fn` (the EMA still lives in that AveragedModel, so checkpoints and its state_dict are
-unchanged), without what that method repeats on every step: detaching and regrouping every tensor by device and dtype, and reading its `n_averaged`
-counter on the host twice (two device synchronisations per step on CUDA).  The counter is read once (a resumed
+unchanged), without what that method repeats on every step: detaching and regrouping every tensor by device
+and dtype, and reading its `n_averaged` counter on the host twice (two device synchronisations per step on
+CUDA).  The counter is read once (a resumed
 run goes on with its warm-up where it stopped); the first update copies the weights, as AveragedModel's does.
 """
 
