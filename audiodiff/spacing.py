@@ -5,12 +5,13 @@ as (t_model [S] float64, alpha_bar [S] float64): the step the network is told (f
 grid, via `schedule.continuous_step`) and the true ᾱ of the state there.  `audiodiff.sampling` turns that
 into a Plan (sampling/plans.py); "uniform" and "logsnr" are its `spaced_plan` / `logsnr_plan`, the rest live here.
 
-- "uniform": t evenly spaced from the start to step 0 (both kept); ddpm/ddim's default.
+- "uniform": t evenly spaced from the start to step 0 (both kept).
 - "trailing": diffusers' timestep_spacing="trailing": round(T − k·T/S) − 1, k = 0..S−1; starts at the top,
-  the last step jumps from about T/S − 1 straight to x_0 (never visits step 0).
+  the last step jumps from about T/S − 1 straight to x_0 (never visits step 0).  Every sampler's default:
+  benchmarks/few_step.py found it best or level with the best at 2–50 steps on cosine and linear runs.
 - "leading": diffusers' "leading": k·⌊T/S⌋, k = S−1..0; ends at step 0 but starts below the top (the
   pure-noise input is told it is at step (S−1)·⌊T/S⌋; Lin et al. 2024 show why that hurts).
-- "logsnr": half log-SNR λ evenly spaced; dpm++'s default.
+- "logsnr": half log-SNR λ evenly spaced.
 - "karras": σ = √((1−ᾱ)/ᾱ) spaced as (σ_max^(1/ρ) + k/(S−1)·(σ_min^(1/ρ) − σ_max^(1/ρ)))^ρ, ρ = 7
   (Karras et al. 2022, eq. 5), between the start's σ and step 0's.
 - a custom list `levels`: explicit training steps, strictly decreasing, fractional allowed (`nested_levels`
@@ -84,9 +85,21 @@ def karras_levels(schedule: NoiseSchedule, top: float, n: int, lambda_min: float
     return ts, ab
 
 
+def max_steps_from(t_start: float) -> int:
+    """Levels available from step t_start down to 0: each integer step, plus a fractional start."""
+    return math.floor(t_start) + 1 + (t_start % 1 > 0)
+
+
 def trailing_levels(schedule: NoiseSchedule, top: float, n: int) -> tuple[Tensor, Tensor]:
-    """top − k·(top+1)/n, k = 0..n−1, below the start rounded to integer steps (diffusers' "trailing")."""
-    _check_integer_count(top, n, "trailing")
+    """top − k·(top+1)/n, k = 0..n−1, below the start rounded to integer steps (diffusers' "trailing").
+    From a fractional start, the largest count (max_steps_from) is the start and every integer step below
+    it, where the formula's spacing (top+1)/n < 1 would repeat steps."""
+    most = max_steps_from(top)
+    if not 1 <= n <= most:
+        raise ValueError(f"spacing 'trailing' takes at most {most} steps from step {top}, got {n}")
+    if n > math.floor(top) + 1:
+        ts = torch.tensor([top] + list(range(math.floor(top), -1, -1)), dtype=torch.float64)
+        return ts, _alpha_bar_at(schedule, ts)
     ratio = (top + 1) / n
     ts = torch.tensor([top - k * ratio for k in range(n)], dtype=torch.float64)
     ts[1:] = ts[1:].round()

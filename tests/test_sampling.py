@@ -20,12 +20,12 @@ import torch
 
 from audiodiff.diffusion import GaussianDiffusion
 from audiodiff.recipe import load_recipe
-from audiodiff.sampling import (DIFFWAVE_FAST_BETAS, DIFFWAVE_FAST_BETAS_T200, fast_plan, repaint_order, sample,
-                                spaced_plan)
+from audiodiff.sampling import (DIFFWAVE_FAST_BETAS, DIFFWAVE_FAST_BETAS_T200, fast_plan, make_plan, repaint_order,
+                                sample, spaced_plan)
 from audiodiff.schedule import NoiseSchedule
 from audiodiff.tasks import inpaint
 from helpers.oracle import (MU, SIGMA, GaussianOracle, assert_moments, channel_stats, cumprod_py, exact_output_law,
-                            fast_levels, logsnr_levels, se_mean, se_var, spaced_levels)
+                            fast_levels, logsnr_levels, se_mean, se_var, spaced_levels, trailing_levels)
 from helpers.recipes import REPO
 
 PREDICTIONS = ("eps", "v", "x0")
@@ -60,10 +60,13 @@ FULL = {
     "ddpm-posterior": (dict(sampler="ddpm", variance="posterior"), spaced_levels(AB, 1000), "ancestral", {}),
     "ddpm-beta": (dict(sampler="ddpm", variance="beta"), spaced_levels(AB, 1000), "ancestral",
                   {"variance": "beta"}),
-    "ddim-eta0": (dict(sampler="ddim", eta=0.0, steps=500), spaced_levels(AB, 500), "ddim", {"eta": 0.0}),
+    "ddim-eta0": (dict(sampler="ddim", eta=0.0, steps=500, spacing="uniform"), spaced_levels(AB, 500), "ddim",
+                  {"eta": 0.0}),
+    "ddim-eta0-trailing": (dict(sampler="ddim", eta=0.0, steps=500), trailing_levels(AB, 500), "ddim", {"eta": 0.0}),
     "ddim-eta1": (dict(sampler="ddim", eta=1.0), spaced_levels(AB, 1000), "ddim", {"eta": 1.0}),
     "fast": (dict(sampler="fast", fast_betas=FAST_BETAS), fast_levels(FAST_BETAS), "ancestral", {}),
-    "dpm++": (dict(sampler="dpm++", steps=200), logsnr_levels(AB, 200), "dpm++", {}),
+    "dpm++": (dict(sampler="dpm++", steps=200, spacing="logsnr"), logsnr_levels(AB, 200), "dpm++", {}),
+    "dpm++-trailing": (dict(sampler="dpm++", steps=200), trailing_levels(AB, 200), "dpm++", {}),
 }
 
 
@@ -89,15 +92,23 @@ def test_sampler_reproduces_gaussian_data(name, prediction):
 
 # --------------------------------------------------------------------------- (A) only: coarse settings
 SHARP_SIGMA = (0.5, 0.1)      # a narrow channel: errors at low noise levels show up strongly
+# Without a spacing the samplers take their default, trailing; "uniform" / "logsnr" rows name theirs.
 COARSE = {
-    "ddpm-posterior-30": (SCHED, dict(sampler="ddpm", steps=30), spaced_levels(AB, 30), "ancestral", {}),
-    "ddpm-beta-30": (SCHED, dict(sampler="ddpm", steps=30, variance="beta"), spaced_levels(AB, 30), "ancestral",
+    "ddpm-posterior-30": (SCHED, dict(sampler="ddpm", steps=30), trailing_levels(AB, 30), "ancestral", {}),
+    "ddpm-posterior-30-uniform": (SCHED, dict(sampler="ddpm", steps=30, spacing="uniform"), spaced_levels(AB, 30),
+                                  "ancestral", {}),
+    "ddpm-beta-30": (SCHED, dict(sampler="ddpm", steps=30, variance="beta"), trailing_levels(AB, 30), "ancestral",
                      {"variance": "beta"}),
-    "ddim-eta0-30": (SCHED, dict(sampler="ddim", steps=30), spaced_levels(AB, 30), "ddim", {"eta": 0.0}),
-    "ddim-eta0.5-30": (SCHED, dict(sampler="ddim", steps=30, eta=0.5), spaced_levels(AB, 30), "ddim",
+    "ddpm-beta-30-uniform": (SCHED, dict(sampler="ddpm", steps=30, variance="beta", spacing="uniform"),
+                             spaced_levels(AB, 30), "ancestral", {"variance": "beta"}),
+    "ddim-eta0-30": (SCHED, dict(sampler="ddim", steps=30), trailing_levels(AB, 30), "ddim", {"eta": 0.0}),
+    "ddim-eta0-30-uniform": (SCHED, dict(sampler="ddim", steps=30, spacing="uniform"), spaced_levels(AB, 30), "ddim",
+                             {"eta": 0.0}),
+    "ddim-eta0.5-30": (SCHED, dict(sampler="ddim", steps=30, eta=0.5), trailing_levels(AB, 30), "ddim",
                        {"eta": 0.5}),
-    "ddim-eta1-30": (SCHED, dict(sampler="ddim", steps=30, eta=1.0), spaced_levels(AB, 30), "ddim", {"eta": 1.0}),
-    "dpm++-10": (SCHED, dict(sampler="dpm++", steps=10), logsnr_levels(AB, 10), "dpm++", {}),
+    "ddim-eta1-30": (SCHED, dict(sampler="ddim", steps=30, eta=1.0), trailing_levels(AB, 30), "ddim", {"eta": 1.0}),
+    "dpm++-10": (SCHED, dict(sampler="dpm++", steps=10), trailing_levels(AB, 10), "dpm++", {}),
+    "dpm++-10-logsnr": (SCHED, dict(sampler="dpm++", steps=10, spacing="logsnr"), logsnr_levels(AB, 10), "dpm++", {}),
     "fast-default-T200": (SCHED_200, dict(sampler="fast"), fast_levels(DIFFWAVE_FAST_BETAS), "ancestral", {}),
     "fast-default-T1000": (SCHED, dict(sampler="fast"), fast_levels(DIFFWAVE_FAST_BETAS), "ancestral", {}),
     "fast-default-beta": (SCHED_200, dict(sampler="fast", variance="beta"), fast_levels(DIFFWAVE_FAST_BETAS),
@@ -225,14 +236,15 @@ def hand_dpmpp_2m(oracle, alpha_bar, shape, seed):
     raise AssertionError("unreachable")
 
 
+@pytest.mark.parametrize("spacing, levels", [("logsnr", logsnr_levels), ("trailing", trailing_levels)])
 @pytest.mark.parametrize("steps", [2, 6, 40])
 @pytest.mark.parametrize("prediction", PREDICTIONS)
-def test_dpmpp_2m_by_hand(prediction, steps):
+def test_dpmpp_2m_by_hand(prediction, steps, spacing, levels):
     oracle = GaussianOracle(SCHED, prediction)
     d = GaussianDiffusion(SCHED, prediction=prediction)
     shape = (8, 2, 5)
-    got = d.sample(oracle, shape, sampler="dpm++", steps=steps, generator=gen(13)).double()
-    want = hand_dpmpp_2m(oracle, logsnr_levels(AB, steps)[0], shape, 13)
+    got = d.sample(oracle, shape, sampler="dpm++", steps=steps, spacing=spacing, generator=gen(13)).double()
+    want = hand_dpmpp_2m(oracle, levels(AB, steps)[0], shape, 13)
     assert torch.allclose(got, want, atol=5e-5), (got - want).abs().max()
 
 
@@ -330,8 +342,8 @@ def test_constraint_sees_every_next_level():
         return x
 
     oracle = GaussianOracle(SCHED, "eps")
-    GaussianDiffusion(SCHED).sample(oracle, (2, 2, 3), sampler="ddim", steps=10, generator=gen(0),
-                                    constraint=constraint)
+    GaussianDiffusion(SCHED).sample(oracle, (2, 2, 3), sampler="ddim", steps=10, spacing="uniform",
+                                    generator=gen(0), constraint=constraint)
     assert seen == pytest.approx(spaced_levels(AB, 10)[1], rel=1e-12)
 
 
@@ -456,7 +468,8 @@ def test_dpmpp_20_steps_matches_variance_at_least_as_well_as_ddim_50(prediction)
         _, var, _ = channel_stats(d.sample(oracle, shape, generator=gen(31), **kw))
         return (var / target - 1).abs()
 
-    dpm, ddim = variance_error(sampler="dpm++", steps=20), variance_error(sampler="ddim", steps=50)
+    dpm = variance_error(sampler="dpm++", steps=20, spacing="logsnr")
+    ddim = variance_error(sampler="ddim", steps=50, spacing="uniform")
     assert torch.all(dpm <= ddim), (dpm, ddim)
     assert torch.all(dpm < 0.06), dpm
 
@@ -507,6 +520,6 @@ def test_inpaint_with_jump_length_visits_the_jump_schedule_and_keeps_known_sampl
     known[..., :8] = True
     out = inpaint(GaussianDiffusion(sched), oracle, audio, known, sampler="ddpm", steps=12, resample=3,
                   jump_length=4, generator=g)
-    plan_t = spaced_plan(sched, 12).t_model.tolist()
+    plan_t = make_plan(GaussianDiffusion(sched), "ddpm", 12, None).t_model.tolist()   # the default spacing
     assert [c[0].item() for c in oracle.calls] == [plan_t[i] for i in repaint_order(12, 4, 3)]
     assert torch.equal(torch.where(known, out, 0), torch.where(known, audio, 0)) and torch.isfinite(out).all()

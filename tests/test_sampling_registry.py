@@ -86,8 +86,10 @@ def test_resolve_placement_levels_lambda_min_and_clipping():
                         dynamic_percentile=0.9)
     clip = {"clip_x0": "dynamic", "dynamic_percentile": 0.9}
     assert run.resolve() == {"sampler": "dpm++", "levels": [19, 10, 0], **clip}
-    assert run.resolve(steps=4) == {"sampler": "dpm++", "steps": 4, "lambda_min": -4.0, **clip}   # logsnr default
-    assert run.resolve(steps=4, sampler="ddim") == {"sampler": "ddim", "steps": 4, "eta": 0.0, **clip}   # uniform
+    assert run.resolve(steps=4) == {"sampler": "dpm++", "steps": 4, **clip}   # trailing default: no λ clip
+    assert run.resolve(steps=4, spacing="logsnr") == {"sampler": "dpm++", "steps": 4, "spacing": "logsnr",
+                                                      "lambda_min": -4.0, **clip}
+    assert run.resolve(steps=4, sampler="ddim") == {"sampler": "ddim", "steps": 4, "eta": 0.0, **clip}
     assert run.resolve(spacing="karras", clip_x0="none") == {"sampler": "dpm++", "steps": 8, "spacing": "karras",
                                                              "lambda_min": -4.0, "clip_x0": "none"}
     with pytest.raises(TypeError, match="etta"):

@@ -102,19 +102,35 @@ def test_invalid_combinations_are_refused():
         plan(LINEAR, 4, "uniform", lambda_min=-5.0)
     with pytest.raises(ValueError, match="fast"):
         make_plan(LINEAR, "fast", None, None, spacing="karras")
-    with pytest.raises(ValueError, match="at most"):
-        make_plan(LINEAR, "ddim", 92, None, t_start=90.3, spacing="trailing")   # uniform could: 90.3, 90..0
+    with pytest.raises(ValueError, match="between 1 and 92"):
+        make_plan(LINEAR, "ddim", 93, None, t_start=90.3, spacing="trailing")
     with pytest.raises(ValueError, match="leading"):
         make_plan(LINEAR, "ddim", 4, None, t_start=500.0, spacing="leading")
 
 
-def test_defaults_are_unchanged():
-    """No spacing → ddpm/ddim t-uniform, dpm++ λ-uniform, exactly as before the option existed."""
-    from audiodiff.sampling import logsnr_plan, spaced_plan
+def test_trailing_from_a_fractional_start_takes_every_level_there_is():
+    """Denoising caps its steps at max_steps_from(t_start); trailing, the default, must give that many: the
+    start, then every integer step (its formula's spacing (top+1)/n < 1 would repeat steps)."""
+    from audiodiff.sampling import max_steps_from
 
-    for sampler, ref in (("ddim", spaced_plan), ("ddpm", spaced_plan), ("dpm++", logsnr_plan)):
-        got, want = make_plan(LINEAR, sampler, 12, None), ref(LINEAR.schedule, 12)
+    most = max_steps_from(90.3)
+    p = make_plan(LINEAR, "ddim", most, None, t_start=90.3, spacing="trailing")
+    assert p.t_model.tolist() == [90.3] + list(range(90, -1, -1)) and most == 92
+    every = make_plan(LINEAR, "ddim", None, None, t_start=90.3, spacing="trailing")   # steps None: every level
+    assert torch.equal(every.t_model, p.t_model)
+    # one fewer: the formula, distinct steps ending above 0
+    fewer = make_plan(LINEAR, "ddim", most - 1, None, t_start=90.3, spacing="trailing").t_model
+    assert len(set(fewer.tolist())) == most - 1 and torch.all(fewer[:-1] > fewer[1:])
+
+
+def test_every_placing_sampler_defaults_to_trailing():
+    """No spacing → trailing for ddpm, ddim and dpm++: benchmarks/few_step.py measured it best or level with the
+    best at 2–50 steps on cosine and linear quickstart runs (README's sampler table)."""
+    for sampler in ("ddim", "ddpm", "dpm++"):
+        got, want = make_plan(LINEAR, sampler, 12, None), plan(LINEAR, 12, "trailing")
         assert torch.equal(got.t_model, want.t_model) and torch.equal(got.alpha_bar, want.alpha_bar)
+    # every step (ddpm's default): trailing is the full chain
+    assert make_plan(LINEAR, "ddpm", None, None).t_model.tolist() == list(range(999, -1, -1))
 
 
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm++"])

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..sampling import SAMPLERS, get_sampler, samplers_where
+from ..sampling import SAMPLERS, get_sampler, own_spacings, samplers_where
 from .common import Device, Model, Precision, Progress, Seed, app, check_out_file, fail, load_pipeline, log, require_file
 
 
@@ -40,8 +40,8 @@ def sample(
     force: bool = typer.Option(False, "--force", help="Write into an --out folder that already holds sample_* "
                                "files: they are replaced, and any this run does not write are removed."),
     spacing: Optional[str] = typer.Option(None, "--spacing", help="Where the steps go: uniform | trailing | leading "
-                                          "| logsnr | karras (default: the run's recipe spacing, else dpm++ "
-                                          "logsnr, others uniform)."),
+                                          "| logsnr | karras (default: the run's recipe spacing, else the "
+                                          f"sampler's own: {own_spacings()})."),
     clip_x0: Optional[str] = typer.Option(None, "--clip-x0", help="Clip each x̂0: none | clip | dynamic (Imagen's "
                                           "dynamic thresholding; default: the run's recipe clip_x0, else none)."),
 ) -> None:

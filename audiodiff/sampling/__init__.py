@@ -8,16 +8,17 @@
 - guidance.py: classifier-free guidance as a model wrapper
 """
 
+from ..spacing import max_steps_from
 from .guidance import ClassifierFreeGuidance, classifier_free_guidance
 from .loop import CLIP_X0, Constraint, Denoiser, Model, make_plan, model_device, repaint_order, sample
 from .options import CALL_OPTIONS, SampleOptions
 from .plans import (DIFFWAVE_FAST_BETAS, DIFFWAVE_FAST_BETAS_T200, Plan, check_fast_betas, fast_betas_plan,
-                    fast_plan, half_lambda, logsnr_plan, max_steps_from, placed_plan, spaced_plan)
-from .registry import SAMPLERS, Sampler, get_sampler, samplers_where
+                    fast_plan, half_lambda, logsnr_plan, placed_plan, spaced_plan)
+from .registry import SAMPLERS, Sampler, get_sampler, own_spacings, samplers_where
 from .steps import VARIANCES, DPMSolverPP2M, Step, ancestral, ddim, ddim_mean, randn
 
 __all__ = ["CALL_OPTIONS", "CLIP_X0", "ClassifierFreeGuidance", "Constraint", "DIFFWAVE_FAST_BETAS",
            "DIFFWAVE_FAST_BETAS_T200", "DPMSolverPP2M", "Denoiser", "Model", "Plan", "SAMPLERS", "SampleOptions",
            "Sampler", "Step", "VARIANCES", "ancestral", "check_fast_betas", "classifier_free_guidance", "ddim", "ddim_mean",
            "fast_betas_plan", "fast_plan", "get_sampler", "half_lambda", "logsnr_plan", "make_plan", "max_steps_from",
-           "model_device", "placed_plan", "randn", "repaint_order", "sample", "samplers_where", "spaced_plan"]
+           "model_device", "own_spacings", "placed_plan", "randn", "repaint_order", "sample", "samplers_where", "spaced_plan"]

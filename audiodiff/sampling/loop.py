@@ -45,7 +45,7 @@ def make_plan(diffusion: Denoiser, sampler: str, steps: int | None, fast_betas: 
               t_start: float | None = None, spacing: str | None = None, lambda_min: float | None = None,
               levels: Sequence[float] | None = None) -> Plan:
     """The sampler's plan, built by its record's plan builder: fast → its β list; the others `levels` if given,
-    else `spacing` (default: the sampler's own, e.g. dpm++ logsnr) with `steps` levels from t_start."""
+    else `spacing` (default: the sampler's own, its registry record's) with `steps` levels from t_start."""
     record = get_sampler(sampler)
     options = {"fast_betas": fast_betas, "spacing": spacing, "lambda_min": lambda_min, "levels": levels}
     check_takes(record, options)

@@ -16,7 +16,7 @@ from ..options import option
 from ..spacing import LAMBDA_SPACINGS, SPACINGS, check_levels
 from .loop import CLIP_X0
 from .plans import DIFFWAVE_FAST_BETAS, check_fast_betas
-from .registry import SAMPLERS, get_sampler
+from .registry import SAMPLERS, get_sampler, own_spacings
 from .steps import VARIANCES
 
 
@@ -29,8 +29,8 @@ class SampleOptions:
     fast_betas: list = option(list(DIFFWAVE_FAST_BETAS))
     guidance: float = option(1.0, lo=0, hi=100, help="classifier-free guidance scale for labelled sampling")
     spacing: str = option("", choices=("",) + SPACINGS,
-                          help="where the steps go (audiodiff/spacing.py); empty = the sampler's own (dpm++: "
-                               "logsnr, else uniform)")
+                          help=f"where the steps go (audiodiff/spacing.py); empty = the sampler's own "
+                               f"({own_spacings()})")
     lambda_min: float = option(0.0, hi=0, help="logsnr/karras: start no noisier than this half log-SNR λ; "
                                                "0 = no clip")
     levels: list = option([], help="explicit training steps to visit, noisiest first (may be fractional); "

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..schedule import NoiseSchedule
-from ..spacing import (check_spacing, custom_levels, karras_levels, leading_levels, top_alpha_bar,
+from ..spacing import (check_spacing, custom_levels, karras_levels, leading_levels, max_steps_from, top_alpha_bar,
                        trailing_levels)
 
 DIFFWAVE_FAST_BETAS = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)        # DiffWave's 6-step list for its T = 50 models
@@ -45,11 +45,6 @@ def _start_and_count(schedule: NoiseSchedule, steps: int | None, t_start: float 
     if not 1 <= n <= most:
         raise ValueError(f"steps must be between 1 and {most}, got {steps}")
     return top, n
-
-
-def max_steps_from(t_start: float) -> int:
-    """Levels available from step t_start down to 0: each integer step, plus a fractional start."""
-    return math.floor(t_start) + 1 + (t_start % 1 > 0)
 
 
 def spaced_plan(schedule: NoiseSchedule, steps: int | None = None, t_start: float | None = None) -> Plan:
@@ -128,8 +123,6 @@ def placed_plan(schedule: NoiseSchedule, steps: int | None, t_start: float | Non
     if spacing == "karras":
         return _plan(*karras_levels(schedule, top, n, lambda_min))
     if spacing == "trailing":
-        if steps is None:
-            n = math.floor(top) + 1
         return _plan(*trailing_levels(schedule, top, n))
     return _plan(*leading_levels(schedule, int(top), n))
 

@@ -34,7 +34,8 @@ class Sampler:
     step: StepBuilder
     plan_options: tuple[str, ...] = ()
     step_options: tuple[str, ...] = ()
-    spacing: str | None = "uniform"   # the default `spacing` of a sampler taking one (audiodiff/spacing.py)
+    spacing: str | None = "trailing"  # the default `spacing` of a sampler taking one (audiodiff/spacing.py;
+                                      # chosen by benchmarks/few_step.py, see the README's sampler table)
     counted: bool = True
     starts_part_way: bool = True      # can begin at a given level t_start from a given x_start
     resamples: bool = False           # can take RePaint's jumps back up (resample > 1)
@@ -54,8 +55,8 @@ _RECORDS = (
             summary="DDIM (Song et al. 2021), stochasticity η = eta"),
     Sampler("fast", fast_betas_plan, ancestral, ("fast_betas",), ("variance",), spacing=None, counted=False,
             starts_part_way=False, summary="DiffWave's short inference schedule aligned to fractional steps"),
-    Sampler("dpm++", placed_plan, DPMSolverPP2M, PLACEMENT, spacing="logsnr",
-            summary="DPM-Solver++(2M) (Lu et al. 2022), λ-uniform steps by default"),
+    Sampler("dpm++", placed_plan, DPMSolverPP2M, PLACEMENT,
+            summary="DPM-Solver++(2M) (Lu et al. 2022), a second-order exponential integrator in log-SNR"),
 )
 
 # name -> record.  Read-only; iterating gives the names, so `name in SAMPLERS` and ", ".join(SAMPLERS) work.
@@ -72,6 +73,15 @@ def get_sampler(name: str) -> Sampler:
 def samplers_where(test: Callable[[Sampler], bool]) -> tuple[str, ...]:
     """Names of the samplers whose record passes `test`, in registry order."""
     return tuple(s.name for s in SAMPLERS.values() if test(s))
+
+
+def own_spacings() -> str:
+    """The samplers' default spacings in words, e.g. "trailing for 'ddpm', 'ddim' and 'dpm++'" (for help texts)."""
+    by_spacing: dict[str, list[str]] = {}
+    for s in SAMPLERS.values():
+        if "spacing" in s.plan_options:
+            by_spacing.setdefault(s.spacing, []).append(s.name)
+    return "; ".join(f"{spacing} for {quoted(names)}" for spacing, names in by_spacing.items())
 
 
 def quoted(names: Iterable[str]) -> str:

@@ -118,6 +118,15 @@ def spaced_levels(alphas_cumprod: Sequence[float], steps: int, top: int | None =
     return ab, ab[1:] + [1.0]
 
 
+def trailing_levels(alphas_cumprod: Sequence[float], steps: int) -> tuple[list[float], list[float]]:
+    """ᾱ before/after each step for diffusers' "trailing" steps round(T − k·T/S) − 1, k = 0..S−1 (the last
+    step jumps to ᾱ = 1).  Only used with (T, S) pairs whose spacing hits no .5 rounding ties."""
+    T = len(alphas_cumprod)
+    ts = [round(T - k * T / steps) - 1 for k in range(steps)]
+    ab = [float(alphas_cumprod[t]) for t in ts]
+    return ab, ab[1:] + [1.0]
+
+
 def logsnr_levels(alphas_cumprod: Sequence[float], steps: int) -> tuple[list[float], list[float]]:
     """ᾱ before/after each step for `steps` levels evenly spaced in λ = ½·log(ᾱ/(1−ᾱ)), ᾱ_{T−1} → ᾱ_0."""
     lo, hi = (0.5 * math.log(a / (1 - a)) for a in (alphas_cumprod[-1], alphas_cumprod[0]))
