@@ -8,7 +8,7 @@ into a Plan (sampling/plans.py); "uniform" and "logsnr" are its `spaced_plan` / 
 - "uniform": t evenly spaced from the start to step 0 (both kept).
 - "trailing": diffusers' timestep_spacing="trailing": round(T − k·T/S) − 1, k = 0..S−1; starts at the top,
   the last step jumps from about T/S − 1 straight to x_0 (never visits step 0).  Every sampler's default:
-  benchmarks/few_step.py found it best or level with the best at 2–50 steps on cosine and linear runs.
+  it had the highest mean quality over 2–50 steps in benchmarks/few_step.py on cosine and linear runs.
 - "leading": diffusers' "leading": k·⌊T/S⌋, k = S−1..0; ends at step 0 but starts below the top (the
   pure-noise input is told it is at step (S−1)·⌊T/S⌋; Lin et al. 2024 show why that hurts).
 - "logsnr": half log-SNR λ evenly spaced.
@@ -94,9 +94,7 @@ def trailing_levels(schedule: NoiseSchedule, top: float, n: int) -> tuple[Tensor
     """top − k·(top+1)/n, k = 0..n−1, below the start rounded to integer steps (diffusers' "trailing").
     From a fractional start, the largest count (max_steps_from) is the start and every integer step below
     it, where the formula's spacing (top+1)/n < 1 would repeat steps."""
-    most = max_steps_from(top)
-    if not 1 <= n <= most:
-        raise ValueError(f"spacing 'trailing' takes at most {most} steps from step {top}, got {n}")
+    _check_count(top, n, max_steps_from(top), "trailing")
     if n > math.floor(top) + 1:
         ts = torch.tensor([top] + list(range(math.floor(top), -1, -1)), dtype=torch.float64)
         return ts, _alpha_bar_at(schedule, ts)
@@ -108,7 +106,7 @@ def trailing_levels(schedule: NoiseSchedule, top: float, n: int) -> tuple[Tensor
 
 def leading_levels(schedule: NoiseSchedule, top: int, n: int) -> tuple[Tensor, Tensor]:
     """k·⌊(top+1)/n⌋, k = n−1..0 (diffusers' "leading", steps_offset 0)."""
-    _check_integer_count(top, n, "leading")
+    _check_count(top, n, math.floor(top) + 1, "leading")
     ratio = (int(top) + 1) // n
     ts = torch.arange(n - 1, -1, -1, dtype=torch.float64) * ratio
     return ts, _alpha_bar_at(schedule, ts)
@@ -156,7 +154,7 @@ def _alpha_bar_at(schedule: NoiseSchedule, ts: Tensor) -> Tensor:
     return schedule.sqrt_alpha_cumprod_at(ts) ** 2
 
 
-def _check_integer_count(top: float, n: int, name: str) -> None:
-    most = math.floor(top) + 1
+def _check_count(top: float, n: int, most: int, name: str) -> None:
+    """Refuse a level count a spacing cannot place between step `top` and 0."""
     if n > most:
         raise ValueError(f"spacing {name!r} takes at most {most} steps from step {top}, got {n}")

@@ -124,8 +124,8 @@ def test_trailing_from_a_fractional_start_takes_every_level_there_is():
 
 
 def test_every_placing_sampler_defaults_to_trailing():
-    """No spacing → trailing for ddpm, ddim and dpm++: benchmarks/few_step.py measured it best or level with the
-    best at 2–50 steps on cosine and linear quickstart runs (README's sampler table)."""
+    """No spacing → trailing for ddpm, ddim and dpm++: it had the highest mean quality over 2–50 steps in
+    benchmarks/few_step.py on cosine and linear quickstart runs (README's sampler table)."""
     for sampler in ("ddim", "ddpm", "dpm++"):
         got, want = make_plan(LINEAR, sampler, 12, None), plan(LINEAR, 12, "trailing")
         assert torch.equal(got.t_model, want.t_model) and torch.equal(got.alpha_bar, want.alpha_bar)
