@@ -12,6 +12,7 @@
 # loss, clips/s, peak memory and an MFU estimate, and 16 samples written (benchmarks/gpu_check.py); the same
 # training launched by torchrun --nproc_per_node 1 in an NCCL process group (gloo on CPU; see gpu_check.py).  Env: PYTHON (default python),
 # OUT, DATA (digits-tts root; default ../shared/data/digits-tts).
+# Next, on the same warm machine: benchmarks/gpu_levers.py (layout, compile mode and batch levers, about 5 minutes).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}

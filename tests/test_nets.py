@@ -188,11 +188,9 @@ def test_network_options_lists_constructor_keywords():
 
 
 @pytest.mark.parametrize("n_mels", [0, 8])
-def test_diffwave_time_major_path_computes_the_channels_first_result(monkeypatch, n_mels):
+def test_diffwave_time_major_path_computes_the_channels_first_result(n_mels):
     """The bf16-on-CPU layout ([B, L, C], channels-last convolutions) is the same function on the same weights:
-    forced on in fp32 it matches the Conv1d path, gradients included."""
-    import audiodiff.nets.diffwave as diffwave
-
+    forced on in fp32 (DiffWave.layout) it matches the Conv1d path, gradients included."""
     torch.manual_seed(0)
     net = DiffWave(residual_layers=4, residual_channels=8, dilation_cycle=2, embed_dim=16, sinusoid_dim=8,
                    n_mels=n_mels, hop_length=16)
@@ -201,7 +199,7 @@ def test_diffwave_time_major_path_computes_the_channels_first_result(monkeypatch
     cond = {"mel": torch.randn(2, n_mels, 4)} if n_mels else {}
 
     def run(time_major: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        monkeypatch.setattr(diffwave, "bf16_on_cpu", lambda _: time_major)
+        net.layout = "time_major" if time_major else "channels_first"
         net.zero_grad()
         out = net(x, t, **cond)
         out.square().sum().backward()
@@ -232,3 +230,21 @@ def test_diffwave_takes_the_time_major_path_exactly_in_cpu_bf16():
             out = net(x, t)
     assert out.shape == ref.shape
     torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.02 * ref.abs().max().item())
+
+
+def test_diffwave_layout_forces_either_path_and_refuses_unknown_names():
+    """`layout` overrides the automatic choice both ways (the Conv1d modules run only on the channels-first
+    path) and names its choices when given something else."""
+    net = DiffWave(residual_layers=2, residual_channels=8, dilation_cycle=2, embed_dim=16, sinusoid_dim=8)
+    calls = []
+    net.layers[0].dilated_conv.register_forward_hook(lambda *_: calls.append(1))
+    x, t = torch.randn(2, 1, 32), torch.tensor([1.0, 7.0])
+    for layout, autocast, conv1d_runs in [("auto", False, True), ("auto", True, False),
+                                          ("channels_first", True, True), ("time_major", False, False)]:
+        net.layout = layout
+        calls.clear()
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            net(x, t)
+        assert bool(calls) == conv1d_runs, (layout, autocast)
+    with pytest.raises(ValueError, match="auto, time_major, channels_first"):
+        net.layout = "nhwc"

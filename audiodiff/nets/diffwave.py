@@ -7,7 +7,8 @@ every dilated convolution's output (the paper's local conditioner).
 
 Computing in bf16 on a CPU, the layers run time-major ([B, L, C]: dilated convolutions as channels-last 2-D
 convolutions, 1×1 convolutions as matrix products) on the same parameters; oneDNN's bf16 kernels are 2–5× faster
-in that layout, its fp32 ones are not (benchmarks/README.md).
+in that layout, its fp32 ones are not (benchmarks/README.md).  `DiffWave.layout` forces either layout, for
+measuring the other one where it is not the default (benchmarks/gpu_levers.py on CUDA).
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class ResidualLayer(nn.Module):
         y = pointwise(self.output_projection, torch.sigmoid(gate) * torch.tanh(filt), time_major)
         residual, skip = y.chunk(2, dim=channels)
         return (x + residual) / math.sqrt(2.0), skip
+
+
+LAYOUTS = ("auto", "time_major", "channels_first")   # auto: time-major exactly when computing in bf16 on a CPU
 
 
 MAX_STAGE_FACTOR = 32   # prefer upsampling stages of at most this factor (lmnt: 16 × 16 for hop 256)
@@ -157,6 +161,18 @@ class DiffWave(nn.Module):
             for i in range(residual_layers))
         self.skip_projection = nn.Conv1d(residual_channels, residual_channels, 1)
         self.output_projection = zero_init(nn.Conv1d(residual_channels, in_channels, 1))
+        self.layout = "auto"
+
+    @property
+    def layout(self) -> str:
+        """How the layers hold activations (one of LAYOUTS); not a model option: the same weights either way."""
+        return self._layout
+
+    @layout.setter
+    def layout(self, value: str) -> None:
+        if value not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {value!r}")
+        self._layout = value
 
     def upsample_mel(self, mel: Tensor, length: int | None = None) -> Tensor:
         """Check a mel [B, n_mels, frames] against this vocoder (and an audio length) and upsample it."""
@@ -186,7 +202,7 @@ class DiffWave(nn.Module):
             cond = self.upsample_mel(mel, x.shape[-1])
         elif mel is not None:
             raise ValueError("this DiffWave is unconditional (n_mels = 0): it takes no mel")
-        time_major = bf16_on_cpu(x)
+        time_major = self.layout == "time_major" or (self.layout == "auto" and bf16_on_cpu(x))
         if time_major:
             x = x.transpose(1, 2)
             cond = cond.transpose(1, 2) if cond is not None else None
