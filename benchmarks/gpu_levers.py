@@ -9,6 +9,8 @@ recorded, the rest still run), on the networks and data of benchmarks/vs_diffwav
 36 × 256 SC09-sized network, batch 16 × 16,128 samples; the 30 × 64 vocoder, batch 16 × 15,872):
 
   peer-fp32               the peer (diffwave 0.1.7) in fp32: the goals' denominator
+  peer-bf16+compile       the peer in audiodiff's best mode: the memory goal's other reading (its peak was 4.3 GB
+                          below audiodiff's on the H200, while eager saved activations are equal on the CPU)
   base                    audiodiff bf16 + torch.compile (default mode): what gpu_check.sh measured
   max-autotune            compile mode "max-autotune-no-cudagraphs" (Triton / cuBLAS autotuning, no CUDA graphs)
   time-major              DiffWave.layout = "time_major": dilated convolutions as channels-last 2-D ones, 1×1
@@ -43,6 +45,7 @@ from bench_diffwave import PeakMemory, device_name, sync  # noqa: E402
 # name → (net, side, precision, compile mode or None, layout, batch factor, what is timed)
 VARIANTS = {
     "peer-fp32": ("sc09", "peer", "fp32", None, "auto", 1, "train"),
+    "peer-bf16+compile": ("sc09", "peer", "bf16", "default", "auto", 1, "train"),
     "base": ("sc09", "ours", "bf16", "default", "auto", 1, "train"),
     "max-autotune": ("sc09", "ours", "bf16", "max-autotune-no-cudagraphs", "auto", 1, "train"),
     "time-major": ("sc09", "ours", "bf16", "default", "time_major", 1, "train"),
@@ -154,7 +157,8 @@ def print_row(row: dict, rows: list[dict]) -> None:
     if "error" in row:
         print(f"{row['variant']:26} failed: {row['error']}")
         return
-    peer = next((r for r in rows if r.get("side") == "peer" and r.get("net") == row["net"] and "error" not in r), None)
+    peer = next((r for r in rows if r.get("side") == "peer" and r.get("precision") == "fp32"
+                 and r.get("net") == row["net"] and "error" not in r), None)
     if row["timed"] == "train":
         vs_peer = f"{row['clips_per_s'] / peer['clips_per_s']:.2f}× peer fp32" if peer else ""
         mfu = f"MFU {100 * row['mfu']:.1f} %" if row.get("mfu") else ""
