@@ -248,3 +248,13 @@ def test_diffwave_layout_forces_either_path_and_refuses_unknown_names():
         assert bool(calls) == conv1d_runs, (layout, autocast)
     with pytest.raises(ValueError, match="auto, time_major, channels_first"):
         net.layout = "nhwc"
+
+
+@pytest.mark.parametrize("net_type", ["diffwave", "unet1d", "unet2d"])
+def test_label_embedding_starts_smaller_than_the_step_embedding(net_type):
+    """At init a class label must not drown the step it is added to (N(0, 1) rows did, 15× at 512 dims)."""
+    torch.manual_seed(0)
+    net = NETWORKS[net_type](num_classes=10)
+    steps = net.step_embedding(torch.linspace(0, 199, 16)).norm(dim=1)
+    labels = net.label_embedding(torch.arange(11), 11, torch.device("cpu")).norm(dim=1)
+    assert labels.max() < steps.min(), (labels.max().item(), steps.min().item())

@@ -79,12 +79,19 @@ def zero_init(module: nn.Module) -> nn.Module:
 
 class LabelEmbedding(nn.Module):
     """Class label [B] → [B, dim]; index num_classes is the "no label" class used by classifier-free
-    guidance (labels=None means every example is unlabelled)."""
+    guidance (labels=None means every example is unlabelled).
+
+    The table starts at N(0, INIT_STD²) as in DiT (Peebles & Xie 2023), not nn.Embedding's N(0, 1): at 512
+    dimensions N(0, 1) rows have norm ≈ 23 against the step embedding's ≈ 1.5, so at first the label drowns the
+    step and a short run learns more slowly (`benchmarks/label_init.py`)."""
+
+    INIT_STD = 0.02
 
     def __init__(self, num_classes: int, dim: int):
         super().__init__()
         self.num_classes = num_classes
         self.embedding = nn.Embedding(num_classes + 1, dim)
+        nn.init.normal_(self.embedding.weight, std=self.INIT_STD)
 
     def forward(self, labels: Tensor | None, batch: int, device: torch.device) -> Tensor:
         if labels is None:
