@@ -42,11 +42,20 @@ def run_child(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProce
     return subprocess.run(cmd, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=timeout)
 
 
+def default_stop_signals() -> None:
+    """In the child before exec: SIGINT / SIGHUP as a terminal's foreground job has them.  A suite started in the
+    background by a non-interactive shell inherits SIGINT ignored, and the trainer rightly leaves ignored signals
+    alone (`nohup`), so a signal test would then see a run that never stops."""
+    for s in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, signal.SIG_DFL)
+
+
 def start_and_wait_for(cmd: list[str], log: Path, marker: str, timeout: float = 120,
                        cwd: Path = REPO) -> subprocess.Popen:
     """Start cmd with stderr into `log`; return once `marker` appears there (the process still running)."""
     err = open(log, "w")
-    proc = subprocess.Popen(cmd, cwd=cwd, env=child_env(), stdout=subprocess.DEVNULL, stderr=err)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=child_env(), stdout=subprocess.DEVNULL, stderr=err,
+                            preexec_fn=default_stop_signals)
     err.close()
     deadline = time.monotonic() + timeout
     while marker not in log.read_text():
