@@ -17,28 +17,26 @@ import sys
 import time
 from pathlib import Path
 
-import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_name, write_json  # noqa: E402
 
 from audiodiff import DiffWave, GaussianDiffusion, NoiseSchedule  # noqa: E402
+from audiodiff.audio import crop_or_pad, load_audio  # noqa: E402
 from audiodiff.data.corpora import list_speechcommands  # noqa: E402
 from audiodiff.precision import autocast, resolve_precision  # noqa: E402
 
 EVAL_STEPS = (5, 50, 100, 150, 199)
+SAMPLE_RATE = 16000
 
 
 def load(root: Path, split: str, length: int, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Clips [N, 1, length] (zero-padded or cut) and their digit labels [N]."""
+    """Clips [N, 1, length] at SAMPLE_RATE (their start, zero-padded) and their digit labels [N]."""
     sources = list_speechcommands(root, split).sources
     if limit:
         sources = sources[:: max(1, len(sources) // limit)][:limit]
-    waves = []
-    for s in sources:
-        a = torch.from_numpy(sf.read(s.path, dtype="float32")[0][:length])
-        waves.append(torch.nn.functional.pad(a, (0, length - a.shape[0])))
+    waves = [crop_or_pad(load_audio(s.path, SAMPLE_RATE)[0], length, random=False) for s in sources]
     return torch.stack(waves)[:, None], torch.tensor([s.label for s in sources])
 
 
@@ -114,7 +112,7 @@ def main() -> None:
     write_json(args.json, result)
     print(f"\nε-MSE on {x_test.shape[0]} test clips at t = {list(EVAL_STEPS)} (labelled | unlabelled, mean ε̂ unlabelled)")
     print(f"{'step':>5} | {'label table':<12} | {'labelled':<38} | {'unlabelled':<38} | mean ε̂")
-    for i, point in enumerate(result["runs"]["default"]):
+    for i in range(len(result["runs"]["default"])):
         for variant in ("normal1", "default"):
             r = result["runs"][variant][i]
             print(f"{r['step']:>5} | {variant:<12} | {' '.join(f'{v:.3f}' for v in r['mse_labelled']):<38} | "
