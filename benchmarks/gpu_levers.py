@@ -16,6 +16,9 @@ recorded, the rest still run), on the networks and data of benchmarks/vs_diffwav
   time-major              DiffWave.layout = "time_major": dilated convolutions as channels-last 2-D ones, 1×1
                           convolutions as matrix products (the CPU bf16 path; cuDNN's bf16 kernels are NHWC)
   time-major+max-autotune both
+  time-major-matmul       DiffWave.layout = "time_major_matmul": as time-major, but each dilated convolution as three
+                          matrix products on row views (GEMMs of [B·L, C] × [C, 2C]: large, dense matrix products are
+                          where a GPU's bf16 peak is reachable)
   base-batch32            base at batch 32 (does a fuller card raise MFU?)
 
 Training variants time optimiser steps (random t, q_sample, network, MSE, backward, clip, AdamW) after 3 untimed
@@ -50,6 +53,7 @@ VARIANTS = {
     "max-autotune": ("sc09", "ours", "bf16", "max-autotune-no-cudagraphs", "auto", 1, "train"),
     "time-major": ("sc09", "ours", "bf16", "default", "time_major", 1, "train"),
     "time-major+max-autotune": ("sc09", "ours", "bf16", "max-autotune-no-cudagraphs", "time_major", 1, "train"),
+    "time-major-matmul": ("sc09", "ours", "bf16", "default", "time_major_matmul", 1, "train"),
     "base-batch32": ("sc09", "ours", "bf16", "default", "auto", 2, "train"),
     "vocoder-peer-fp32": ("vocoder", "peer", "fp32", None, "auto", 1, "sample"),
     "vocoder-base": ("vocoder", "ours", "bf16", "graphs", "auto", 1, "sample"),

@@ -187,10 +187,12 @@ def test_network_options_lists_constructor_keywords():
     assert network_options("unet2d")["channel_mults"] == (1, 2, 2, 2)
 
 
-@pytest.mark.parametrize("n_mels", [0, 8])
-def test_diffwave_time_major_path_computes_the_channels_first_result(n_mels):
-    """The bf16-on-CPU layout ([B, L, C], channels-last convolutions) is the same function on the same weights:
-    forced on in fp32 (DiffWave.layout) it matches the Conv1d path, gradients included."""
+@pytest.mark.parametrize("n_mels, layout", [(0, "time_major"), (8, "time_major"), (0, "time_major_matmul"),
+                                           (8, "time_major_matmul")])
+def test_diffwave_time_major_path_computes_the_channels_first_result(n_mels, layout):
+    """The bf16-on-CPU layouts ([B, L, C]; dilated convolutions as channels-last convolutions or as matrix
+    products) are the same function on the same weights: forced on in fp32 (DiffWave.layout) they match the Conv1d
+    path, gradients included."""
     torch.manual_seed(0)
     net = DiffWave(residual_layers=4, residual_channels=8, dilation_cycle=2, embed_dim=16, sinusoid_dim=8,
                    n_mels=n_mels, hop_length=16)
@@ -199,7 +201,7 @@ def test_diffwave_time_major_path_computes_the_channels_first_result(n_mels):
     cond = {"mel": torch.randn(2, n_mels, 4)} if n_mels else {}
 
     def run(time_major: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        net.layout = "time_major" if time_major else "channels_first"
+        net.layout = layout if time_major else "channels_first"
         net.zero_grad()
         out = net(x, t, **cond)
         out.square().sum().backward()
@@ -232,6 +234,43 @@ def test_diffwave_takes_the_time_major_path_exactly_in_cpu_bf16():
     torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.02 * ref.abs().max().item())
 
 
+@pytest.mark.parametrize("batch, length, dilation", [(1, 17, 1), (3, 40, 4), (2, 5, 8)])
+def test_dilated_matmul_is_the_dilated_convolution(batch, length, dilation):
+    """Three matrix products on row views of the padded, flattened batch give Conv1d's output and gradients, clip
+    edges included (no tap reads the neighbouring clip), also when the dilation exceeds the clip."""
+    from audiodiff.nets.diffwave import dilated_matmul
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(6, 10, 3, padding=dilation, dilation=dilation).double()
+    x = torch.randn(batch, 6, length, dtype=torch.double, requires_grad=True)
+    ref = conv(x)
+    grad_out = torch.randn_like(ref)
+    want = torch.autograd.grad(ref, (x, conv.weight, conv.bias), grad_out)
+    out = dilated_matmul(conv, x.transpose(1, 2)).transpose(1, 2)
+    got = torch.autograd.grad(out, (x, conv.weight, conv.bias), grad_out)
+    torch.testing.assert_close(out, ref)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+
+
+def test_auto_layout_trains_long_clips_with_matmuls_and_samples_with_convolutions_in_cpu_bf16():
+    from audiodiff.nets.diffwave import MATMUL_MIN_VALUES, resolve_layout
+
+    long, short = torch.randn(1, 1, MATMUL_MIN_VALUES // 64), torch.randn(1, 1, MATMUL_MIN_VALUES // 64 - 1)
+    assert resolve_layout("auto", long, 64) == "channels_first"             # fp32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert resolve_layout("auto", long, 64) == "time_major_matmul"
+        assert resolve_layout("auto", short, 64) == "time_major"
+        assert resolve_layout("auto", short, 256) == "time_major_matmul"     # the stack, not the input, counts
+        with torch.no_grad():
+            assert resolve_layout("auto", long, 64) == "time_major"
+        with torch.inference_mode():
+            assert resolve_layout("auto", long, 64) == "time_major"
+        assert resolve_layout("channels_first", long, 64) == "channels_first"
+    with torch.no_grad():
+        assert resolve_layout("time_major_matmul", short, 64) == "time_major_matmul"
+
+
 def test_diffwave_layout_forces_either_path_and_refuses_unknown_names():
     """`layout` overrides the automatic choice both ways (the Conv1d modules run only on the channels-first
     path) and names its choices when given something else."""
@@ -240,13 +279,14 @@ def test_diffwave_layout_forces_either_path_and_refuses_unknown_names():
     net.layers[0].dilated_conv.register_forward_hook(lambda *_: calls.append(1))
     x, t = torch.randn(2, 1, 32), torch.tensor([1.0, 7.0])
     for layout, autocast, conv1d_runs in [("auto", False, True), ("auto", True, False),
-                                          ("channels_first", True, True), ("time_major", False, False)]:
+                                          ("channels_first", True, True), ("time_major", False, False),
+                                          ("time_major_matmul", False, False)]:
         net.layout = layout
         calls.clear()
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             net(x, t)
         assert bool(calls) == conv1d_runs, (layout, autocast)
-    with pytest.raises(ValueError, match="auto, time_major, channels_first"):
+    with pytest.raises(ValueError, match="auto, time_major, time_major_matmul, channels_first"):
         net.layout = "nhwc"
 
 

@@ -5,10 +5,11 @@ With n_mels > 0 it is a vocoder: a mel spectrogram [B, n_mels, frames] (keyword 
 frames × hop_length samples by transposed convolutions and added, through a 1×1 projection per layer, to
 every dilated convolution's output (the paper's local conditioner).
 
-Computing in bf16 on a CPU, the layers run time-major ([B, L, C]: dilated convolutions as channels-last 2-D
-convolutions, 1×1 convolutions as matrix products) on the same parameters; oneDNN's bf16 kernels are 2–5× faster
-in that layout, its fp32 ones are not (benchmarks/README.md).  `DiffWave.layout` forces either layout, for
-measuring the other one where it is not the default (benchmarks/gpu_levers.py on CUDA).
+Computing in bf16 on a CPU, the layers run time-major ([B, L, C]: 1×1 convolutions as matrix products, dilated
+convolutions as channels-last 2-D convolutions or, when training on long clips, as three matrix products) on the
+same parameters; oneDNN's bf16 kernels are 2–5× faster in that layout, its fp32 ones are not (benchmarks/README.md).
+`DiffWave.layout` forces any layout, for measuring one where it is not the default (benchmarks/diffwave_layouts.py;
+benchmarks/gpu_levers.py on CUDA).
 """
 
 from __future__ import annotations
@@ -27,14 +28,33 @@ def pointwise(conv: nn.Conv1d, x: Tensor, time_major: bool) -> Tensor:
     return F.linear(x, conv.weight[:, :, 0], conv.bias) if time_major else conv(x)
 
 
-def dilated(conv: nn.Conv1d, x: Tensor, time_major: bool) -> Tensor:
-    """A dilated Conv1d on x: [B, C, L], or on x: [B, L, C] as a channels-last [B, C, 1, L] 2-D convolution with
-    its weights (time_major) → [B, L, 2C]."""
-    if not time_major:
+def dilated(conv: nn.Conv1d, x: Tensor, layout: str) -> Tensor:
+    """A dilated Conv1d (kernel 3, "same" padding) on x: [B, C, L] (channels_first), or on x: [B, L, C] with its
+    weights → [B, L, 2C]: as a channels-last [B, C, 1, L] 2-D convolution (time_major) or as matrix products
+    (time_major_matmul)."""
+    if layout == "channels_first":
         return conv(x)
+    if layout == "time_major_matmul":
+        return dilated_matmul(conv, x)
     y = F.conv2d(x.transpose(1, 2)[:, :, None], conv.weight[:, :, None], conv.bias,
                  padding=(0, conv.padding[0]), dilation=(1, conv.dilation[0]))
     return y[:, :, 0].transpose(1, 2)
+
+
+def dilated_matmul(conv: nn.Conv1d, x: Tensor) -> Tensor:
+    """The dilated Conv1d on x: [B, L, C] as three matrix products, one per tap, on row views of the zero-padded
+    batch flattened to [B·(L + 2d), C]: output row r sums taps at rows r, r + d, r + 2d, so no shifted copy is
+    made (autograd keeps one padded input, as the convolution keeps its input) → [B, L, 2C]."""
+    batch, length, channels = x.shape
+    d = conv.dilation[0]
+    padded = length + 2 * d
+    rows = F.pad(x, (0, 0, d, d)).reshape(batch * padded, channels)
+    n = batch * padded - 2 * d   # the last clip's last output row is row n - 1
+    w = conv.weight              # [2C, C, 3]
+    y = torch.addmm(conv.bias, rows[:n], w[:, :, 0].t())
+    y = torch.addmm(y, rows[d:n + d], w[:, :, 1].t())
+    y = torch.addmm(y, rows[2 * d:], w[:, :, 2].t())
+    return y.as_strided((batch, length, y.shape[1]), (padded * y.shape[1], y.shape[1], 1))
 
 
 class ResidualLayer(nn.Module):
@@ -49,12 +69,13 @@ class ResidualLayer(nn.Module):
         self.output_projection = nn.Conv1d(channels, 2 * channels, 1)
 
     def forward(self, x: Tensor, step: Tensor, cond: Tensor | None = None,
-                time_major: bool = False) -> tuple[Tensor, Tensor]:
-        """x: [B, C, L], step: [B, E], cond: the upsampled mel [B, n_mels, L] (vocoder) or None; with time_major
-        x and cond are [B, L, C] / [B, L, n_mels] and so are the outputs."""
+                layout: str = "channels_first") -> tuple[Tensor, Tensor]:
+        """x: [B, C, L], step: [B, E], cond: the upsampled mel [B, n_mels, L] (vocoder) or None; in a time-major
+        layout x and cond are [B, L, C] / [B, L, n_mels] and so are the outputs."""
+        time_major = layout != "channels_first"
         channels = -1 if time_major else 1
         bias = self.step_projection(step).unsqueeze(1 if time_major else 2)
-        y = dilated(self.dilated_conv, x + bias, time_major)
+        y = dilated(self.dilated_conv, x + bias, layout)
         if cond is not None:
             y = y + pointwise(self.conditioner_projection, cond, time_major)
         gate, filt = y.chunk(2, dim=channels)
@@ -63,7 +84,25 @@ class ResidualLayer(nn.Module):
         return (x + residual) / math.sqrt(2.0), skip
 
 
-LAYOUTS = ("auto", "time_major", "channels_first")   # auto: time-major exactly when computing in bf16 on a CPU
+LAYOUTS = ("auto", "time_major", "time_major_matmul", "channels_first")
+# CPU bf16 training: dilated convolutions as matrix products from this many values (L × C) per clip and channel
+# stack on.  Measured on an AMX Xeon (benchmarks/diffwave_layouts.py): 1.08-1.32× per step from 768k values
+# (12,000 × 64, 16,000 × 64, 4,000 × 256, 16,000 × 256), 0.89-0.96× up to 512k (4,000 × 64, 8,000 × 64);
+# for sampling (no autograd) the 2-D convolution is as fast (within 2 %) or faster at every size measured.
+MATMUL_MIN_VALUES = 2 ** 19
+
+
+def resolve_layout(layout: str, x: Tensor, channels: int) -> str:
+    """The layout a DiffWave call on x: [B, C_in, L] with `channels` residual channels computes in: `layout`
+    itself unless it is "auto"; auto = time-major exactly in bf16 on a CPU, its dilated convolutions as matrix
+    products while autograd records on clips of at least MATMUL_MIN_VALUES values per residual stack."""
+    if layout != "auto":
+        return layout
+    if not bf16_on_cpu(x):
+        return "channels_first"
+    if torch.is_grad_enabled() and x.shape[-1] * channels >= MATMUL_MIN_VALUES:
+        return "time_major_matmul"
+    return "time_major"
 
 
 MAX_STAGE_FACTOR = 32   # prefer upsampling stages of at most this factor (lmnt: 16 × 16 for hop 256)
@@ -202,16 +241,17 @@ class DiffWave(nn.Module):
             cond = self.upsample_mel(mel, x.shape[-1])
         elif mel is not None:
             raise ValueError("this DiffWave is unconditional (n_mels = 0): it takes no mel")
-        time_major = self.layout == "time_major" or (self.layout == "auto" and bf16_on_cpu(x))
+        layout = resolve_layout(self.layout, x, self.input_projection.out_channels)
+        time_major = layout != "channels_first"
         if time_major:
             x = x.transpose(1, 2)
-            cond = cond.transpose(1, 2) if cond is not None else None
+            cond = cond.transpose(1, 2).contiguous() if cond is not None else None
         h = F.relu(pointwise(self.input_projection, x, time_major))
         step = self.step_embedding(t)
         step = add_label_embedding(self.label_embedding, step, labels)
         skip = torch.zeros_like(h)
         for layer in self.layers:
-            h, s = layer(h, step, cond, time_major)
+            h, s = layer(h, step, cond, layout)
             skip = skip + s
         out = F.relu(pointwise(self.skip_projection, skip / math.sqrt(len(self.layers)), time_major))
         out = pointwise(self.output_projection, out, time_major)
