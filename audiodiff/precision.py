@@ -92,12 +92,16 @@ class CastNetwork(nn.Module):
 
 def _keep_float32_buffers(source: nn.Module, cast: nn.Module) -> None:
     """Give the cast copy's sinusoidal embeddings the source's float32 frequency tables back (the cast has
-    rounded them to bf16, which would scramble the phases t·f of the step features)."""
+    rounded them to bf16, which would scramble the phases t·f of the step features), and put back in float32
+    the modules that declare `keep_float32` (they compute in float32 themselves, e.g. DiffWave's MelUpsampler)."""
     from .nets.layers import SinusoidalEmbedding
 
     for original, copied in zip(source.modules(), cast.modules()):
         if isinstance(copied, SinusoidalEmbedding):
             copied.freqs = original.freqs.detach().clone()
+        if getattr(copied, "keep_float32", False):
+            copied.float()
+            copied.load_state_dict(original.state_dict())   # the source's values, not their bf16 rounding
 
 
 def cast_network(net: nn.Module, precision: str) -> nn.Module:

@@ -271,6 +271,22 @@ def test_auto_layout_trains_long_clips_with_matmuls_and_samples_with_convolution
         assert resolve_layout("time_major_matmul", short, 64) == "time_major_matmul"
 
 
+def test_gated_unit_takes_tanh_through_fp32_only_for_cpu_bf16_without_autograd():
+    from audiodiff.nets.diffwave import gated_unit
+
+    gate, filt = torch.randn(2, 50, 8).bfloat16(), (3 * torch.randn(2, 50, 8)).bfloat16()
+    ref = torch.sigmoid(gate.float()) * torch.tanh(filt.float())
+    with torch.no_grad():
+        out = gated_unit(gate, filt)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), ref, rtol=0.02, atol=0.01)
+    filt.requires_grad_(True)
+    out = gated_unit(gate, filt)
+    out.float().sum().backward()
+    torch.testing.assert_close(filt.grad.float(), torch.sigmoid(gate.float()) * (1 - torch.tanh(filt.float()) ** 2),
+                               rtol=0.05, atol=0.02)
+
+
 def test_diffwave_layout_forces_either_path_and_refuses_unknown_names():
     """`layout` overrides the automatic choice both ways (the Conv1d modules run only on the channels-first
     path) and names its choices when given something else."""

@@ -128,12 +128,25 @@ def test_bf16_sampling_casts_the_weights_once_and_stays_close_to_fp32(make):
     assert not torch.equal(a, b) and (a - b).norm() / a.norm() < 0.1
 
 
-def test_bf16_vocoder_takes_the_mel_in_bf16():
+def test_bf16_vocoder_takes_the_mel_in_bf16_and_upsamples_it_in_float32():
+    """The cast copy runs the layers in bf16 but keeps the mel upsampler's own float32 weights (exactly the
+    source's), so the upsampled mel is the fp32 network's; the output stays close to fp32's."""
     torch.manual_seed(0)
     net = DiffWave(2, 8, 2, n_mels=4, hop_length=16)
+    torch.nn.init.normal_(net.output_projection.weight, std=0.1)
     cast = precision.cast_network(net, "bf16")
-    out = cast(torch.randn(1, 1, 64), torch.tensor([2.0]), mel=torch.randn(1, 4, 4))
+    ups, ups_cast = net.mel_upsampler, cast.net.mel_upsampler
+    assert all(p.dtype == torch.float32 for p in ups_cast.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(ups.parameters(), ups_cast.parameters()))
+    assert cast.net.layers[0].dilated_conv.weight.dtype == torch.bfloat16
+    x, t, mel = torch.randn(1, 1, 64), torch.tensor([2.0]), torch.randn(1, 4, 4)
+    with torch.no_grad():
+        out, ref = cast(x, t, mel=mel), net(x, t, mel=mel)
+        torch.testing.assert_close(ups_cast(mel), ups(mel))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert ups(mel).dtype == torch.float32                      # autocast does not reach it
     assert out.shape == (1, 1, 64) and out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert (out - ref).norm() / ref.norm() < 0.05
 
 
 def test_compile_option_wraps_the_sampling_network(monkeypatch):

@@ -57,6 +57,15 @@ def dilated_matmul(conv: nn.Conv1d, x: Tensor) -> Tensor:
     return y.as_strided((batch, length, y.shape[1]), (padded * y.shape[1], y.shape[1], 1))
 
 
+def gated_unit(gate: Tensor, filt: Tensor) -> Tensor:
+    """σ(gate) · tanh(filt), elementwise.  torch's bf16 tanh on a CPU runs 3× slower than a round trip through
+    fp32 (3.0 against 1.0 ms on 2M values, benchmarks/README.md), so without autograd the tanh takes that trip;
+    with autograd the trip's backward costs more than it saves."""
+    if filt.dtype == torch.bfloat16 and filt.device.type == "cpu" and not torch.is_grad_enabled():
+        return torch.sigmoid(gate) * torch.tanh(filt.float()).to(filt.dtype)
+    return torch.sigmoid(gate) * torch.tanh(filt)
+
+
 class ResidualLayer(nn.Module):
     """One dilated residual layer: step bias → dilated conv → tanh·sigmoid gate → residual / skip."""
 
@@ -79,7 +88,7 @@ class ResidualLayer(nn.Module):
         if cond is not None:
             y = y + pointwise(self.conditioner_projection, cond, time_major)
         gate, filt = y.chunk(2, dim=channels)
-        y = pointwise(self.output_projection, torch.sigmoid(gate) * torch.tanh(filt), time_major)
+        y = pointwise(self.output_projection, gated_unit(gate, filt), time_major)
         residual, skip = y.chunk(2, dim=channels)
         return (x + residual) / math.sqrt(2.0), skip
 
@@ -152,7 +161,12 @@ class MelUpsampler(nn.Module):
     """Mel frames [B, n_mels, F] → [B, n_mels, F·hop]: one transposed 2-D convolution per factor s of hop
     (kernel 3 across mel bins, 2s along time, stride s; leaky ReLU 0.4 after each), as lmnt-com/diffwave's
     two 16× stages but for any hop.  Each stage is cropped to exactly s times its input, so the output has
-    exactly F·hop samples: frame i drives the samples around [i·hop, (i+1)·hop)."""
+    exactly F·hop samples: frame i drives the samples around [i·hop, (i+1)·hop).
+
+    It computes in float32 whatever the network's precision (autocast off; CastNetwork leaves its weights
+    float32): its one-channel transposed convolutions run 3× slower in bf16 on a CPU, and cost little in fp32."""
+
+    keep_float32 = True
 
     def __init__(self, hop_length: int):
         super().__init__()
@@ -162,10 +176,12 @@ class MelUpsampler(nn.Module):
             nn.ConvTranspose2d(1, 1, (3, 2 * s), stride=(1, s), padding=(1, s // 2)) for s in self.factors)
 
     def forward(self, mel: Tensor) -> Tensor:
-        x = mel[:, None]
-        for s, stage in zip(self.factors, self.stages):
-            frames = x.shape[-1]
-            x = F.leaky_relu(stage(x)[..., :frames * s], 0.4)   # odd s: the stage gives one extra sample
+        """mel: [B, n_mels, F] → [B, n_mels, F·hop] in the stages' dtype."""
+        with torch.autocast(mel.device.type, enabled=False):
+            x = mel[:, None].to(self.stages[0].weight.dtype) if self.stages else mel[:, None]
+            for s, stage in zip(self.factors, self.stages):
+                frames = x.shape[-1]
+                x = F.leaky_relu(stage(x)[..., :frames * s], 0.4)   # odd s: the stage gives one extra sample
         return x[:, 0]
 
 
@@ -226,7 +242,7 @@ class DiffWave(nn.Module):
         if length is not None and length != frames * self.hop_length:
             raise ValueError(f"audio of {length} samples does not match {frames} mel frames: a vocoder with "
                              f"hop_length {self.hop_length} needs frames × hop = {frames * self.hop_length} samples")
-        return self.mel_upsampler(mel.to(dtype=self.input_projection.weight.dtype))
+        return self.mel_upsampler(mel).to(dtype=self.input_projection.weight.dtype)
 
     def forward(self, x: Tensor, t: Tensor, mel: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
         """x: [B, C, L], t: [B] (fractional allowed), mel: [B, n_mels, L / hop] (vocoder) or None,

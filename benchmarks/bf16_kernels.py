@@ -1,0 +1,98 @@
+"""Two bf16 CPU kernels that DiffWave's sampling steps around, timed against what it does instead.
+
+  tanh       torch.tanh on the filter half of a bf16 [B, L, 2C] layer output (a strided view, as in the layer),
+             against the round trip bf16 → fp32 tanh → bf16 (nets/diffwave.gated_unit takes it without autograd)
+  upsampler  the vocoder's MelUpsampler (two one-channel transposed 2-D convolutions, hop 256) with bf16
+             weights, against float32 weights (it now computes in float32 in every precision)
+  call       one no-grad call of the 30 × 64 vocoder's bf16 copy (precision.cast_network, what sampling
+             runs) and of the unconditional 30 × 64 network's, as the code stands and with gated_unit's tanh
+             left in bf16 (the two alternate, call by call)
+
+Medians of --repeats calls after one untimed call; JSON + table.
+
+    python benchmarks/bf16_kernels.py                   # batch 2 × 62 frames (15,872 samples)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_name, write_json  # noqa: E402
+
+from audiodiff import DiffWave  # noqa: E402
+from audiodiff.nets import diffwave  # noqa: E402
+from audiodiff.nets.diffwave import MelUpsampler  # noqa: E402
+from audiodiff.precision import cast_network  # noqa: E402
+
+
+def median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1e3 * statistics.median(times)
+
+
+@torch.no_grad()
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--frames", type=int, default=62, help="mel frames (× 256 samples)")
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--json", default=str(ROOT / "benchmarks/results/bf16_kernels.json"))
+    args = ap.parse_args(argv)
+    torch.manual_seed(0)
+    length = args.frames * 256
+    filt = torch.randn(args.batch, length, 128).bfloat16().chunk(2, dim=-1)[1]
+    mel = torch.randn(args.batch, 80, args.frames)
+    up32 = MelUpsampler(256)
+    up16 = MelUpsampler(256).bfloat16()
+    vocoder = DiffWave(30, 64, 10, n_mels=80, hop_length=256).eval()
+    plain = DiffWave(30, 64, 10).eval()
+    voc16, plain16 = cast_network(vocoder, "bf16"), cast_network(plain, "bf16")
+    x, t = torch.randn(args.batch, 1, length), torch.full((args.batch,), 10.0)
+    cases = {
+        "tanh bf16": lambda: torch.tanh(filt),
+        "tanh via fp32": lambda: torch.tanh(filt.float()).to(torch.bfloat16),
+        "upsampler bf16 weights": (lambda m16: lambda: up16(m16))(mel.bfloat16()),
+        "upsampler fp32 weights": lambda: up32(mel),
+    }
+    rows = [{"case": name, "ms": median_ms(fn, args.repeats)} for name, fn in cases.items()]
+    calls = {"call: vocoder bf16 copy": lambda: voc16(x, t, mel=mel),
+             "call: unconditional bf16 copy": lambda: plain16(x, t)}
+    gated_unit = diffwave.gated_unit
+    for name, fn in calls.items():
+        times: dict[str, list[float]] = {"": [], ", tanh in bf16": []}
+        for round_ in range(args.repeats // 2 + 1):   # round 0: untimed
+            for variant in times:
+                diffwave.gated_unit = gated_unit if not variant else (
+                    lambda gate, filt: torch.sigmoid(gate) * torch.tanh(filt))
+                t0 = time.perf_counter()
+                fn()
+                if round_:
+                    times[variant].append(time.perf_counter() - t0)
+        diffwave.gated_unit = gated_unit
+        rows += [{"case": name + variant, "ms": 1e3 * statistics.median(ts)} for variant, ts in times.items()]
+    result = {"benchmark": "bf16_kernels", "date": datetime.datetime.now().isoformat(timespec="seconds"),
+              "cpu_name": cpu_name(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "batch": args.batch, "length": length, "repeats": args.repeats, "rows": rows}
+    print(f"batch {args.batch} × {length} samples, {torch.get_num_threads()} threads")
+    for r in rows:
+        print(f"  {r['case']:46}{r['ms']:9.2f} ms")
+    print(f"\nJSON: {write_json(args.json, result)}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
