@@ -11,7 +11,8 @@ compiles the network for the reverse chains.
 Only the network runs in bf16.  The schedule (float64), the sampler's update rules and the loss
 reduction stay in float32/float64, as before: training wraps the loss in `torch.autocast` (weights and
 optimizer state stay fp32), and sampling calls a bf16 copy of the network made once (`cast_network`)
-rather than autocast, whose weight casts are repeated on every call of the reverse chain.
+rather than autocast, whose weight casts are repeated on every call of the reverse chain.  A module that
+declares `keep_float32` (DiffWave's mel upsampler) computes in float32 either way.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class CastNetwork(nn.Module):
     def __init__(self, net: nn.Module, dtype: torch.dtype = torch.bfloat16):
         super().__init__()
         self.net = copy.deepcopy(net).to(dtype).eval().requires_grad_(False)
-        _keep_float32_buffers(net, self.net)
+        _keep_float32_parts(net, self.net)
         self.dtype = dtype
         self.num_classes = int(getattr(net, "num_classes", 0) or 0)
         self.in_channels = int(getattr(net, "in_channels", 1))
@@ -90,7 +91,7 @@ class CastNetwork(nn.Module):
         return self.net(x.to(self.dtype), t, **cond).float()
 
 
-def _keep_float32_buffers(source: nn.Module, cast: nn.Module) -> None:
+def _keep_float32_parts(source: nn.Module, cast: nn.Module) -> None:
     """Give the cast copy's sinusoidal embeddings the source's float32 frequency tables back (the cast has
     rounded them to bf16, which would scramble the phases t·f of the step features), and put back in float32
     the modules that declare `keep_float32` (they compute in float32 themselves, e.g. DiffWave's MelUpsampler)."""
