@@ -149,6 +149,25 @@ def test_bf16_vocoder_takes_the_mel_in_bf16_and_upsamples_it_in_float32():
     assert (out - ref).norm() / ref.norm() < 0.05
 
 
+def test_autocast_training_keeps_one_copy_of_the_upsampled_mel():
+    """The float32 upsampler's output is cast to bf16 once: each layer's conditioner projection casting its own
+    copy would keep one per layer for backward (1.5 GB at the GPU batch of 16 × 16,128 for 36 layers)."""
+    torch.manual_seed(0)
+    layers, n_mels, frames, hop = 6, 4, 4, 16
+    net = DiffWave(layers, 8, 2, n_mels=n_mels, hop_length=hop)
+    mel_sized: set[int] = set()
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.numel() == n_mels * frames * hop:                 # the mel upsampled to [1, n_mels, L], any layout
+            mel_sized.add(t.untyped_storage().data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+            torch.autocast("cpu", dtype=torch.bfloat16):
+        net(torch.randn(1, 1, frames * hop), torch.tensor([3.0]), mel=torch.randn(1, n_mels, frames))
+    assert 1 <= len(mel_sized) <= 3, len(mel_sized)     # the upsampler's own and one bf16 copy, not one per layer
+
+
 def test_compile_option_wraps_the_sampling_network(monkeypatch):
     compiled = []
 

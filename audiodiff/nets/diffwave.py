@@ -242,7 +242,12 @@ class DiffWave(nn.Module):
         if length is not None and length != frames * self.hop_length:
             raise ValueError(f"audio of {length} samples does not match {frames} mel frames: a vocoder with "
                              f"hop_length {self.hop_length} needs frames × hop = {frames * self.hop_length} samples")
-        return self.mel_upsampler(mel).to(dtype=self.input_projection.weight.dtype)
+        # in the layers' compute dtype, cast once here: under autocast, 30-36 projections would each cast (and keep
+        # for backward) their own bf16 copy of a float32 mel
+        device = mel.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else \
+            self.input_projection.weight.dtype
+        return self.mel_upsampler(mel).to(dtype)
 
     def forward(self, x: Tensor, t: Tensor, mel: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
         """x: [B, C, L], t: [B] (fractional allowed), mel: [B, n_mels, L / hop] (vocoder) or None,
