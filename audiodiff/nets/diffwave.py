@@ -58,9 +58,9 @@ def dilated_matmul(conv: nn.Conv1d, x: Tensor) -> Tensor:
 
 
 def gated_unit(gate: Tensor, filt: Tensor) -> Tensor:
-    """σ(gate) · tanh(filt), elementwise.  torch's bf16 tanh on a CPU runs 3× slower than a round trip through
-    fp32 (3.0 against 1.0 ms on 2M values, benchmarks/README.md), so without autograd the tanh takes that trip;
-    with autograd the trip's backward costs more than it saves."""
+    """σ(gate) · tanh(filt), elementwise.  torch's bf16 tanh on a CPU runs 2× slower than a round trip through
+    fp32 (3.2 against 1.5 ms on a layer's 2M values, benchmarks/bf16_kernels.py), so without autograd the tanh
+    takes that trip; with autograd the trip's backward costs more than it saves."""
     if filt.dtype == torch.bfloat16 and filt.device.type == "cpu" and not torch.is_grad_enabled():
         return torch.sigmoid(gate) * torch.tanh(filt.float()).to(filt.dtype)
     return torch.sigmoid(gate) * torch.tanh(filt)
@@ -164,7 +164,8 @@ class MelUpsampler(nn.Module):
     exactly F·hop samples: frame i drives the samples around [i·hop, (i+1)·hop).
 
     It computes in float32 whatever the network's precision (autocast off; CastNetwork leaves its weights
-    float32): its one-channel transposed convolutions run 3× slower in bf16 on a CPU, and cost little in fp32."""
+    float32): its one-channel transposed convolutions run 5-15× slower in bf16 on a CPU (benchmarks/bf16_kernels.py)
+    and cost little in fp32."""
 
     keep_float32 = True
 
