@@ -21,6 +21,8 @@ recorded, the rest still run), on the networks and data of benchmarks/vs_diffwav
                           where a GPU's bf16 peak is reachable)
   base-batch32            base at batch 32 (does a fuller card raise MFU?)
 
+Training rows also split one more step's memory into phases (peak of the forward, what it leaves for the backward,
+peak of the backward, of clipping + AdamW): where the best mode's extra 4.3 GB sits.
 Training variants time optimiser steps (random t, q_sample, network, MSE, backward, clip, AdamW) after 3 untimed
 ones (compilation); sampling variants (vocoder-*) time the 6-step fast chain after one untimed chain (CUDA graph
 capture).  MFU as benchmarks/gpu_check.py: FLOPs of one forward + backward on one clip (FlopCounterMode, of this
@@ -72,6 +74,30 @@ def train_flops_per_clip(side, audio: torch.Tensor, mel: torch.Tensor) -> float:
     return float(counter.get_total_flops())
 
 
+def phase_peaks(side, audio: torch.Tensor, mel: torch.Tensor, mem: PeakMemory) -> dict:
+    """One more training step, split where the memory goes: the peak of the forward (the loss), what it leaves
+    allocated for the backward (CUDA), the peak of the backward, and of clipping + the optimiser step (MiB)."""
+    device = audio.device
+    side.opt.zero_grad(set_to_none=True)
+    mem.reset()
+    with side.autocast():
+        loss = side.loss(audio, mel)
+    sync(device)
+    out = {"forward_peak_mib": mem.read_mib()}
+    if device.type == "cuda":
+        out["kept_for_backward_mib"] = torch.cuda.memory_allocated(device) / 2 ** 20
+    mem.reset()
+    loss.backward()
+    sync(device)
+    out["backward_peak_mib"] = mem.read_mib()
+    mem.reset()
+    torch.nn.utils.clip_grad_norm_(side.net.parameters(), 1.0)
+    side.opt.step()
+    sync(device)
+    out["optimizer_peak_mib"] = mem.read_mib()
+    return out
+
+
 def one(args) -> dict:
     """Run one variant in this process and return its figures."""
     import vs_diffwave as vs
@@ -121,6 +147,7 @@ def one(args) -> dict:
            "warm_up_seconds": warm_s, "seconds": sec, "all_seconds": times, "peak_memory_mib": mem.read_mib(),
            "memory_kind": mem.kind}
     if what == "train":
+        row["phases"] = phase_peaks(side, audio, mel, mem)
         flops = train_flops_per_clip(vs.Ours(cfg, device, "fp32", False), audio[:1], mel[:1])
         row["flops_per_clip_train"] = flops
         row["clips_per_s"] = batch / sec
@@ -166,8 +193,10 @@ def print_row(row: dict, rows: list[dict]) -> None:
     if row["timed"] == "train":
         vs_peer = f"{row['clips_per_s'] / peer['clips_per_s']:.2f}× peer fp32" if peer else ""
         mfu = f"MFU {100 * row['mfu']:.1f} %" if row.get("mfu") else ""
+        ph = row.get("phases", {})
+        phases = f" (forward {ph['forward_peak_mib']:,.0f}, backward {ph['backward_peak_mib']:,.0f})" if ph else ""
         print(f"{row['variant']:26} {row['clips_per_s']:9.3g} clips/s  {vs_peer:18} {mfu:12} "
-              f"peak {row['peak_memory_mib']:,.0f} MiB")
+              f"peak {row['peak_memory_mib']:,.0f} MiB{phases}")
     else:
         vs_peer = f"{peer['rtf'] / row['rtf']:.2f}× peer fp32" if peer else ""
         print(f"{row['variant']:26} RTF {row['rtf']:9.3g}  {vs_peer:18} peak {row['peak_memory_mib']:,.0f} MiB")
