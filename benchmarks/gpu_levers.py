@@ -78,23 +78,17 @@ def phase_peaks(side, audio: torch.Tensor, mel: torch.Tensor, mem: PeakMemory) -
     """One more training step, split where the memory goes: the peak of the forward (the loss), what it leaves
     allocated for the backward (CUDA), the peak of the backward, and of clipping + the optimiser step (MiB)."""
     device = audio.device
-    side.opt.zero_grad(set_to_none=True)
+    out = {}
+
+    def read(phase: str) -> None:
+        sync(device)
+        out[f"{phase}_peak_mib"] = mem.read_mib()
+        if phase == "forward" and device.type == "cuda":
+            out["kept_for_backward_mib"] = torch.cuda.memory_allocated(device) / 2 ** 20
+        mem.reset()
+
     mem.reset()
-    with side.autocast():
-        loss = side.loss(audio, mel)
-    sync(device)
-    out = {"forward_peak_mib": mem.read_mib()}
-    if device.type == "cuda":
-        out["kept_for_backward_mib"] = torch.cuda.memory_allocated(device) / 2 ** 20
-    mem.reset()
-    loss.backward()
-    sync(device)
-    out["backward_peak_mib"] = mem.read_mib()
-    mem.reset()
-    torch.nn.utils.clip_grad_norm_(side.net.parameters(), 1.0)
-    side.opt.step()
-    sync(device)
-    out["optimizer_peak_mib"] = mem.read_mib()
+    side.train_step(audio, mel, after=read)
     return out
 
 

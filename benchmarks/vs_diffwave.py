@@ -96,13 +96,21 @@ class Side:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
-    def train_step(self, audio: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+    def train_step(self, audio: torch.Tensor, mel: torch.Tensor, after=None) -> torch.Tensor:
+        """One optimiser step; after(phase), if given, runs once the "forward" (the loss), the "backward" and the
+        "optimizer" step (clipping + AdamW) are done (gpu_levers.py reads memory there)."""
         self.opt.zero_grad(set_to_none=True)
         with self.autocast():
             loss = self.loss(audio, mel)
+        if after:
+            after("forward")
         loss.backward()
+        if after:
+            after("backward")
         torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
         self.opt.step()
+        if after:
+            after("optimizer")
         return loss.detach()
 
 
