@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import platform
+import time
+from collections.abc import Callable, Hashable
 from pathlib import Path
 
 
@@ -24,3 +26,19 @@ def write_json(path: str | Path, result: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path
+
+
+def alternate(cases: dict[Hashable, Callable[[], object]], repeats: int,
+              sync: Callable[[], None] = lambda: None) -> dict[Hashable, list[float]]:
+    """Seconds per call of each case, the cases called in turn (A B C A B C …) for `repeats` rounds after one
+    untimed round, so a busy machine slows them alike.  sync() waits for the device before each reading."""
+    times: dict[Hashable, list[float]] = {key: [] for key in cases}
+    for round_ in range(repeats + 1):
+        for key, fn in cases.items():
+            sync()
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            if round_:
+                times[key].append(time.perf_counter() - t0)
+    return times

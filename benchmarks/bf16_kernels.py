@@ -8,7 +8,7 @@
              runs) and of the unconditional 30 × 64 network's, as the code stands and with gated_unit's tanh
              left in bf16 (the two alternate, call by call)
 
-Medians of --repeats calls after one untimed call; JSON + table.
+The cases run in turn (A B C … A B C …), --repeats timed rounds after one untimed round; medians; JSON + table.
 
     python benchmarks/bf16_kernels.py                   # batch 2 × 62 frames (15,872 samples)
 """
@@ -19,14 +19,13 @@ import argparse
 import datetime
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_name, write_json  # noqa: E402
+from _common import alternate, cpu_name, write_json  # noqa: E402
 
 from audiodiff import DiffWave  # noqa: E402
 from audiodiff.nets import diffwave  # noqa: E402
@@ -34,22 +33,12 @@ from audiodiff.nets.diffwave import MelUpsampler  # noqa: E402
 from audiodiff.precision import cast_network  # noqa: E402
 
 
-def median_ms(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
-
-
 @torch.no_grad()
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--frames", type=int, default=62, help="mel frames (× 256 samples)")
-    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=20, help="timed rounds (default 20)")
     ap.add_argument("--json", default=str(ROOT / "benchmarks/results/bf16_kernels.json"))
     args = ap.parse_args(argv)
     torch.manual_seed(0)
@@ -68,22 +57,24 @@ def main(argv=None) -> dict:
         "upsampler bf16 weights": (lambda m16: lambda: up16(m16))(mel.bfloat16()),
         "upsampler fp32 weights": lambda: up32(mel),
     }
-    rows = [{"case": name, "ms": median_ms(fn, args.repeats)} for name, fn in cases.items()]
-    calls = {"call: vocoder bf16 copy": lambda: voc16(x, t, mel=mel),
-             "call: unconditional bf16 copy": lambda: plain16(x, t)}
     gated_unit = diffwave.gated_unit
-    for name, fn in calls.items():
-        times: dict[str, list[float]] = {"": [], ", tanh in bf16": []}
-        for round_ in range(args.repeats // 2 + 1):   # round 0: untimed
-            for variant in times:
-                diffwave.gated_unit = gated_unit if not variant else (
-                    lambda gate, filt: torch.sigmoid(gate) * torch.tanh(filt))
-                t0 = time.perf_counter()
+
+    def tanh_in_bf16(fn):
+        """fn with DiffWave's gate computing tanh in bf16, as before gated_unit's fp32 trip."""
+        def run() -> None:
+            diffwave.gated_unit = lambda gate, filt: torch.sigmoid(gate) * torch.tanh(filt)
+            try:
                 fn()
-                if round_:
-                    times[variant].append(time.perf_counter() - t0)
-        diffwave.gated_unit = gated_unit
-        rows += [{"case": name + variant, "ms": 1e3 * statistics.median(ts)} for variant, ts in times.items()]
+            finally:
+                diffwave.gated_unit = gated_unit
+        return run
+
+    for name, fn in {"call: vocoder bf16 copy": lambda: voc16(x, t, mel=mel),
+                     "call: unconditional bf16 copy": lambda: plain16(x, t)}.items():
+        cases[name] = fn
+        cases[name + ", tanh in bf16"] = tanh_in_bf16(fn)
+    rows = [{"case": name, "ms": 1e3 * statistics.median(ts)}
+            for name, ts in alternate(cases, args.repeats).items()]
     result = {"benchmark": "bf16_kernels", "date": datetime.datetime.now().isoformat(timespec="seconds"),
               "cpu_name": cpu_name(), "torch": torch.__version__, "threads": torch.get_num_threads(),
               "batch": args.batch, "length": length, "repeats": args.repeats, "rows": rows}

@@ -22,14 +22,13 @@ import datetime
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_name, write_json  # noqa: E402
+from _common import alternate, cpu_name, write_json  # noqa: E402
 from bench_diffwave import device_name, sync  # noqa: E402
 
 from audiodiff import DiffWave, GaussianDiffusion, NoiseSchedule  # noqa: E402
@@ -63,24 +62,23 @@ def bench_net(name: str, cfg: dict, args, device: torch.device) -> dict:
         with autocast(args.precision, device.type):
             net(x0, t)
 
-    times = {phase: {layout: [] for layout in FORCED} for phase in ("train", "sample")}
-    for round_ in range(args.repeats + 1):   # round 0: untimed warm-up
-        for layout in FORCED:
+    def in_layout(layout: str, fn):
+        def run() -> None:
             net.layout = layout
-            for phase, fn in (("train", train), ("sample", sample)):
-                sync(device)
-                t0 = time.perf_counter()
-                fn()
-                sync(device)
-                if round_:
-                    times[phase][layout].append(time.perf_counter() - t0)
+            fn()
+        return run
+
+    times = alternate({(phase, layout): in_layout(layout, fn) for layout in FORCED
+                       for phase, fn in (("train", train), ("sample", sample))}, args.repeats, lambda: sync(device))
     net.layout = "auto"
     row = {"net": name, **cfg, "batch": args.batch, "length": args.length}
-    for phase, by_layout in times.items():
-        base = statistics.median(by_layout["channels_first"])
-        row[phase] = {layout: {"seconds": statistics.median(ts), "all_seconds": ts,
-                               "speed_vs_channels_first": base / statistics.median(ts)}
-                      for layout, ts in by_layout.items()}
+    for phase in ("train", "sample"):
+        base = statistics.median(times[phase, "channels_first"])
+        row[phase] = {}
+        for layout in FORCED:
+            ts = times[phase, layout]
+            row[phase][layout] = {"seconds": statistics.median(ts), "all_seconds": ts,
+                                  "speed_vs_channels_first": base / statistics.median(ts)}
     return row
 
 
