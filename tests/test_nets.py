@@ -271,7 +271,7 @@ def test_auto_layout_trains_long_clips_with_matmuls_and_samples_with_convolution
         assert resolve_layout("time_major_matmul", short, 64) == "time_major_matmul"
 
 
-def test_gated_unit_takes_tanh_through_fp32_only_for_cpu_bf16_without_autograd():
+def test_gated_unit_is_sigmoid_times_tanh_in_bf16_with_and_without_autograd():
     from audiodiff.nets.diffwave import gated_unit
 
     gate, filt = torch.randn(2, 50, 8).bfloat16(), (3 * torch.randn(2, 50, 8)).bfloat16()
