@@ -26,6 +26,7 @@ a state there (at λ = −5, √ᾱ ≈ 0.007).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Sequence
 
 import torch
@@ -91,16 +92,21 @@ def max_steps_from(t_start: float) -> int:
 
 
 def trailing_levels(schedule: NoiseSchedule, top: float, n: int) -> tuple[Tensor, Tensor]:
-    """top − k·(top+1)/n, k = 0..n−1, below the start rounded to integer steps (diffusers' "trailing").
+    """round(T − k·T/n) − 1 with T = top + 1, k = 0..n−1 (diffusers' "trailing"; round half to even, as
+    numpy's): the start itself, then integer steps.  Rounding T − k·T/n before subtracting 1 is the definition;
+    rounding top − k·T/n differs by one step at exact .5 ties (n = 16, 32, 48, … of T = 1000).
     From a fractional start, the largest count (max_steps_from) is the start and every integer step below
-    it, where the formula's spacing (top+1)/n < 1 would repeat steps."""
+    it, where the formula's spacing T/n < 1 would repeat steps."""
     _check_count(top, n, max_steps_from(top), "trailing")
     if n > math.floor(top) + 1:
         ts = torch.tensor([top] + list(range(math.floor(top), -1, -1)), dtype=torch.float64)
         return ts, _alpha_bar_at(schedule, ts)
-    ratio = (top + 1) / n
-    ts = torch.tensor([top - k * ratio for k in range(n)], dtype=torch.float64)
-    ts[1:] = ts[1:].round()
+    if float(top).is_integer():   # exact: a float T·k/n can miss a .5 tie by one ulp
+        T = int(top) + 1
+        below = [round(Fraction(T * (n - k), n)) - 1 for k in range(1, n)]   # Fraction rounds half to even
+    else:
+        below = [round(top + 1 - k * (top + 1) / n) - 1 for k in range(1, n)]
+    ts = torch.tensor([top] + below, dtype=torch.float64)
     return ts, _alpha_bar_at(schedule, ts)
 
 

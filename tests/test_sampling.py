@@ -511,6 +511,34 @@ def test_repaint_order_follows_the_papers_schedule():
     assert len(order) == 250 + 24 * 9 * 10                                       # 24 jump points × 9 × 10 steps
 
 
+def _repaint_times(t_T: int, jump_length: int, jump_n_sample: int) -> list[int]:
+    """RePaint's get_schedule_jump (Lugmayr et al. 2022, guided_diffusion/scheduler.py), transcribed from the
+    paper's code with its defaults (n_sample 1, no second or third jump level): the times t_T − 1 … −1 the chain
+    visits, a step up meaning "re-noise by one step"."""
+    jumps = {j: jump_n_sample - 1 for j in range(0, t_T - jump_length, jump_length)}
+    t, ts = t_T, []
+    while t >= 1:
+        t = t - 1
+        ts.append(t)
+        if jumps.get(t, 0) > 0:
+            jumps[t] = jumps[t] - 1
+            for _ in range(jump_length):
+                t = t + 1
+                ts.append(t)
+    ts.append(-1)
+    return ts
+
+
+@pytest.mark.parametrize("steps, jump_length, jumps", [(250, 10, 10)] + [
+    (s, j, r) for s in (1, 2, 3, 5, 8, 12, 13, 20, 31, 50) for j in (1, 2, 3, 4, 7, 10) for r in (1, 2, 3)])
+def test_repaint_order_is_the_papers_jump_schedule(steps, jump_length, jumps):
+    """Every denoising step of RePaint's schedule (a time going down) calls the network at plan step
+    T − 1 − t, in the same order; re-noising steps up in between are what repaint_order's repeats mean."""
+    times = _repaint_times(steps, jump_length, jumps)
+    denoise_steps = [steps - 1 - last for last, cur in zip(times, times[1:]) if cur < last]
+    assert repaint_order(steps, jump_length, jumps) == denoise_steps
+
+
 def test_inpaint_with_jump_length_visits_the_jump_schedule_and_keeps_known_samples():
     sched = NoiseSchedule.linear(40, 1e-4, 0.2)
     oracle = GaussianOracle(sched, "eps")

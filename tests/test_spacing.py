@@ -54,6 +54,17 @@ def test_trailing_and_leading_follow_diffusers_formulas():
     assert part.t_model.tolist() == [90.3, 60.0, 29.0]
 
 
+def test_trailing_levels_match_the_formula_for_every_count():
+    """round(T − k·T/n) − 1 (diffusers' trailing) for every n in 1…T at T = 1000, exact .5 ties included
+    (rounded half to even, as numpy.round): n = 16 visits 937 / 811 / 687, not 936 / 812 / 686."""
+    from fractions import Fraction
+    T = 1000
+    for n in range(1, T + 1):
+        want = [round(Fraction(T * n - k * T, n)) - 1 for k in range(n)]
+        assert plan(LINEAR, n, "trailing").t_model.tolist() == want, n
+    assert plan(LINEAR, 16, "trailing").t_model.tolist()[1:6:2] == [937, 811, 687]
+
+
 def test_karras_levels_match_the_formula():
     rho, n = 7.0, 8
     ab = LINEAR.schedule.alphas_cumprod

@@ -124,10 +124,12 @@ def sample(diffusion: Denoiser, model: Model, shape: Sequence[int], sampler: str
 
 
 def repaint_order(num_steps: int, jump_length: int = 1, jump_n_sample: int = 1) -> list[int]:
-    """The plan steps in the order RePaint (Lugmayr et al. 2022) takes them: after every jump_length-th step
-    (the final step excepted) the chain goes back up jump_length steps and down again, jump_n_sample − 1 times.
-    A step index not above the previous one means "re-noise back to that step's level first"."""
-    jumps_left = {i: jump_n_sample - 1 for i in range(jump_length - 1, num_steps - 1, jump_length)}
+    """The plan steps in the order RePaint (Lugmayr et al. 2022, `get_schedule_jump`) takes them.  Jump points
+    are counted from the clean end: on landing at time t = 0, L, 2L, … (t < T − L, L = jump_length; plan step i
+    lands at t = T − 2 − i) the chain goes back up L steps and down again, jump_n_sample − 1 times, so the last
+    steps before x_0 are resampled too and no jump climbs to the pure-noise level.  A step index not above the
+    previous one means "re-noise back to that step's level first"."""
+    jumps_left = {num_steps - 2 - t: jump_n_sample - 1 for t in range(0, num_steps - jump_length, jump_length)}
     order, i = [], 0
     while i < num_steps:
         order.append(i)

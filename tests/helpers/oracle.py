@@ -120,7 +120,8 @@ def spaced_levels(alphas_cumprod: Sequence[float], steps: int, top: int | None =
 
 def trailing_levels(alphas_cumprod: Sequence[float], steps: int) -> tuple[list[float], list[float]]:
     """ᾱ before/after each step for diffusers' "trailing" steps round(T − k·T/S) − 1, k = 0..S−1 (the last
-    step jumps to ᾱ = 1).  Only used with (T, S) pairs whose spacing hits no .5 rounding ties."""
+    step jumps to ᾱ = 1).  Python's round is half to even, as numpy's; T − k·T/S is exact only where it has
+    no float error, so ties are checked exactly in test_spacing."""
     T = len(alphas_cumprod)
     ts = [round(T - k * T / steps) - 1 for k in range(steps)]
     ab = [float(alphas_cumprod[t]) for t in ts]
