@@ -97,6 +97,29 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cores_available() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and taskset narrow), not the
+    machine's count: torch's default thread count can exceed it, and its threads then spin against each other."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def machine_record(device: str) -> dict[str, object]:
+    """A short description of where a run trained, for its config.json: CPU, cores, threads, bf16, GPU."""
+    import torch
+
+    from .precision import CPU_BF16_FLAGS, cpu_flags
+
+    record: dict[str, object] = {"cpu": cpu_name(), "cores": cores_available(), "threads": torch.get_num_threads(),
+                                 "cpu_bf16": sorted(cpu_flags() & set(CPU_BF16_FLAGS)), "device": str(device),
+                                 "torch": torch.__version__}
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        record["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return record
+
+
 def environment() -> list[tuple[str, str]]:
     """(name, value) rows describing this install, for bug reports. Never raises for a missing piece."""
     import torch
@@ -114,9 +137,10 @@ def environment() -> list[tuple[str, str]]:
     from .precision import CPU_BF16_FLAGS, bf16_native, cpu_flags
 
     bf16 = sorted(cpu_flags() & set(CPU_BF16_FLAGS))
-    rows += [("CPU", f"{cpu_name()}, {os.cpu_count()} logical cores"),
+    rows += [("CPU", f"{cpu_name()}, {os.cpu_count()} logical cores, {cores_available()} available to this process"),
              ("CPU bf16 native", f"yes ({', '.join(bf16)})" if bf16 else "no (no AMX / avx512_bf16)"),
-             ("torch threads", str(torch.get_num_threads()))]
+             ("torch threads", f"{torch.get_num_threads()} (train uses [train] threads, default the cores "
+                               f"available, shared among the processes of a run)")]
     rows.append(("CUDA (torch built with)", torch.version.cuda or "none (CPU build)"))
     if torch.cuda.is_available():
         rows.append(("cuDNN", str(torch.backends.cudnn.version())))

@@ -1,6 +1,6 @@
 """Training under real faults: signals to a real `audiodiff train` process (then resumed to the weights of
-an uninterrupted run), two trainers on one run directory, a damaged or missing training_state.pt, and a
-signal to one rank of a 2-process gloo torchrun run."""
+an uninterrupted run), a train refused for its data, two trainers on one run directory, a damaged or missing
+training_state.pt, and a signal to one rank of a 2-process gloo torchrun run."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from audiodiff import checkpoint as ckpt
+from audiodiff.cli import app
+from audiodiff.data import DatasetError
 from audiodiff.recipe import load_recipe
 from audiodiff.runlock import LOCK_NAME
 from audiodiff.training import Trainer
@@ -86,6 +89,29 @@ def test_ctrl_c_outside_training_says_interrupted(long_recipe, tmp_path):
     os.kill(proc.pid, signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     assert last_line(log.read_text()) == "interrupted"
+
+
+# ----------------------------------------------------------------- a train refused before its first step
+@pytest.mark.parametrize("data", ["empty", "missing", "undecodable"])
+def test_train_refused_for_its_data_leaves_no_run_folder(tmp_path, data):
+    """It used to leave RUN_DIR/.lock behind, a run folder that never held a run, for the next train or sample
+    --model to meet; a folder that was there before is kept."""
+    root = tmp_path / "audio"
+    if data != "missing":
+        root.mkdir()
+    if data == "undecodable":
+        for i in range(3):
+            (root / f"clip{i}.wav").write_bytes(b"RIFF, but not a WAV file")
+    recipe = write_recipe(tmp_path / "recipe", tiny_recipe_dict(root))
+    run = tmp_path / "runs" / "x"
+    result = CliRunner().invoke(app, ["train", str(recipe), "--out", str(run), "--no-progress"])
+    assert isinstance(result.exception, DatasetError) and str(root) in str(result.exception), result.output
+    assert not (tmp_path / "runs").exists()                 # nor the runs/ folder the command made for it
+    run.mkdir(parents=True)
+    (run / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(app, ["train", str(recipe), "--out", str(run), "--no-progress"])
+    assert isinstance(result.exception, DatasetError), result.output
+    assert (run / "notes.txt").read_text() == "mine"
 
 
 # ----------------------------------------------------------------- two trainers on one run directory

@@ -18,6 +18,10 @@ def train(
                                        "An existing run is resumed from its last checkpoint."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, help="Stop after this many steps in total "
                                             "(overrides \\[train] max_steps)."),
+    minutes: Optional[str] = typer.Option(None, "--minutes", metavar="M", help="Train for this many minutes of wall clock "
+                                          "(data preparation not counted; overrides \\[train] minutes), then save "
+                                          "as at the end of a run; on a resumed run, this many more. With "
+                                          "--max-steps: whichever comes first."),
     device: Device = "auto",
     progress: Progress = True,
     restart: bool = typer.Option(False, "--restart", help="Train from step 0 even though --out holds a "
@@ -33,10 +37,14 @@ def train(
 
     r = load_recipe(resolve_recipe(recipe))
     run_dir = out or RUNS_DIR / r.name
-    run_training(r, run_dir, device=device, max_steps=max_steps, show_progress=progress, restart=restart)
+    run_training(r, run_dir, device=device, max_steps=max_steps, show_progress=progress, restart=restart,
+                 minutes=minutes)
     from ..classifier import is_classifier_config
 
     if is_classifier_config(r.model):
         typer.echo(f"classifier ready in {run_dir}; score samples with: audiodiff eval SAMPLES --classifier {run_dir}")
         return
-    typer.echo(f"model ready in {run_dir}; generate with: audiodiff sample --model {run_dir} --n 16 --out wavs/")
+    use = {"denoiser": f"denoise with: audiodiff denoise NOISY.wav --model {run_dir} --out CLEAN.wav",
+           "vocoder": f"vocode with: audiodiff vocode MEL.npy|IN.wav --model {run_dir} --out OUT.wav"}
+    typer.echo(f"model ready in {run_dir}; " + use.get(r.data.domain, f"generate with: audiodiff sample --model "
+                                                                      f"{run_dir} --n 16 --out wavs/"))

@@ -6,6 +6,8 @@
     distillation.py distill(run, steps, out): progressive distillation to few DDIM steps (DistillTrainer)
     run.py          train(recipe, run_dir): picks the trainer for the recipe
     config.py       TrainConfig: the [train] table's keys, defaults and ranges
+    lr.py           the learning-rate multiplier: warm-up, then constant or cosine (over steps or a time budget)
+    budget.py       the wall-clock budget ([train] minutes, --minutes) and the training clock
     state.py        config.json, RNG streams, checkpoint / resume, run-directory checks and lock
     distributed.py  the process group, barriers, per-rank seeds
     monitor.py      TensorBoard scalars and previews, the mel image renderer, the progress line

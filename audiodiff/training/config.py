@@ -20,6 +20,8 @@ class TrainConfig:
     learning_rate: float = option(2e-4, lo=0, lo_open=True, hi=1)
     weight_decay: float = option(0.0, lo=0, hi=1)
     max_steps: int = option(1_000_000, lo=1)
+    minutes: float = option(0.0, lo=0, help="wall-clock budget of training in minutes (data preparation not "
+                            "counted); stops at whichever of it and max_steps comes first; 0 = none")
     warmup_steps: int = option(0, lo=0)
     ema_decay: float = option(0.999, lo=0, hi=1, hi_open=True,
                                help="EMA decay, reached after a warm-up: min(ema_decay, (1 + n)/(10 + n)) at update n")

@@ -77,7 +77,7 @@ def distill(run: str | Path, steps: int = 4, out: str | Path | None = None, from
     _check_out(out, run, settings)
     rounds = int(math.log2(from_steps // steps))
     train.update(max_steps=rounds * iters_per_round, learning_rate=float(lr), batch_size=batch_size, grad_accum=1,
-                 warmup_steps=0, lr_schedule="constant", ema_decay=float(ema_decay), eval_every=0,
+                 warmup_steps=0, lr_schedule="constant", ema_decay=float(ema_decay), eval_every=0, minutes=0,
                  checkpoint_every=int(checkpoint_every or train.get("checkpoint_every", iters_per_round)))
     raw["sample"] = {**raw.get("sample", {}), **student_sample(num_steps, steps)}
     raw["model"] = dict(teacher_cfg["model"])

@@ -47,6 +47,11 @@ def launch_rank() -> int:
     return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
 
 
+def local_world_size() -> int:
+    """Processes of this run on this machine (torchrun's LOCAL_WORLD_SIZE; 1 without torchrun)."""
+    return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+
+
 def setup_distributed(device: torch.device) -> tuple[torch.device, int, int, int, bool]:
     """(device, rank, local_rank, world_size, whether we initialised the process group).
 

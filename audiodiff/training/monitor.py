@@ -122,14 +122,20 @@ class StepMeter:
 
 
 class ProgressBar:
-    """The rich progress bar (rank 0, when asked for); every method is a no-op without one."""
+    """The rich progress bar (rank 0, when asked for); every method is a no-op without one.  Counts steps
+    toward max_steps, or, with a time budget (budget.py), training seconds toward the budget."""
 
-    def __init__(self, shown: bool, step: int, total: int):
+    def __init__(self, shown: bool, step: int, total: int, clock=None, budget_seconds: float | None = None):
         self.shown = shown
+        self._clock = clock if budget_seconds is not None else None
         self._bar = make_progress(transient=False) if shown else None
         if self._bar:
             self._bar.start()
-            self._task = self._bar.add_task("training", total=total, completed=step, info="")
+            if self._clock is not None:
+                self._task = self._bar.add_task("training (time budget)", total=budget_seconds,
+                                                completed=self._clock.spent, info="")
+            else:
+                self._task = self._bar.add_task("training", total=total, completed=step, info="")
 
     def update(self, info: str) -> None:
         if self._bar:
@@ -137,7 +143,10 @@ class ProgressBar:
 
     def advance(self) -> None:
         if self._bar:
-            self._bar.advance(self._task)
+            if self._clock is not None:
+                self._bar.update(self._task, completed=self._clock.elapsed())
+            else:
+                self._bar.advance(self._task)
 
     def stop(self) -> None:
         if self._bar:

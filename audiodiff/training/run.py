@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..nets import is_classifier_config
 from .classifier import ClassifierTrainer
+from .state import discard_new_run_dir, new_folders
 from .trainer import Trainer
 
 if TYPE_CHECKING:
@@ -14,10 +15,20 @@ if TYPE_CHECKING:
 
 
 def train(recipe: Recipe, run_dir: str | Path, device: str = "auto", max_steps: int | None = None,
-          show_progress: bool = True, restart: bool = False) -> Path:
+          show_progress: bool = True, restart: bool = False, minutes: float | None = None) -> Path:
     """Train (or resume) `recipe` into run_dir; returns run_dir.  Raises interrupt.Interrupted after
     checkpointing when SIGINT / SIGTERM / SIGHUP stops it.  A classification network ([model] type =
-    "classifier") is trained by ClassifierTrainer, everything else by Trainer."""
+    "classifier") is trained by ClassifierTrainer, everything else by Trainer.  minutes: train this much
+    longer by the wall clock (see budget.py); with max_steps, whichever comes first.  A run that fails before its
+    first step removes the folders it created (state.discard_new_run_dir)."""
     cls = ClassifierTrainer if is_classifier_config(recipe.model) else Trainer
-    return cls(recipe, run_dir, device=device, max_steps=max_steps, show_progress=show_progress,
-               restart=restart).fit()
+    created = new_folders(Path(run_dir))
+    trainer = None
+    try:
+        trainer = cls(recipe, run_dir, device=device, max_steps=max_steps, show_progress=show_progress,
+                      restart=restart, minutes=minutes)
+        return trainer.fit()
+    except BaseException:
+        if trainer is None or trainer.step == 0:   # failed before its first step: leave no empty run folder
+            discard_new_run_dir(created)
+        raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -71,6 +72,44 @@ def lock_run_dir(run_dir: Path) -> RunLock:
         raise TrainingError(f"{run_dir} is in use by another audiodiff train ({who}): wait for it to "
                             f"finish or stop it, or choose another --out")
     return lock
+
+
+def new_folders(run_dir: Path) -> list[Path]:
+    """run_dir and those of its parents that do not exist yet, innermost first: what a new run is about to
+    create (rank 0, the process that creates them; [] elsewhere).  See discard_new_run_dir."""
+    if launch_rank() != 0:
+        return []
+    missing = []
+    for folder in [Path(run_dir), *Path(run_dir).parents]:
+        if os.path.lexists(folder):
+            break
+        missing.append(folder)
+    return missing
+
+
+def discard_new_run_dir(folders: list[Path]) -> None:
+    """Remove the folders new_folders listed before a run that then failed before its first step (no data,
+    an interrupt during a download, …), so that the next `train` or `sample --model` does not meet a run
+    folder that never held a run.  Done under the run's lock, so that a trainer that has taken the folder
+    since keeps it; a folder holding a checkpoint is kept whatever happened; folders that existed before
+    are never listed, so never touched.  Best effort: the error the user sees is the run's own."""
+    if not folders or folders[0].is_symlink() or not folders[0].is_dir():
+        return
+    run_dir = folders[0]
+    lock = RunLock(run_dir)
+    try:
+        if lock.acquire() is not None or any(os.path.lexists(run_dir / name) for name in (ckpt.WEIGHTS, ckpt.STATE)):
+            return
+        shutil.rmtree(run_dir)
+    except OSError:
+        return
+    finally:
+        lock.release()
+    for parent in folders[1:]:
+        try:
+            parent.rmdir()                 # only while empty: another process may have put something there
+        except OSError:
+            return
 
 
 def check_run_dir(run_dir: Path, config: dict[str, Any]) -> None:
@@ -143,6 +182,8 @@ class RunState:
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = int(state["step"])
         self.skipped_total = int(state.get("skipped", 0))
+        self.clock.spent = float(state.get("train_seconds", 0.0))     # checkpoints before the time budget: 0
+        self.saved_budget = state.get("budget_seconds")
         self.last_checkpoint_step = self.step
         ranks = state.get("ranks")
         if ranks is not None and len(ranks) == self.world_size:
@@ -157,6 +198,12 @@ class RunState:
             self.noise_rng.set_state(mine["noise_rng"])
             set_rng_state(mine["rng"])
         self._load_extra_state(state)
+
+    def progress_record(self) -> dict[str, Any]:
+        """What config.json says of the training so far: steps, training minutes, the budget, the machine."""
+        budget = self.budget.seconds
+        return {"step": self.step, "trained_minutes": round(self.clock.elapsed() / 60, 2),
+                "budget_minutes": None if budget is None else round(budget / 60, 2), "machine": self.machine}
 
     def _extra_state(self) -> dict[str, Any]:
         """What a trainer subclass adds to training_state.pt (distillation: its round and teacher weights)."""
@@ -175,13 +222,14 @@ class RunState:
             ranks = [None] * self.world_size
             dist.all_gather_object(ranks, rng)
         if self.is_main:
-            state = {"step": self.step, "skipped": self.skipped_total, "model": self.model.state_dict(),
+            state = {"step": self.step, "skipped": self.skipped_total, "train_seconds": self.clock.elapsed(),
+                     "budget_seconds": self.budget.seconds, "model": self.model.state_dict(),
                      "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
                      "scheduler": self.scheduler.state_dict(), **rng, **self._extra_state()}
             if ranks is not None:
                 state["ranks"] = ranks
             with disk_errors(self.run_dir, self.last_checkpoint_step):
-                ckpt.save_checkpoint(self.run_dir, state, self.ema.module, {**self.config, "step": self.step},
+                ckpt.save_checkpoint(self.run_dir, state, self.ema.module, {**self.config, **self.progress_record()},
                                      metadata={"step": str(self.step)})
             if self.writer is not None:
                 self.writer.flush()

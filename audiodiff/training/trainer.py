@@ -14,9 +14,7 @@ Gradient accumulation: micro-batches on every rank run backward under DDP's no_s
 so gradients are all-reduced once per optimiser step.  t and the noise are drawn for the whole share
 first, so grad_accum = k trains the same model as grad_accum = 1, up to float rounding.
 
-Learning rate: linear warm-up over [train] warmup_steps, then "constant", or "cosine" down to
-min_lr_ratio × learning_rate at the recipe's [train] max_steps (not at --max-steps, so stopping early and
-resuming later follows the same curve as one uninterrupted run; past max_steps it stays at the floor).
+Learning rate: see lr.py (warm-up, then constant or cosine over max_steps, or over a time budget: budget.py).
 
 TensorBoard (RUN_DIR/tb): see monitor.py.  Run directory, checkpoints and resume: see state.py.
 
@@ -53,11 +51,14 @@ from ..device import resolve_device
 from ..diffusion import GaussianDiffusion
 from ..domains import chunk_cond
 from ..ema import EMAUpdate
+from ..install import cores_available, machine_record
 from ..interrupt import Interrupted, StopFlag
 from ..nets import build_network
 from ..precision import autocast as precision_autocast, resolve_precision
-from .distributed import barrier, close_distributed, quiet_logger, rank_seed, setup_distributed
+from .distributed import barrier, close_distributed, local_world_size, quiet_logger, rank_seed, setup_distributed
 from .batches import TrainingData
+from .budget import Budget, TrainingClock, check_minutes, format_minutes, resolve_budget
+from .lr import lr_factor
 from .errors import TrainingError
 from .evaluation import TrainingEvaluator
 from .monitor import LOSS_BINS, Monitoring, ProgressBar, StepMeter, open_writer
@@ -75,19 +76,27 @@ class Trainer(RunState, Monitoring, TrainingData):
     """Trains recipe's model into run_dir; `fit()` runs until max_steps, checkpointing on the way."""
 
     def __init__(self, recipe: Recipe, run_dir: str | Path, device: str = "auto", max_steps: int | None = None,
-                 show_progress: bool = True, restart: bool = False):
+                 show_progress: bool = True, restart: bool = False, minutes: float | None = None):
         """restart: train from step 0 even though run_dir holds a checkpoint or weights (they are replaced
         at the first checkpoint); without it a run is resumed, and weights without a training state are
-        refused rather than silently overwritten."""
+        refused rather than silently overwritten.  minutes: train this much longer (wall clock, see budget.py);
+        with max_steps, whichever comes first."""
         self.recipe = recipe
         self.run_dir = Path(run_dir)
         self.cfg = recipe.train
         self.max_steps = int(max_steps) if max_steps is not None else self.cfg.max_steps
         if self.max_steps < 1:
             raise TrainingError(f"--max-steps must be >= 1, got {self.max_steps}")
+        if minutes is not None:
+            check_minutes(minutes, "--minutes")     # before the run folder exists
         device_ = resolve_device(device if device != "auto" else self.cfg.device)
-        if self.cfg.threads:
-            torch.set_num_threads(self.cfg.threads)
+        # the cores this process may use, shared among a run's local processes: torch's default can exceed
+        # them, and spinning threads then slow every step (issue 27: a third of the fair share on a busy machine)
+        torch.set_num_threads(self.cfg.threads or max(1, cores_available() // local_world_size()))
+        self.clock = TrainingClock()
+        self.saved_budget: float | None = None      # set by a resumed checkpoint
+        self.budget = Budget(None, self.clock)      # resolved once the checkpoint is read (_build)
+        self._cli_minutes = minutes
         self.config = run_config(recipe)
         self.restart = restart
         self._stop = StopFlag()          # SIGINT / SIGTERM / SIGHUP during fit(): see interrupt.py
@@ -137,8 +146,12 @@ class Trainer(RunState, Monitoring, TrainingData):
         self._bad_what = "loss"
         self.features = None        # mel / vocoder runs: set in _fit, statistics from the data or the run
         self._dataset = None
+        self._mixer = None          # denoiser runs: the noise mixer, set in _fit (training/batches.py)
         self._evaluator: TrainingEvaluator | None = None
         self._resume()
+        self.budget = Budget(resolve_budget(self._cli_minutes, self.cfg.minutes, self.saved_budget, self.clock.spent),
+                             self.clock)
+        self.machine = machine_record(str(self.device)) if self.is_main else {}
         # What the loss calls: compiled (its parameters are self.model's) and/or DDP-wrapped.  The EMA,
         # the optimizer and checkpoints always use the plain self.model.
         net = torch.compile(self.model) if cfg.compile else self.model
@@ -151,15 +164,8 @@ class Trainer(RunState, Monitoring, TrainingData):
         self._grad_norm_sum = 0.0
 
     def lr_factor(self, s: int) -> float:
-        """Multiplier of [train] learning_rate for the optimiser update after `s` earlier ones."""
-        warmup, total = self.cfg.warmup_steps, self.cfg.max_steps
-        if warmup and s + 1 < warmup:
-            return (s + 1) / warmup
-        if self.cfg.lr_schedule == "constant" or total <= warmup:
-            return 1.0
-        progress = min(1.0, max(0.0, (s + 1 - warmup) / (total - warmup)))
-        floor = self.cfg.min_lr_ratio
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        """Multiplier of [train] learning_rate for the optimiser update after `s` earlier ones (lr.py)."""
+        return lr_factor(s, self.cfg, self.budget.fraction)
 
     # ----------------------------------------------------------------- one optimiser step
     def _draw(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -183,14 +189,18 @@ class Trainer(RunState, Monitoring, TrainingData):
         else:
             grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])
         stats = [loss_sum.float(), grad_norm.float().to(loss_sum.device)]
+        if self.budget.seconds is not None:   # the ranks' mean clock: one learning rate and one last step for all
+            stats.append(loss_sum.new_full((), self.clock.elapsed(), dtype=torch.float32))   # ulp 0.25 ms at 1 h
         if self.world_size > 1:   # + this rank's stop flag: a signal to any rank stops all after this step
             stats.append(loss_sum.new_full((), float(self._stop.requested)))   # a fill kernel, no copy
         stats = torch.stack(stats)
         if self.world_size > 1:
             dist.all_reduce(stats)   # a NaN on any rank reaches every rank, so all of them skip together
             stats = stats / self.world_size
-        loss_value, norm_value, *stop = stats.tolist()   # the one host sync per step
-        self._stop_agreed = stop[0] > 0 if stop else self._stop.requested
+        loss_value, norm_value, *rest = stats.tolist()   # the one host sync per step
+        if self.budget.seconds is not None:
+            self.budget.agreed = rest.pop(0)
+        self._stop_agreed = rest[0] > 0 if rest else self._stop.requested
         if not (math.isfinite(loss_value) and math.isfinite(norm_value)):
             self._bad_what = "loss" if not math.isfinite(loss_value) else "gradient norm"
             self.optimizer.zero_grad(set_to_none=True)
@@ -251,29 +261,33 @@ class Trainer(RunState, Monitoring, TrainingData):
 
     def _fit(self) -> None:
         """Data, then the loop: a step, its log line, then previews, evaluation and checkpoints when due."""
-        if self.step >= self.max_steps:
+        if self.step >= self.max_steps or self.budget.over:
             if self.is_main:
-                log.info("%s is already trained to step %d (max_steps %d): nothing to do",
-                         self.run_dir, self.step, self.max_steps)
+                why = f"max_steps {self.max_steps}" if self.step >= self.max_steps else \
+                    f"its time budget of {format_minutes(self.budget.seconds)}; --minutes M trains M more"
+                log.info("%s is already trained to step %d (%s): nothing to do", self.run_dir, self.step, why)
             return
+        prepared = time.perf_counter()
         dataset = self._prepare_data()
         if self.is_main:
+            log.info("data ready in %.1f s (not counted in the time budget)", time.perf_counter() - prepared)
             self._start_run_dir(len(dataset))
             self._start_evaluation()
         batches = iter(self._loader(dataset))
         meter = StepMeter(self.step)
-        bar = ProgressBar(self.show_progress, self.step, self.max_steps)
+        bar = ProgressBar(self.show_progress, self.step, self.max_steps, self.clock, self.budget.seconds)
         self._stop.deferring = True      # from here on a signal stops after the current step
+        self.clock.start()
         try:
             while self.step < self.max_steps:
                 x0, cond = self._next_batch(batches)
                 value = self.train_step(x0, **cond)
                 self.step += 1
                 self._count(value, meter)
-                if self.step % self.cfg.log_every == 0 or self.step == self.max_steps:
+                if self.step % self.cfg.log_every == 0 or self.step == self.max_steps or self.budget.over:
                     self._log(meter, bar)
                 bar.advance()
-                if self._stop_agreed:
+                if self._stop_agreed or self.budget.over:   # the budget: at the first step boundary past it
                     break
                 self._when_due()
         finally:
@@ -287,12 +301,13 @@ class Trainer(RunState, Monitoring, TrainingData):
         if stale:
             log.info("removed %d temp file(s) left by an interrupted checkpoint", len(stale))
         with self._disk_errors():
-            ckpt.save_config(self.run_dir, {**self.config, "step": self.step})
+            ckpt.save_config(self.run_dir, {**self.config, **self.progress_record()})
         n_params = sum(p.numel() for p in self.model.parameters())
         procs = f" × {self.world_size} processes" if self.world_size > 1 else ""
-        log.info("training %s (%s, %.2fM parameters) on %s%s in %s, %d clips, steps %d → %d, run dir %s",
-                 self.recipe.name, self.recipe.model["type"], n_params / 1e6, self.device, procs, self.precision,
-                 n_clips, self.step, self.max_steps, self.run_dir)
+        log.info("training %s (%s, %.2fM parameters) on %s%s (%d threads) in %s, %d clips, steps %d → %d%s, "
+                 "run dir %s", self.recipe.name, self.recipe.model["type"], n_params / 1e6, self.device, procs,
+                 torch.get_num_threads(), self.precision, n_clips, self.step, self.max_steps, self.budget.opening(),
+                 self.run_dir)
         self.writer = open_writer(self.run_dir, self.step) if self.cfg.tensorboard else None
 
     def _count(self, value: float | None, meter: StepMeter) -> None:
@@ -328,14 +343,14 @@ class Trainer(RunState, Monitoring, TrainingData):
 
     def _finish(self, meter: StepMeter) -> None:
         """The last checkpoint; a stop asked for by a signal is raised as Interrupted after it."""
-        if self._stop_agreed and self.step < self.max_steps:
+        if self._stop_agreed and self.step < self.max_steps and not self.budget.over:
             if self.last_checkpoint_step != self.step:
                 self.save_checkpoint()
             raise Interrupted(self._stop.signum or signal.SIGTERM, self.step)
         self.save_checkpoint()
         if self.is_main:
-            log.info("done: %d steps in %.1f s; model saved to %s", self.step - meter.start_step,
-                     time.perf_counter() - meter.t0, self.run_dir / ckpt.WEIGHTS)
+            log.info("done: %d steps in %.1f s, step %d%s; model saved to %s", self.step - meter.start_step,
+                     time.perf_counter() - meter.t0, self.step, self.budget.closing(), self.run_dir / ckpt.WEIGHTS)
 
     def _on_bad_step(self) -> None:
         self.bad_steps += 1
