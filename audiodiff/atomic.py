@@ -9,7 +9,8 @@ write error) the temp file is removed and the old `path`, if any, is left as it 
 
 Every OSError (disk full, permission denied, `path` a directory, a parent that is a file) becomes an
 OutputError, a ValueError whose one-line message names the file: the CLI prints it as `error: ...`.
-`check_output_file` / `check_output_folder` judge a path before a long computation starts.
+`check_output_file` / `check_output_folder` judge a path before a long computation starts; the CLI asks
+check_output_file to refuse an existing file unless --force (cli/common.check_out_file).
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ def _umask() -> int:
     return mask
 
 
-def check_output_file(path: str | os.PathLike, force: bool = True) -> Path:
+def check_output_file(path: str | os.PathLike, force: bool = True, option: str = "--out") -> Path:
     """Raise OutputError unless `path` can become a file: not a directory, no parent that is a file,
-    and (force=False) not an existing file."""
+    and (force=False) nothing there yet, a symlink included (`option`: the command-line option named in
+    the message)."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path} is a directory; give a file name, e.g. {path / 'out.wav'}")
@@ -59,7 +61,7 @@ def check_output_file(path: str | os.PathLike, force: bool = True) -> Path:
     if problem:
         raise OutputError(f"cannot write {path}: {problem}")
     if not force and (path.exists() or path.is_symlink()):
-        raise OutputError(f"{path} already exists; pass --force to overwrite it")
+        raise OutputError(f"{path} already exists; pass --force to replace it, or choose another {option}")
     return path
 
 

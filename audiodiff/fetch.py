@@ -35,7 +35,8 @@ def fetch_into(url: str, part: Path, opener: Callable, show_progress: bool = Tru
     """Complete `part` from url.  Returns (bytes now in part, total the server announced or None).
 
     Raises OSError (urllib's URLError / HTTPError, timeouts, a reset connection, a full disk); the bytes
-    written before it stay in `part`, for the next call to resume."""
+    written before it (or before Ctrl-C) stay in `part`, for the next call to resume, and a `part` that
+    would be left empty is removed."""
     offset = _part_size(part)
     try:
         resp = opener(url, {"Range": f"bytes={offset}-"}) if offset else opener(url)
@@ -56,13 +57,26 @@ def fetch_into(url: str, part: Path, opener: Callable, show_progress: bool = Tru
             offset, mode, total = 0, "wb", length
         received = offset
         flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | (os.O_APPEND if mode == "ab" else os.O_TRUNC)
-        with os.fdopen(os.open(part, flags, 0o644), mode) as out:
-            todo = math.ceil((total - offset) / CHUNK) if total is not None else None
-            for chunk in progress(_chunks(resp), total=todo, description=f"{description} (MiB)",
-                                  enabled=show_progress):
-                out.write(chunk)
-                received += len(chunk)
+        try:
+            with os.fdopen(os.open(part, flags, 0o644), mode) as out:
+                todo = math.ceil((total - offset) / CHUNK) if total is not None else None
+                for chunk in progress(_chunks(resp), total=todo, description=f"{description} (MiB)",
+                                      enabled=show_progress):
+                    out.write(chunk)
+                    received += len(chunk)
+        except BaseException:             # a network error, a full disk, Ctrl-C
+            _remove_if_empty(part)
+            raise
     return received, total
+
+
+def _remove_if_empty(part: Path) -> None:
+    """An interrupted transfer's part file, removed when it holds no byte for a resume to use."""
+    try:
+        if os.lstat(part).st_size == 0:
+            part.unlink()
+    except OSError:
+        pass
 
 
 def _part_size(part: Path) -> int:

@@ -1,25 +1,40 @@
-"""Scoring a denoiser on pairs: `audiodiff eval OUTPUTS --clean CLEAN [--noisy NOISY]`.
+"""Matching a denoiser's or vocoder's outputs with their references: `audiodiff eval OUTPUTS --clean CLEAN
+[--noisy NOISY]` (scored by audiodiff/eval/speech.py).
 
 Each file under OUTPUTS is matched by its path relative to OUTPUTS with the file of the same relative path
-under CLEAN (and NOISY); files without a partner are named and left out.  Both are resampled to the clean
-file's rate and cut to the shorter length.  Per pair: SI-SDR of the output against the clean reference
-(metrics.si_sdr) and, with NOISY, the noisy input's SI-SDR and the improvement (SI-SDRi = output − input).
-The result holds the means over pairs.
+under CLEAN (and NOISY); files without a partner are named and left out.  Output and noisy input are resampled
+to the clean file's rate (audiodiff.audio.load_audio) and all are cut to the shortest length.  Without CLEAN
+every audio file under OUTPUTS is read at its own rate (for non-intrusive metrics).
 """
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from .audio import AudioReadError, load_audio
+from .audio import load_audio
 from .data import find_audio_files
-from .metrics import si_sdr
 
-log = logging.getLogger("audiodiff")
+
+@dataclass(frozen=True)
+class Pair:
+    """An output file and its partners (None when not given)."""
+    name: str                   # the path relative to OUTPUTS (and to CLEAN / NOISY)
+    output: Path
+    clean: Path | None = None
+    noisy: Path | None = None
+
+    def read(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, int]:
+        """(output, clean, noisy, rate): mono float32 [L] each at the clean file's rate (the output's own rate
+        without clean), cut to the same length.  Raises AudioReadError naming an unreadable file."""
+        reference, rate = (None, None) if self.clean is None else _read(self.clean)
+        output, rate = _read(self.output, rate)
+        noisy = None if self.noisy is None else _read(self.noisy, rate)[0]
+        waves = [w for w in (output, reference, noisy) if w is not None]
+        n = min(len(w) for w in waves)
+        return output[:n], None if reference is None else reference[:n], None if noisy is None else noisy[:n], rate
 
 
 def _read(path: Path, rate: int | None = None) -> tuple[np.ndarray, int]:
@@ -27,40 +42,28 @@ def _read(path: Path, rate: int | None = None) -> tuple[np.ndarray, int]:
     return wave.numpy(), sr
 
 
-def score_pairs(outputs: str | Path, clean: str | Path, noisy: str | Path | None = None) -> dict[str, Any]:
-    """{"si_sdr", "si_sdr_input", "si_sdri" (with noisy), "n_pairs", "unmatched": [...]} in dB."""
-    outputs, clean = Path(outputs), Path(clean)
+def match_pairs(outputs: str | Path, clean: str | Path | None = None,
+                noisy: str | Path | None = None) -> tuple[list[Pair], list[str]]:
+    """(pairs, unmatched): one Pair per file under outputs with every partner; one line per file without."""
+    outputs = Path(outputs)
     for name, folder in (("SAMPLES", outputs), ("--clean", clean), ("--noisy", noisy)):
         if folder is not None and not Path(folder).is_dir():
             raise FileNotFoundError(f"{name} {folder}: no such folder")
-    out_scores, in_scores, problems = [], [], []
-    for path in find_audio_files(outputs):
+    if noisy is not None and clean is None:
+        raise ValueError("--noisy needs --clean: the references the noisy inputs are scored against")
+    files = find_audio_files(outputs)
+    if not files:
+        raise ValueError(f"no audio files (.wav, .flac, .ogg, …) under {outputs}")
+    pairs, unmatched = [], []
+    for path in files:
         rel = path.relative_to(outputs)
-        partners = [clean / rel] + ([Path(noisy) / rel] if noisy is not None else [])
-        missing = [str(p) for p in partners if not p.is_file()]
+        partners = {k: Path(folder) / rel for k, folder in (("clean", clean), ("noisy", noisy)) if folder is not None}
+        missing = [str(p) for p in partners.values() if not p.is_file()]
         if missing:
-            problems.append(f"{rel}: no {' or '.join(missing)}")
-            continue
-        try:
-            ref, rate = _read(partners[0])
-            est, _ = _read(path, rate)
-            inp = _read(partners[1], rate)[0] if noisy is not None else None
-        except AudioReadError as exc:
-            problems.append(str(exc))
-            continue
-        n = min(len(ref), len(est), *([len(inp)] if inp is not None else []))
-        out_scores.append(si_sdr(ref[:n], est[:n]))
-        if inp is not None:
-            in_scores.append(si_sdr(ref[:n], inp[:n]))
-    if not out_scores:
-        first = f" (first: {problems[0]})" if problems else ""
-        raise ValueError(f"no output under {outputs} has a readable partner of the same name under {clean}"
-                         + (f" and {noisy}" if noisy is not None else "") + first)
-    if problems:
-        log.warning("left out %d file(s) without a readable partner: %s", len(problems), "; ".join(problems[:10]))
-    result: dict[str, Any] = {"si_sdr": float(np.mean(out_scores)), "n_pairs": len(out_scores),
-                              "unmatched": problems}
-    if in_scores:
-        result["si_sdr_input"] = float(np.mean(in_scores))
-        result["si_sdri"] = float(np.mean(np.subtract(out_scores, in_scores)))
-    return result
+            unmatched.append(f"{rel.as_posix()}: no {' or '.join(missing)}")
+        else:
+            pairs.append(Pair(rel.as_posix(), path, **partners))
+    if not pairs:
+        raise ValueError(f"no output under {outputs} has a partner of the same name under {clean}"
+                         + (f" and {noisy}" if noisy is not None else "") + f" (first: {unmatched[0]})")
+    return pairs, unmatched

@@ -7,25 +7,32 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+import os
+import signal
 import subprocess
 import sys
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 import audiodiff.data as data
 from audiodiff.data import DatasetError, build_dataset
+from audiodiff.fetch import CHUNK
 from audiodiff.recipe import RecipeError, recipe_from_dict
+from helpers.cli import last_line
 from helpers.corpora import cfg, make_speechcommands, tar_of
-from helpers.processes import child_env
+from helpers.processes import child_env, start_and_wait_for, train_cmd
 from helpers.recipes import REPO, tiny_recipe_dict, write_recipe
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     """Serves server.payload at any path.  server.cut: bytes sent per response before the connection is
-    closed (None: all); server.ranges: honour `Range: bytes=N-`; server.status: answer this error instead."""
+    closed (None: all); server.ranges: honour `Range: bytes=N-`; server.status: answer this error instead;
+    server.hold: an Event the response waits for after its `cut` bytes, the connection open (a stalled
+    transfer)."""
 
     def do_GET(self):
         srv = self.server
@@ -49,6 +56,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         rest = body[start:]
         self.wfile.write(rest if cut is None else rest[:cut])
+        if srv.hold is not None:
+            srv.hold.wait(60)
         self.close_connection = True
 
     def log_message(self, *args):
@@ -58,11 +67,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.payload, srv.cut, srv.ranges, srv.status, srv.log = b"", None, True, None, []
+    srv.payload, srv.cut, srv.ranges, srv.status, srv.log, srv.hold = b"", None, True, None, [], None
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
     yield srv
+    if srv.hold is not None:
+        srv.hold.set()
     srv.shutdown()
     srv.server_close()
 
@@ -211,6 +222,38 @@ def test_cli_truncated_download_is_one_line(server, tmp_path):
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: download of {server.url}/sc09.tar was cut short (") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sent", [0, CHUNK], ids=["nothing-received", "one-chunk-received"])
+def test_ctrl_c_during_a_download_keeps_the_part_only_when_it_holds_bytes(server, tmp_path, sent):
+    """Ctrl-C to `audiodiff train` while its dataset downloads (the server stalls after `sent` bytes): a .part
+    holding bytes stays for the resume; an empty one (it used to stay, 0 bytes) is removed, and so is the run
+    folder the command had made."""
+    payload = bytes(range(256)) * (2 * CHUNK // 256)
+    server.payload, server.cut, server.hold = payload, sent, threading.Event()
+    raw = tiny_recipe_dict(tmp_path / "sc")
+    raw["data"].update(dataset="speechcommands", download=True, url=f"{server.url}/sc09.tar")
+    recipe, run = write_recipe(tmp_path / "recipe", raw), tmp_path / "run"
+    part = tmp_path / "sc" / "sc09.tar.part"
+    proc = start_and_wait_for(train_cmd(recipe, run), tmp_path / "train.log", "downloading ")
+    try:
+        deadline = time.monotonic() + 60
+        while not (part.is_file() and part.stat().st_size == sent):    # the child waits for the next bytes
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "train.log").read_text()
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = (tmp_path / "train.log").read_text()
+    assert last_line(log).startswith("interrupted by SIGINT") and "Traceback" not in log
+    if sent:
+        assert part.read_bytes() == payload[:sent]
+    else:
+        assert list((tmp_path / "sc").iterdir()) == []
+    assert not run.exists()
 
 
 # ----------------------------------------------------------------- crafted archives

@@ -1,5 +1,6 @@
 """Output files: atomic, never through planted symlinks, one line on a full disk or a bad --out, no temp files
-left; `sample` into a folder holding an earlier run's files; non-finite and empty arguments."""
+left; `sample` into a folder holding an earlier run's files, and an existing output file, only with --force;
+non-finite and empty arguments."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from typer.testing import CliRunner
 
 from audiodiff import checkpoint as ckpt
 from audiodiff.atomic import OutputError, atomic_write
 from audiodiff.audio import save_wav
+from audiodiff.cli import app
 from audiodiff.domains import domain_config, fit_features
 from audiodiff.features import write_png
 from audiodiff.nets import build_network
@@ -198,6 +201,57 @@ def test_sample_refuses_an_earlier_runs_folder_and_force_leaves_only_this_runs_f
     proc = run_cli("sample", "--n", "1", "--force", *common)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "sample_000.wav"]
+
+
+# ----------------------------------------------------------------- an existing output file: only with --force
+runner = CliRunner()
+
+
+def overwrite_cases(run: Path, tmp_path: Path) -> dict[str, tuple[list[str], Path, str]]:
+    """command → (its arguments, the output file they name, the option naming it)."""
+    wav, old, page = tmp_path / "in.wav", tmp_path / "old.wav", tmp_path / "page.html"
+    sf.write(wav, np.zeros(300, np.float32), SAMPLE_RATE)
+    model = ["--model", str(run), "--steps", "2", "--seed", "0", "--no-progress"]
+    return {
+        "denoise": (["denoise", str(wav), "--out", str(old), "--sigma", "0.1", *model], old, "--out"),
+        "inpaint": (["inpaint", str(wav), "--gap", "0:0.01", "--out", str(old), *model], old, "--out"),
+        "upsample": (["upsample", str(wav), "--out", str(old), *model], old, "--out"),
+        "vocode": (["vocode", str(wav), "--out", str(old), *model], old, "--out"),
+        "sample --report": (["sample", "--n", "1", "--out", str(tmp_path / "w"), "--report", str(page), *model], page,
+                            "--report"),
+        "eval --report": (["eval", str(tmp_path), "--classifier", str(run), "--report", str(page)], page, "--report"),
+    }
+
+
+@pytest.mark.parametrize("command", ["denoise", "inpaint", "upsample", "vocode", "sample --report", "eval --report"])
+@pytest.mark.parametrize("existing", ["file", "symlink"])
+def test_an_existing_output_is_refused_without_force(run, tmp_path, victim, command, existing):
+    """`denoise --out EXISTING.wav` used to replace the file silently, while `sample` refused a folder of
+    earlier samples: every command that writes a file now refuses one (or a link) that is there, before any work."""
+    args, out, option = overwrite_cases(run, tmp_path)[command]
+    if existing == "file":
+        out.write_text("earlier output")
+    else:
+        out.symlink_to(victim)
+    result = runner.invoke(app, args)
+    assert isinstance(result.exception, OutputError), (result.output, result.exception)
+    assert str(result.exception) == f"{out} already exists; pass --force to replace it, or choose another {option}"
+    assert victim.read_text() == VICTIM_TEXT
+    assert out.is_symlink() if existing == "symlink" else out.read_text() == "earlier output"
+    assert not (tmp_path / "w").exists()                  # refused before sampling
+
+
+@pytest.mark.parametrize("command", ["denoise", "sample --report"])
+def test_force_replaces_an_existing_output_not_a_links_target(run, tmp_path, victim, command):
+    args, out, _ = overwrite_cases(run, tmp_path)[command]
+    out.symlink_to(victim)
+    result = runner.invoke(app, [*args, "--force"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert victim.read_text() == VICTIM_TEXT and not out.is_symlink() and not temp_files(tmp_path)
+    if command == "denoise":
+        assert sf.info(str(out)).frames == 300
+    else:
+        assert out.read_text().count("<audio") == 1
 
 
 # ----------------------------------------------------------------- non-finite and empty arguments

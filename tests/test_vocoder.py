@@ -223,7 +223,8 @@ def test_cli_vocode_a_saved_mel(overfit_run, tmp_path):
     assert len(sf.read(str(out))[0]) == CLIP
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((12, 16), np.float32))
-    result = runner.invoke(app, ["vocode", str(bad), "--model", str(run), "--out", str(out), "--no-progress"])
+    result = runner.invoke(app, ["vocode", str(bad), "--model", str(run), "--out", str(tmp_path / "bad.wav"),
+                                 "--no-progress"])
     assert isinstance(result.exception, ValueError)               # main() prints it as a one-line error
     assert "expects mel spectrograms with 16 mel bins, got 12" in str(result.exception)
 

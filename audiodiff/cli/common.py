@@ -95,6 +95,8 @@ Model = Annotated[Optional[Path], typer.Option("--model", help=MODEL_HELP)]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Random seed for reproducible output.")]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]
 Window = Annotated[Optional[int], typer.Option("--window", min=16, help=WINDOW_HELP)]
+Force = Annotated[bool, typer.Option("--force", help="Replace the output file if it exists (it is refused "
+                                     "otherwise).")]
 
 
 def require_file(path: Path) -> None:
@@ -102,11 +104,12 @@ def require_file(path: Path) -> None:
         fail(f"input file {path} does not exist")
 
 
-def check_out_file(path: Path) -> None:
-    """Judge --out before any work: a file path whose folder can exist (audiodiff/atomic.py)."""
+def check_out_file(path: Path, force: bool, option: str = "--out") -> None:
+    """Judge an output file before any work: a file path whose folder can exist, and nothing there yet
+    unless --force (the one overwrite rule of the commands that write audio or a report page)."""
     from ..atomic import check_output_file
 
-    check_output_file(path)
+    check_output_file(path, force=force, option=option)
 
 
 def read_input(path: Path, sample_rate: int | None = None):

@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from ..sampling import SAMPLERS, get_sampler, own_spacings, samplers_where
-from .common import Device, Model, Precision, Progress, Seed, app, check_out_file, fail, load_pipeline, log, require_file
+from .common import (Device, Force, Model, Precision, Progress, Seed, app, check_out_file, fail, load_pipeline, log,
+                     require_file)
 
 
 @app.command()
@@ -38,7 +39,8 @@ def sample(
     report: Optional[Path] = typer.Option(None, "--report", help="Also write one self-contained HTML page with a "
                                           "player and a spectrogram per clip and the model card (e.g. report.html)."),
     force: bool = typer.Option(False, "--force", help="Write into an --out folder that already holds sample_* "
-                               "files: they are replaced, and any this run does not write are removed."),
+                               "files (they are replaced, and any this run does not write are removed), and "
+                               "replace an existing --report page."),
     spacing: Optional[str] = typer.Option(None, "--spacing", help="Where the steps go: uniform | trailing | leading "
                                           "| logsnr | karras (default: the run's recipe spacing, else the "
                                           f"sampler's own: {own_spacings()})."),
@@ -61,6 +63,8 @@ def sample(
     if report is not None and report.is_dir():
         raise typer.BadParameter(f"{report} is a folder: name the page's file, e.g. {report / 'report.html'}",
                                  param_hint="--report")
+    if report is not None:
+        check_out_file(report, force, "--report")
     check_sample_folder(out, force)
     pipe = load_pipeline(model, device, precision)
     voc = _check_mel_options(pipe, model, vocoder, save_mel, device)
@@ -172,6 +176,7 @@ def vocode(
     device: Device = "auto",
     precision: Precision = "auto",
     progress: Progress = True,
+    force: Force = False,
 ) -> None:
     """Turn a mel spectrogram into audio with a vocoder run: re-synthesise a recording, or vocode a saved .npy."""
     import numpy as np
@@ -181,7 +186,7 @@ def vocode(
     if sampler is not None and sampler not in SAMPLERS:
         raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
     require_file(audio)
-    check_out_file(out)
+    check_out_file(out, force)
     pipe = load_pipeline(model, device, precision)
     if not hasattr(pipe, "vocode"):
         fail(f"{model or 'this run'} is not a vocoder (its domain is {pipe.domain!r}): pass a vocoder run with --model")
