@@ -4,6 +4,7 @@
     waveform    wave [B, 1, L]                        labels, when given
     mel         normalised log-mel [B, n_mels, F]     labels, when given
     vocoder     wave [B, 1, F·hop]                    mel = normalised log-mel [B, n_mels, F]; labels
+    denoiser    clean wave [B, 1, L] (level-scaled)   cond_wave = the noisy mix [B, 1, L] (data/mixing.py)
 
 F = L // hop_length (see audiodiff/features.py).  Each domain is one object (Waveform, Mel, Vocoder in DOMAIN_OBJECTS)
 owning what differs by domain: the batch preparation, the recipe checks, the config entry and the preview; the
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import torch
 from torch import Tensor
@@ -29,6 +30,9 @@ from .options import RecipeError
 
 log = logging.getLogger("audiodiff")
 
+# A denoiser's pairing: clean clips [B, 1, L] → (clean, noisy) at the network's input level (data/mixing.py)
+Mix = Callable[[Tensor], tuple[Tensor, Tensor]]
+
 class Domain:
     """What one domain does differently.  Subclasses set `name` and override what differs."""
 
@@ -36,8 +40,9 @@ class Domain:
     uses_features: ClassVar[bool] = True   # mel settings + statistics in config.json's "features"
     generates: ClassVar[bool] = True       # makes free-running samples from noise (a vocoder needs a mel)
 
-    def batch(self, features: MelFeatures, wave: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        """Mono clips wave [B, 1, L] → (x0, conditioning without labels), computed without gradient."""
+    def batch(self, features: MelFeatures, wave: Tensor, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Mono clips wave [B, 1, L] → (x0, conditioning without labels), computed without gradient.  mix: the
+        denoiser's pairing of a clean batch with its noisy version (None for every other domain)."""
         raise NotImplementedError
 
     def check_recipe(self, recipe: Any, source: str) -> None:
@@ -85,13 +90,16 @@ class Waveform(Domain):
     name = "waveform"
     uses_features = False
 
-    def batch(self, features: MelFeatures | None, wave: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def batch(self, features: MelFeatures | None, wave: Tensor, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         return wave, {}
 
     def check_recipe(self, recipe: Any, source: str) -> None:
         if recipe.model.get("n_mels"):
             raise RecipeError(f"{source}: [model] n_mels = {recipe.model['n_mels']} makes a mel-conditioned vocoder: "
                               f"set [data] domain = \"vocoder\" (and the mel settings in [features])")
+        if recipe.model.get("cond_channels"):
+            raise RecipeError(f"{source}: [model] cond_channels makes a network that hears a noisy waveform: set "
+                              f"[data] domain = \"denoiser\" (and [data] noise_root)")
         _one_channel(recipe, source)
 
 
@@ -100,7 +108,7 @@ class Mel(Domain):
 
     name = "mel"
 
-    def batch(self, features: MelFeatures, wave: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def batch(self, features: MelFeatures, wave: Tensor, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         return features.encode(wave).to(wave.dtype), {}
 
     def check_recipe(self, recipe: Any, source: str) -> None:
@@ -117,7 +125,7 @@ class Vocoder(Domain):
     name = "vocoder"
     generates = False
 
-    def batch(self, features: MelFeatures, wave: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def batch(self, features: MelFeatures, wave: Tensor, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         wave = wave[..., :features.samples(features.frames(wave.shape[-1]))]
         return wave, {"mel": features.encode(wave).to(wave.dtype)}
 
@@ -141,7 +149,42 @@ class Vocoder(Domain):
         return pipe.resynthesize(torch.cat([clips[i].reshape(1, -1) for i in range(min(n, len(clips)))]), seed=seed)
 
 
-DOMAIN_OBJECTS: dict[str, Domain] = {d.name: d for d in (Waveform(), Mel(), Vocoder())}
+class Denoiser(Domain):
+    """x0 = the clean clip, conditioned on its noisy mix (keyword cond_wave), both at the level that brings the
+    mix to data/mixing.INPUT_RMS: a supervised denoiser, sampled from noise while it hears the recording."""
+
+    name = "denoiser"
+    uses_features = False
+    generates = False
+
+    def batch(self, features: MelFeatures | None, wave: Tensor, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        if mix is None:
+            raise ValueError("a denoiser batch needs its noise mixer ([data] noise_root)")
+        clean, noisy = mix(wave)
+        return clean, {"cond_wave": noisy}
+
+    def check_recipe(self, recipe: Any, source: str) -> None:
+        if recipe.model["type"] != "unet1d":
+            raise RecipeError(f"{source}: [data] domain = \"denoiser\" needs [model] type = \"unet1d\" (the network "
+                              f"that hears the noisy waveform: cond_channels), not {recipe.model['type']!r}")
+        _one_channel(recipe, source)
+        if recipe.model.get("in_channels", 1) != 1:
+            raise RecipeError(f"{source}: [model] in_channels must be 1 for a waveform denoiser")
+        if recipe.model.setdefault("cond_channels", 1) != 1:
+            raise RecipeError(f"{source}: [model] cond_channels must be 1 for a waveform denoiser (the noisy mono "
+                              f"input); leave it out")
+
+    def preview(self, pipe: Any, n: int, clips: Sequence[Tensor] | None, seed: int = 0) -> Tensor:
+        """A denoiser run denoises the first n training clips with white noise added at 5 dB SNR."""
+        if clips is None or not len(clips):
+            raise ValueError("a denoiser preview needs training clips")
+        clean = torch.cat([clips[i].reshape(1, -1) for i in range(min(n, len(clips)))])
+        g = torch.Generator().manual_seed(seed)
+        noise = torch.randn(clean.shape, generator=g) * clean.pow(2).mean(-1, keepdim=True).sqrt() * 10 ** (-5 / 20)
+        return pipe.denoise(clean + noise, seed=seed)
+
+
+DOMAIN_OBJECTS: dict[str, Domain] = {d.name: d for d in (Waveform(), Mel(), Vocoder(), Denoiser())}
 DOMAINS = tuple(DOMAIN_OBJECTS)   # the names: [data] domain's choices
 
 
@@ -153,11 +196,12 @@ def get_domain(name: str) -> Domain:
 
 
 def prepare_batch(domain: str, features: MelFeatures | None, wave: Tensor,
-                  labels: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+                  labels: Tensor | None = None, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """A batch of clips wave [B, 1, L] (and optional class labels [B]) → (x0, cond) for the loss.
 
     waveform: x0 = wave.  mel: x0 = features.encode(wave) [B, n_mels, L // hop].  vocoder: x0 = wave
-    cropped to (L // hop)·hop samples, cond["mel"] = features.encode(wave) of the same samples.
+    cropped to (L // hop)·hop samples, cond["mel"] = features.encode(wave) of the same samples.  denoiser:
+    (x0, cond["cond_wave"]) = mix(wave), the clean clips and their noisy mixes.
     Labels, when given, go into cond["labels"].  Mels are computed without gradient, on wave's device.
     """
     kind = get_domain(domain)
@@ -168,7 +212,7 @@ def prepare_batch(domain: str, features: MelFeatures | None, wave: Tensor,
     if kind.uses_features and features is None:
         raise ValueError(f"the {domain!r} domain needs mel features (config.json's \"features\")")
     with torch.no_grad():
-        x0, cond = kind.batch(features, wave)
+        x0, cond = kind.batch(features, wave, mix)
     if labels is not None:
         cond["labels"] = torch.as_tensor(labels, dtype=torch.long, device=wave.device).reshape(-1)
     return x0, cond

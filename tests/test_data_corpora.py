@@ -140,3 +140,26 @@ def test_good_data_tables_pass_the_checks():
                  DataConfig(dataset="gtzan", download=True, url="https://example.org/g.tar.gz", sha256="a" * 64),
                  dataclasses.replace(DataConfig(), file_list="list.txt")):
         check_data(data)
+
+
+def test_file_list_includes_other_lists_and_globs(tmp_path):
+    """`@voice/train_list.txt` includes a corpus's own split list (paths relative to it), `noise/*.wav` globs,
+    and a list that includes itself is refused rather than looping."""
+    from audiodiff.data.corpora import list_folder
+
+    for voice in ("a", "b"):
+        for i in range(3):
+            wav(tmp_path / voice / "wavs" / f"{i}.wav")
+        (tmp_path / voice / "train_list.txt").write_text("wavs/0.wav\nwavs/1.wav\n")
+    for i in range(2):
+        wav(tmp_path / "noise" / f"n{i}.wav")
+    (tmp_path / "all.txt").write_text("# two voices' train splits and every noise file\n@a/train_list.txt\n"
+                                      "@b/train_list.txt\nnoise/*.wav\n")
+    names = [s.path.relative_to(tmp_path).as_posix() for s in list_folder(tmp_path, "all.txt").sources]
+    assert names == ["a/wavs/0.wav", "a/wavs/1.wav", "b/wavs/0.wav", "b/wavs/1.wav", "noise/n0.wav", "noise/n1.wav"]
+    (tmp_path / "loop.txt").write_text("@loop.txt\n")
+    with pytest.raises(DatasetError, match="includes itself"):
+        list_folder(tmp_path, "loop.txt")
+    (tmp_path / "none.txt").write_text("nothing/*.wav\n")
+    with pytest.raises(DatasetError, match="matches no file"):
+        list_folder(tmp_path, "none.txt")

@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from ..sampling import samplers_where
-from .common import (Device, Model, Precision, Progress, Seed, Window, app, check_out_file, fail, load_pipeline,
-                     read_input)
+from .common import (Device, Force, Model, Precision, Progress, Seed, Window, app, check_out_file, fail,
+                     load_pipeline, read_input)
 
 
 @app.command()
@@ -20,26 +20,35 @@ def denoise(
                                           "(default: estimated from the recording, and printed)."),
     model: Model = None,
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Most reverse steps to run."),
-    sampler: str = typer.Option("ddim", "--sampler", help="ddim (deterministic) or ddpm (a posterior draw)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="A waveform run: ddim (deterministic, the "
+                                          "default) or ddpm (a posterior draw). A supervised denoiser run: any "
+                                          "sampler (default: the run's [sample] sampler)."),
     seed: Seed = None,
     device: Device = "auto",
     precision: Precision = "auto",
     window: Window = None,
     progress: Progress = True,
+    force: Force = False,
 ) -> None:
-    """Remove additive white noise from a recording with a trained waveform model."""
+    """Remove noise from a recording: with a supervised denoiser run (recipes/denoise-speech: real noise of any
+    colour), or training-free with a waveform model (additive white noise)."""
     from ..audio import save_wav
+    from ..pipeline import DenoiserPipeline
 
-    part_way = samplers_where(lambda s: s.starts_part_way)   # denoising starts at the noise's own level
-    if sampler not in part_way:
-        raise typer.BadParameter(f"{sampler!r}: use {', '.join(part_way)}", param_hint="--sampler")
-    check_out_file(out)
+    check_out_file(out, force)
     wave, rate = read_input(audio)
     pipe = load_pipeline(model, device, precision)
+    supervised = isinstance(pipe, DenoiserPipeline)
+    part_way = samplers_where(lambda s: s.starts_part_way)   # training-free denoising starts at the noise's level
+    if not supervised and sampler is not None and sampler not in part_way:
+        raise typer.BadParameter(f"{sampler!r}: use {', '.join(part_way)}", param_hint="--sampler")
     clean, sigmas = pipe.denoise(wave, sigma=sigma, steps=steps, sampler=sampler, sample_rate=rate, seed=seed,
                                  return_sigma=True, window=window, progress=progress)
     save_wav(out, clean, rate)
-    typer.echo(f"wrote {out} (σ = {sigmas[0]:.4g}{', estimated' if sigma is None else ''})")
+    if supervised:
+        typer.echo(f"wrote {out} (supervised denoiser)")
+    else:
+        typer.echo(f"wrote {out} (σ = {sigmas[0]:.4g}{', estimated' if sigma is None else ''})")
 
 
 def _parse_gap(gap: str, rate: int, length: int) -> tuple[int, int]:
@@ -72,13 +81,14 @@ def inpaint(
     device: Device = "auto",
     window: Window = None,
     progress: Progress = True,
+    force: Force = False,
 ) -> None:
     """Regenerate a span of a recording; everything outside the span is kept exactly."""
     import torch
 
     from ..audio import save_wav
 
-    check_out_file(out)
+    check_out_file(out, force)
     pipe = load_pipeline(model, device)
     wave, rate = read_input(audio, pipe.sample_rate)
     start, end = _parse_gap(gap, rate, wave.shape[-1])
@@ -100,11 +110,12 @@ def upsample(
     device: Device = "auto",
     window: Window = None,
     progress: Progress = True,
+    force: Force = False,
 ) -> None:
     """Bandwidth extension: keep the recording's band and generate the missing high band."""
     from ..audio import save_wav
 
-    check_out_file(out)
+    check_out_file(out, force)
     wave, rate = read_input(audio)
     pipe = load_pipeline(model, device)
     if rate >= pipe.sample_rate:

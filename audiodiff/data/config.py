@@ -28,15 +28,22 @@ class DataConfig:
     url: str = option("", help="archive URL for download; empty = the dataset's standard URL")
     sha256: str = option("", help="the archive's SHA-256 (64 hex digits): a download or archive that differs is "
                                   "refused; empty = check standard archives by name only")
-    file_list: str = option("", help="folder: a text file of paths relative to root, one per line")
+    file_list: str = option("", help="folder: a text file of paths relative to root, one per line (a line "
+                                      "@OTHER.txt includes another list, relative to its folder; globs allowed)")
     cache: bool = option(True, help="keep decoded, resampled clips on disk (.npy) for later epochs and runs")
     cache_dir: str = option("", help="where the cache goes; empty = <root>/.audiodiff-cache")
     # dataset = "notes": synthetic plucked notes generated into `root` on first use
     notes: list = option(QUICKSTART_NOTES)
     num_clips: int = option(512, lo=1)
     domain: str = option("waveform", choices=DOMAINS,
-                         help="what the model generates: waveforms, mel spectrograms ([features]), or waveforms "
-                              "from a mel (a vocoder)")
+                         help="what the model generates: waveforms, mel spectrograms ([features]), waveforms "
+                              "from a mel (a vocoder), or clean waveforms from noisy ones (a supervised denoiser)")
+    # domain = "denoiser": the clean clips above are mixed on the fly with these noise recordings (data/mixing.py)
+    noise_root: str = option("", help="denoiser: folder of noise recordings (recursive), mixed into the clean clips")
+    noise_file_list: str = option("", help="denoiser: a text file of noise paths relative to noise_root")
+    snr_min: float = option(-5.0, lo=-40, hi=60, help="denoiser: lowest SNR of a training mix, dB")
+    snr_max: float = option(20.0, lo=-40, hi=60, help="denoiser: highest SNR of a training mix, dB")
+    white_share: float = option(0.2, lo=0, hi=1, help="denoiser: share of mixes with white noise instead of a recording")
 
 
 def check_data(data: DataConfig) -> None:
@@ -59,3 +66,12 @@ def check_data(data: DataConfig) -> None:
         raise ValueError(f"[data] sha256 = {data.sha256!r}: must be 64 hex digits (sha256sum's output)")
     if data.file_list and data.dataset != "folder":
         raise ValueError("[data] file_list is only for dataset = 'folder'")
+    if data.domain == "denoiser":
+        if not data.noise_root and data.white_share < 1:
+            raise ValueError("[data] domain = \"denoiser\" needs [data] noise_root = a folder of noise recordings "
+                             "(or white_share = 1 for white noise only)")
+        if data.snr_min > data.snr_max:
+            raise ValueError(f"[data] snr_min = {data.snr_min} is above snr_max = {data.snr_max}: the SNR range "
+                             f"goes from snr_min up to snr_max (dB)")
+    elif data.noise_root or data.noise_file_list:
+        raise ValueError("[data] noise_root / noise_file_list are for domain = \"denoiser\" (a supervised denoiser)")

@@ -80,11 +80,38 @@ def list_folder(root: Path, file_list: str = "") -> SourceList:
         listing = root / file_list
     if not listing.is_file():
         raise DatasetError(f"[data] file_list {file_list} not found (looked in the working directory and in {root})")
-    lines = [ln.strip() for ln in listing.read_text(encoding="utf-8").splitlines()]
-    entries = [ln for ln in lines if ln and not ln.startswith("#")]
-    if not entries:
+    paths = _list_entries(listing, root, root, set())
+    if not paths:
         raise DatasetError(f"[data] file_list {listing} names no files (one path per line, relative to {root})")
-    return SourceList([Source(root / e) for e in entries], f"listed in {listing}")
+    return SourceList([Source(p) for p in paths], f"listed in {listing}")
+
+
+def _list_entries(listing: Path, base: Path, root: Path, seen: set[Path]) -> list[Path]:
+    """A file list's paths (relative to `base`).  A line `@OTHER.txt` includes another list, its paths relative
+    to its own folder (e.g. `@allison-en/16000/train_list.txt` from a speech corpus's split lists); a line with
+    * ? or [ is a glob under `base` (e.g. `1s/train/*.wav`); `#` starts a comment."""
+    key = listing.resolve()
+    if key in seen:
+        raise DatasetError(f"[data] file_list {listing} includes itself (through @ lines)")
+    seen = seen | {key}
+    paths: list[Path] = []
+    for line in listing.read_text(encoding="utf-8").splitlines():
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        if entry.startswith("@"):
+            inner = base / entry[1:].strip()
+            if not inner.is_file():
+                raise DatasetError(f"{listing}: included list {inner} not found")
+            paths += _list_entries(inner, inner.parent, root, seen)
+        elif any(c in entry for c in "*?["):
+            matches = sorted(p for p in base.glob(entry) if p.is_file() and CACHE_DIRNAME not in p.parts)
+            if not matches:
+                raise DatasetError(f"{listing}: {entry!r} matches no file under {base}")
+            paths += matches
+        else:
+            paths.append(base / entry)
+    return paths
 
 
 def _missing(dataset: str, root: Path, layout: str) -> DatasetError:

@@ -93,14 +93,16 @@ class UNet1D(nn.Module):
     Level i works at base_channels·channel_mults[i]; between level i and i+1 the signal is downsampled
     by down_factors[i] (strided conv) and later upsampled back (nearest + conv).  Attention runs at the
     levels listed in attention_levels (0 = full resolution) and always in the middle block.  With
-    num_classes > 0 a class label (keyword `labels`) is added to the time embedding, as in DiffWave.
+    num_classes > 0 a class label (keyword `labels`) is added to the time embedding, as in DiffWave.  With
+    cond_channels > 0 a conditioning signal at the input's rate (keyword `cond_wave` [B, cond_channels, L]: the
+    noisy recording a supervised denoiser hears) is stacked onto x's channels before the stem.
     """
 
     def __init__(self, in_channels: Count = 1, base_channels: Count = 32,
                  channel_mults: tuple[Count, ...] = (1, 2, 4), down_factors: tuple[Count, ...] = (4, 4),
                  blocks_per_level: Count = 2,
                  attention_levels: tuple[CountOrOff, ...] = (), attention_heads: Count = 4, dropout: Fraction = 0.0,
-                 stem_factor: Count = 1, num_classes: CountOrOff = 0):
+                 stem_factor: Count = 1, num_classes: CountOrOff = 0, cond_channels: CountOrOff = 0):
         super().__init__()
         mults, factors = list(channel_mults), list(down_factors)
         if len(factors) != len(mults) - 1:
@@ -114,13 +116,14 @@ class UNet1D(nn.Module):
         chans = [base_channels * m for m in mults]
         embed_dim = 4 * base_channels
         self.in_channels = in_channels
+        self.cond_channels = cond_channels
         self.stem_factor = stem_factor
         self.multiple = stem_factor * math.prod(factors)
         self.step_embedding = StepEmbedding(base_channels, embed_dim, max_period=10_000.0)
         self.num_classes = num_classes
         self.label_embedding = LabelEmbedding(num_classes, embed_dim) if num_classes else None
         # A strided stem ("downsamples early") trades full-rate detail for much cheaper levels.
-        self.stem = nn.Conv1d(in_channels, chans[0], 2 * stem_factor + 1 if stem_factor > 1 else 3,
+        self.stem = nn.Conv1d(in_channels + cond_channels, chans[0], 2 * stem_factor + 1 if stem_factor > 1 else 3,
                               stride=stem_factor, padding=stem_factor if stem_factor > 1 else 1)
         attn = set(attention_levels)
         self.down = nn.ModuleList()
@@ -144,9 +147,17 @@ class UNet1D(nn.Module):
         self.out = nn.Sequential(group_norm(chans[0]), nn.SiLU(),
                                  zero_init(nn.Conv1d(chans[0], in_channels, 3, padding=1)))
 
-    def forward(self, x: Tensor, t: Tensor, labels: Tensor | None = None) -> Tensor:
-        """x: [B, C, L], t: [B], labels: [B] class indices or None (unlabelled) → [B, C, L]."""
+    def forward(self, x: Tensor, t: Tensor, labels: Tensor | None = None, cond_wave: Tensor | None = None) -> Tensor:
+        """x: [B, C, L], t: [B], labels: [B] class indices or None (unlabelled), cond_wave: [B, cond_channels, L]
+        (needed when cond_channels > 0) → [B, C, L]."""
         length = x.shape[-1]
+        if self.cond_channels:
+            if cond_wave is None or cond_wave.shape[-1] != length or cond_wave.shape[1] != self.cond_channels:
+                got = None if cond_wave is None else tuple(cond_wave.shape)
+                raise ValueError(f"this network is conditioned on cond_wave [B, {self.cond_channels}, {length}]; got {got}")
+            x = torch.cat([x, cond_wave.to(x.dtype)], dim=1)
+        elif cond_wave is not None:
+            raise ValueError("cond_wave given to a network without cond_channels")
         pad = (-length) % self.multiple
         if pad:
             x = F.pad(x, (0, pad))

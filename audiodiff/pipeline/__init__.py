@@ -4,11 +4,13 @@
     waveform.py  WaveformPipeline: sample, denoise, inpaint, upsample
     mel.py       MelPipeline: sample_mel, decode, sample (through a vocoder run or Griffin-Lim)
     vocoder.py   VocoderPipeline: vocode, resynthesize
+    denoiser.py  DenoiserPipeline: denoise (a supervised denoiser that hears the noisy recording)
 """
 
 from .base import GeneratingPipeline, Pipeline, WrongDomainError, as_tensor, load
+from .denoiser import DenoiserPipeline
 from .mel import MelPipeline
 from .vocoder import VocoderPipeline
 from .waveform import WaveformPipeline
 
-__all__ = ["Pipeline", "GeneratingPipeline", "WaveformPipeline", "MelPipeline", "VocoderPipeline", "WrongDomainError", "as_tensor", "load"]
+__all__ = ["Pipeline", "GeneratingPipeline", "WaveformPipeline", "MelPipeline", "VocoderPipeline", "DenoiserPipeline", "WrongDomainError", "as_tensor", "load"]

@@ -2,7 +2,7 @@
 
 `Pipeline(model, diffusion, config)` and `Pipeline.from_pretrained(path)` build the class of the run's domain
 (config.json "domain"): WaveformPipeline (sample, denoise, inpaint, upsample), MelPipeline (sample_mel, decode,
-sample) or VocoderPipeline (vocode, resynthesize).  Each registers itself here by subclassing with `domain=`, so
+sample), VocoderPipeline (vocode, resynthesize) or DenoiserPipeline (denoise).  Each registers itself here by subclassing with `domain=`, so
 a new domain is one subclass; a method of another domain's pipeline raises WrongDomainError naming what to use.
 """
 
@@ -26,6 +26,7 @@ from ..model_check import ModelFileError, check_config, check_weights
 from ..nets import build_network, is_classifier_config
 from ..precision import PRECISIONS, cast_network, compile_network, resolve_precision
 from ..sampling import SampleOptions, classifier_free_guidance
+from ..windows import map_windows
 
 log = logging.getLogger("audiodiff")
 
@@ -198,6 +199,14 @@ class Pipeline:
             return y.numpy() if is_numpy else y
 
         return batch, restore
+
+    def _windows(self, task: Any, shape: tuple[int, ...], window: int | None, progress: bool, what: str) -> Tensor:
+        """windows.map_windows (cross-faded windows for inputs of any length) with the run's clip_length as the
+        default window."""
+        window = self.clip_length if window is None else int(window)
+        if window < 16:
+            raise ValueError(f"window must be at least 16 samples, got {window}")
+        return map_windows(task, shape, window, progress=progress, description=what, sample_rate=self.sample_rate)
 
     # ----------------------------------------------------------------- export
     def save_pretrained(self, path: str | Path) -> Path:

@@ -9,7 +9,6 @@ import torch
 from torch import Tensor
 
 from .. import tasks
-from ..windows import map_windows
 from .base import GeneratingPipeline, Pipeline, as_tensor, log
 
 
@@ -31,15 +30,17 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
     # Long inputs go through audiodiff/windows.py: windows of `window` samples at the model's rate (default:
     # clip_length, the length the network was trained on), cross-faded over a quarter window; memory is
     # bounded by one window.  An input no longer than one window is processed whole, exactly as it was.
-    def denoise(self, noisy: Any, sigma: float | None = None, steps: int | None = None, sampler: str = "ddim",
+    def denoise(self, noisy: Any, sigma: float | None = None, steps: int | None = None, sampler: str | None = None,
                 sample_rate: int | None = None, seed: int | None = None, return_sigma: bool = False,
                 window: int | None = None, progress: bool = False) -> Any:
         """Remove additive white noise: `noisy` [L] or [B, L] (numpy or torch) → same type, shape and rate.
 
         Each clip is treated as x_t at the step whose noise level matches σ (estimated per clip when None,
         over the whole clip, and logged) and run down the reverse chain; DDIM (η = 0) by default, "ddpm" draws
-        from the posterior.  Clips longer than `window` samples are processed in cross-faded windows.
+        from the posterior (sampler None: "ddim").  Clips longer than `window` samples are processed in cross-faded
+        windows.
         """
+        sampler = sampler or "ddim"
         batch, restore = self._to_model_rate(noisy, sample_rate)
         sigmas = tasks.estimate_noise_sigma(batch[:, 0]).tolist() if sigma is None else [float(sigma)] * len(batch)
         if sigma is None:
@@ -91,10 +92,3 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
                                                                  steps=steps, generator=g),
                             tuple(batch.shape), window, progress, "upsample")
         return restore(out)
-
-    def _windows(self, task: Any, shape: tuple[int, ...], window: int | None, progress: bool, what: str) -> Tensor:
-        """windows.map_windows with the run's clip_length as the default window."""
-        window = self.clip_length if window is None else int(window)
-        if window < 16:
-            raise ValueError(f"window must be at least 16 samples, got {window}")
-        return map_windows(task, shape, window, progress=progress, description=what, sample_rate=self.sample_rate)

@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader
 
 from ..data import EpochBatchSampler, build_dataset
 from ..domains import fit_features, prepare_batch, split_item
-from .distributed import in_turns
+from ..data.mixing import mixer_for
+from .distributed import in_turns, rank_seed
 from .errors import TrainingError
 
 log = logging.getLogger("audiodiff")
@@ -76,12 +77,23 @@ class TrainingData:
         """The next batch on the device as the domain feeds the net: x0 [B, C, L] and its conditioning."""
         wave, labels = split_item(next(batches))
         wave = wave.to(self.device, non_blocking=True)
-        return prepare_batch(self.config["domain"], self.features, wave, self._drop_labels(labels))
+        return prepare_batch(self.config["domain"], self.features, wave, self._drop_labels(labels), mix=self._mix())
+
+    def _mix(self):
+        """A denoiser's pairing for this step: noise and SNRs drawn from (seed, rank, step), so a resumed run
+        mixes exactly what an uninterrupted one would; None for other domains."""
+        if self._mixer is None:
+            return None
+        g = torch.Generator().manual_seed(rank_seed(self.cfg.seed + 2, self.rank, self.step))
+        return lambda wave: self._mixer(wave, g)
 
     def _prepare_data(self):
         """The dataset, its labels (class-conditional runs) and its features (mel / vocoder runs)."""
         dataset = self._build_dataset()
         self._use_labels(dataset)
         self.features = fit_features(self.config, dataset.clips, self.run_dir, seed=self.cfg.seed)
+        if self.config["domain"] == "denoiser":
+            self._mixer = in_turns(lambda: mixer_for(self.recipe.data, self.cfg.seed, self.show_progress),
+                                   self.rank, self.local_rank, self.world_size, self.device)
         self._dataset = dataset
         return dataset

@@ -1,0 +1,104 @@
+"""Training pairs for a supervised denoiser: clean clips mixed on the fly with recorded noise (or white noise)
+at a random SNR, then brought to one input level.
+
+Why on the fly: every step sees new (speech, noise, SNR) pairings, so a few minutes of noise go a long way, as
+in SGMSE+ and facebookresearch/denoiser.  Why one input level (`level_normalise`): a recording can come at any
+gain; the network always hears its input at INPUT_RMS and the pipeline scales the output back, so input gain is
+no longer something to learn.  The same function serves training (here) and denoising (pipeline/denoiser.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .config import DataConfig
+from .corpora import DatasetError
+
+INPUT_RMS = 0.05            # the level the network hears its noisy input at (−26 dBFS)
+QUIET_SPEECH_RMS = 0.003    # a crop quieter than this (−50 dBFS: a pause) gets noise as if speech were at this level
+
+
+def rms(x: Tensor) -> Tensor:
+    """Root mean square over the last dimension, x: [..., L] → [..., 1]."""
+    return x.float().pow(2).mean(dim=-1, keepdim=True).sqrt()
+
+
+def level_normalise(noisy: Tensor, floor: float = 1e-5) -> tuple[Tensor, Tensor]:
+    """noisy [B, C, L] → (noisy · g, g [B, 1, 1]) with g making each clip's RMS INPUT_RMS (a digitally silent
+    clip keeps its level: g is capped where the RMS is below `floor`)."""
+    g = INPUT_RMS / rms(noisy).amax(dim=1, keepdim=True).clamp_min(floor)
+    return noisy * g, g
+
+
+class NoiseMixer:
+    """Mixes clean clips [B, 1, L] with crops of `noise` (1-D waves, any lengths; looped when shorter than L) at
+    an SNR drawn uniformly in [snr_min, snr_max] dB; a share `white_share` of the clips get white Gaussian noise
+    instead.  Returns (clean, noisy), both scaled by the gain that brings noisy to INPUT_RMS."""
+
+    def __init__(self, noise: Sequence[Tensor], snr_min: float, snr_max: float, white_share: float = 0.0):
+        if not (math.isfinite(snr_min) and math.isfinite(snr_max)) or snr_min > snr_max:
+            raise ValueError(f"SNR range [{snr_min}, {snr_max}] dB: need finite snr_min <= snr_max")
+        if not len(noise) and white_share < 1:
+            raise ValueError("no noise clips to mix (and white_share < 1)")
+        self.noise = [torch.as_tensor(n, dtype=torch.float32).reshape(-1) for n in noise]
+        self.snr_min, self.snr_max, self.white_share = float(snr_min), float(snr_max), float(white_share)
+
+    def _crop(self, length: int, g: torch.Generator) -> Tensor:
+        """A random crop [length] of a random noise clip, looped when the clip is shorter."""
+        wave = self.noise[int(torch.randint(len(self.noise), (1,), generator=g))]
+        if wave.numel() < length:
+            wave = wave.repeat(math.ceil(length / wave.numel()))
+        start = int(torch.randint(wave.numel() - length + 1, (1,), generator=g))
+        return wave[start:start + length]
+
+    def __call__(self, clean: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """clean [B, 1, L] → (clean · g, (clean + noise) · g); `generator` (CPU) draws everything."""
+        b, _, length = clean.shape
+        g = generator
+        white = torch.rand(b, generator=g) < self.white_share
+        noise = torch.stack([torch.randn(length, generator=g) if w else self._crop(length, g) for w in white.tolist()])
+        snr_db = self.snr_min + (self.snr_max - self.snr_min) * torch.rand(b, generator=g)
+        noise = noise[:, None].to(clean.device, clean.dtype)
+        speech = rms(clean).clamp_min(QUIET_SPEECH_RMS)
+        scale = speech / rms(noise).clamp_min(1e-8) * (10 ** (-snr_db / 20)).to(clean.device)[:, None, None]
+        noisy = clean + noise * scale
+        noisy, gain = level_normalise(noisy)
+        return clean * gain, noisy
+
+
+SILENT_RMS = 1e-5   # a noise file quieter than this (−100 dBFS) teaches nothing: refused, naming it
+
+
+def load_noise(data: DataConfig, seed: int = 0, show_progress: bool = True) -> list[Tensor]:
+    """The noise recordings [data] noise_root (and noise_file_list) names, decoded at [data] sample_rate through
+    the same cache as the clean clips; unreadable files are skipped and named, a silent one is refused."""
+    from .dataset import build_dataset
+
+    if not data.noise_root:
+        return []
+    cfg = dataclasses.replace(data, dataset="folder", root=data.noise_root, file_list=data.noise_file_list,
+                              split="train", download=False, url="", sha256="", cache_dir="", domain="waveform", clip_length=16,
+                              noise_root="", noise_file_list="")
+    try:
+        dataset = build_dataset(cfg, seed=seed, show_progress=show_progress)
+    except DatasetError as exc:
+        raise DatasetError(f"[data] noise_root: {exc}") from None
+    waves = []
+    for i in range(len(dataset)):
+        wave = torch.from_numpy(np.array(dataset.waves[i], dtype=np.float32)).reshape(-1)
+        if wave.numel() == 0 or float(rms(wave)) < SILENT_RMS:
+            raise DatasetError(f"noise file {dataset.names[i]} is silent: remove it from [data] noise_root "
+                               f"{data.noise_root} (or from noise_file_list)")
+        waves.append(wave)
+    return waves
+
+
+def mixer_for(data: DataConfig, seed: int = 0, show_progress: bool = True) -> NoiseMixer:
+    """The NoiseMixer of a denoiser recipe's [data] table."""
+    return NoiseMixer(load_noise(data, seed, show_progress), data.snr_min, data.snr_max, data.white_share)

@@ -1,0 +1,162 @@
+"""The supervised denoiser: noise mixed on the fly (data/mixing.py), a U-Net that hears the noisy input
+(cond_wave), its recipe checks, a tiny run trained and used through `load(run).denoise` and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import audiodiff
+from audiodiff.data import DatasetError
+from audiodiff.data.mixing import INPUT_RMS, NoiseMixer, level_normalise, load_noise, rms
+from audiodiff.nets.unet1d import UNet1D
+from audiodiff.pipeline import DenoiserPipeline, WrongDomainError
+from audiodiff.recipe import RecipeError, recipe_from_dict
+from helpers.recipes import SAMPLE_RATE, tiny_recipe_dict
+
+TINY_COND_UNET = {"type": "unet1d", "base_channels": 4, "channel_mults": [1, 2], "down_factors": [4],
+                  "blocks_per_level": 1, "attention_heads": 2}
+
+
+def _noise_folder(folder, count=3, n=900, rate=SAMPLE_RATE):
+    """Coloured (brown-ish) and hum-like noise files, as recordings would be."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        white = rng.standard_normal(n + 37 * i)
+        wave = np.cumsum(white) if i % 2 == 0 else np.sin(2 * np.pi * 50 * np.arange(white.size) / rate) + 0.1 * white
+        wave = 0.3 * (wave - wave.mean()) / np.abs(wave - wave.mean()).max()
+        sf.write(str(folder / f"noise_{i}.wav"), wave.astype(np.float32), rate, subtype="PCM_16")
+    return folder
+
+
+def _denoiser_recipe(wav_folder, noise_root, **data):
+    raw = tiny_recipe_dict(wav_folder, model=TINY_COND_UNET, max_steps=3)
+    raw["data"].update(domain="denoiser", noise_root=str(noise_root), **data)
+    raw["diffusion"]["prediction"] = "v"
+    raw["sample"] = {"sampler": "ddim", "steps": 2}
+    return raw
+
+
+# ----------------------------------------------------------------- mixing
+def test_mixer_hits_the_drawn_snr_and_the_input_level():
+    g = torch.Generator().manual_seed(0)
+    noise = [torch.randn(5000) * 0.2, torch.randn(300)]          # the second is shorter than a clip: looped
+    mixer = NoiseMixer(noise, snr_min=5.0, snr_max=5.0)
+    clean = torch.sin(torch.linspace(0, 400, 1000)).repeat(8, 1, 1) * torch.linspace(0.1, 0.8, 8)[:, None, None]
+    scaled, noisy = mixer(clean, g)
+    assert torch.allclose(rms(noisy), torch.full((8, 1, 1), INPUT_RMS), rtol=1e-4)
+    snr = 20 * torch.log10(rms(scaled) / rms(noisy - scaled))
+    assert torch.allclose(snr, torch.full_like(snr, 5.0), atol=1e-3)
+    again = mixer(clean, torch.Generator().manual_seed(0))       # a pure function of the generator
+    assert torch.equal(again[1], noisy)
+
+
+def test_mixer_white_share_and_pause_crops():
+    mixer = NoiseMixer([torch.sin(torch.arange(4000.0))], snr_min=0, snr_max=10, white_share=1.0)
+    clean = torch.zeros(2, 1, 512)                                 # a pause: noise at QUIET_SPEECH_RMS, not ∞
+    scaled, noisy = mixer(clean, torch.Generator().manual_seed(1))
+    assert torch.isfinite(noisy).all() and torch.equal(scaled, clean)
+    spectrum = torch.fft.rfft(noisy[0, 0]).abs()
+    assert spectrum.max() < 10 * spectrum.median()                 # white, not the sine clip
+    with pytest.raises(ValueError, match="snr_min <= snr_max"):
+        NoiseMixer([torch.randn(10)], 10, 0)
+
+
+def test_level_normalise_round_trip():
+    x = torch.randn(3, 1, 100) * torch.tensor([1e-3, 0.1, 0.9])[:, None, None]
+    y, g = level_normalise(x)
+    assert torch.allclose(rms(y), torch.full((3, 1, 1), INPUT_RMS)) and torch.allclose(y / g, x)
+
+
+def test_conditioned_unet_hears_its_condition():
+    net = UNet1D(cond_channels=1, **{k: v for k, v in TINY_COND_UNET.items() if k != "type"})
+    torch.nn.init.normal_(net.out[-1].weight)                      # the zero-initialised head would hide it
+    x, t = torch.randn(2, 1, 100), torch.tensor([3.0, 7.0])
+    a, b = net(x, t, cond_wave=torch.zeros(2, 1, 100)), net(x, t, cond_wave=torch.randn(2, 1, 100))
+    assert a.shape == x.shape and not torch.allclose(a, b)
+    with pytest.raises(ValueError, match="cond_wave"):
+        net(x, t)
+
+
+# ----------------------------------------------------------------- recipe and data checks
+@pytest.mark.parametrize("change, words", [
+    (dict(noise_root=""), "noise_root"),
+    (dict(snr_min=10.0, snr_max=0.0), "snr_min"),
+    (dict(snr_min=float("nan")), "snr_min"),
+])
+def test_bad_denoiser_recipes(wav_folder, tmp_path, change, words):
+    raw = _denoiser_recipe(wav_folder, tmp_path / "noise")
+    raw["data"].update(change)
+    with pytest.raises(RecipeError, match=words):
+        recipe_from_dict(raw)
+
+
+def test_denoiser_needs_the_conditioned_unet_and_noise_needs_the_denoiser(wav_folder, tmp_path):
+    raw = _denoiser_recipe(wav_folder, tmp_path / "noise")
+    raw["model"] = {"type": "diffwave", "residual_layers": 2, "residual_channels": 8, "dilation_cycle": 2}
+    with pytest.raises(RecipeError, match="unet1d"):
+        recipe_from_dict(raw)
+    plain = tiny_recipe_dict(wav_folder)
+    plain["data"]["noise_root"] = str(tmp_path)
+    with pytest.raises(RecipeError, match="denoiser"):
+        recipe_from_dict(plain)
+
+
+def test_noise_folder_with_a_silent_file_is_refused_naming_it(wav_folder, tmp_path):
+    noise = _noise_folder(tmp_path / "noise")
+    sf.write(str(noise / "quiet.wav"), np.zeros(800, np.float32), SAMPLE_RATE)
+    recipe = recipe_from_dict(_denoiser_recipe(wav_folder, noise))
+    with pytest.raises(DatasetError, match="quiet.wav.*silent"):
+        load_noise(recipe.data, show_progress=False)
+    (noise / "quiet.wav").unlink()
+    (noise / "broken.wav").write_bytes(b"RIFF but not audio")     # unreadable: skipped and named, as clean data
+    assert len(load_noise(recipe.data, show_progress=False)) == 3
+
+
+# ----------------------------------------------------------------- a tiny run, end to end
+@pytest.fixture(scope="module")
+def denoiser_run(tmp_path_factory):
+    from helpers.audio import write_tone_wavs
+
+    root = tmp_path_factory.mktemp("denoiser")
+    write_tone_wavs(root / "audio")
+    recipe = recipe_from_dict(_denoiser_recipe(root / "audio", _noise_folder(root / "noise")))
+    audiodiff.train(recipe, root / "run", device="cpu", show_progress=False)
+    return root / "run"
+
+
+@pytest.mark.slow
+def test_denoiser_run_denoises_any_length_and_rate(denoiser_run):
+    pipe = audiodiff.load(denoiser_run, device="cpu", precision="fp32")
+    assert isinstance(pipe, DenoiserPipeline)
+    noisy = np.random.default_rng(0).standard_normal(3000).astype(np.float32) * 0.1
+    out = pipe.denoise(noisy, seed=0)
+    assert isinstance(out, np.ndarray) and out.shape == noisy.shape and np.isfinite(out).all()
+    assert np.array_equal(out, pipe.denoise(noisy, seed=0))
+    loud = pipe.denoise(noisy * 5, seed=0)          # level-normalised: the gain comes back out
+    assert np.allclose(loud, np.clip(out * 5, -1, 1), atol=1e-4)
+    wide = pipe.denoise(torch.from_numpy(noisy[:900]).repeat(2, 1), sample_rate=48000, seed=0)
+    assert wide.shape == (2, 900)
+    with pytest.raises(ValueError, match="sigma"):
+        pipe.denoise(noisy, sigma=0.1)
+
+
+@pytest.mark.slow
+def test_denoiser_run_refuses_sample_and_cli_uses_it(denoiser_run, tmp_path, capsys):
+    from helpers.child_cli import run_main
+
+    pipe = audiodiff.load(denoiser_run, device="cpu")
+    with pytest.raises(WrongDomainError, match="pipe.denoise"):
+        pipe.sample(n=1)
+    noisy = tmp_path / "noisy.wav"
+    sf.write(str(noisy), (np.random.default_rng(1).standard_normal(2000) * 0.1).astype(np.float32), 16000)
+    out = tmp_path / "clean.wav"
+    assert run_main(["denoise", str(noisy), "--model", str(denoiser_run), "--out", str(out), "--no-progress"]) == 0
+    data, rate = sf.read(str(out))
+    assert rate == 16000 and data.shape == (2000,)
+    assert run_main(["sample", "--model", str(denoiser_run), "--n", "1", "--out", str(tmp_path / "w")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error:") and "denoise" in err
