@@ -139,8 +139,8 @@ def environment() -> list[tuple[str, str]]:
     bf16 = sorted(cpu_flags() & set(CPU_BF16_FLAGS))
     rows += [("CPU", f"{cpu_name()}, {os.cpu_count()} logical cores, {cores_available()} available to this process"),
              ("CPU bf16 native", f"yes ({', '.join(bf16)})" if bf16 else "no (no AMX / avx512_bf16)"),
-             ("torch threads", f"{torch.get_num_threads()} (train uses [train] threads, default the cores "
-                               f"available, shared among the processes of a run)")]
+             ("torch threads", f"{torch.get_num_threads()} (train uses [train] threads, default this capped at the "
+                               f"cores available, shared among the processes of a run)")]
     rows.append(("CUDA (torch built with)", torch.version.cuda or "none (CPU build)"))
     if torch.cuda.is_available():
         rows.append(("cuDNN", str(torch.backends.cudnn.version())))

@@ -90,9 +90,11 @@ class Trainer(RunState, Monitoring, TrainingData):
         if minutes is not None:
             check_minutes(minutes, "--minutes")     # before the run folder exists
         device_ = resolve_device(device if device != "auto" else self.cfg.device)
-        # the cores this process may use, shared among a run's local processes: torch's default can exceed
-        # them, and spinning threads then slow every step (issue 27: a third of the fair share on a busy machine)
-        torch.set_num_threads(self.cfg.threads or max(1, cores_available() // local_world_size()))
+        # at most the cores this process may use, shared among a run's local processes: torch's default can
+        # exceed them, and spinning threads then slow every step (a third of the fair share on a busy machine);
+        # never more than the caller set (a script or test that asked for fewer keeps them)
+        torch.set_num_threads(self.cfg.threads or
+                              max(1, min(torch.get_num_threads(), cores_available() // local_world_size())))
         self.clock = TrainingClock()
         self.saved_budget: float | None = None      # set by a resumed checkpoint
         self.budget = Budget(None, self.clock)      # resolved once the checkpoint is read (_build)
