@@ -4,7 +4,6 @@ the run's domain feeds the network."""
 from __future__ import annotations
 
 import logging
-import os
 
 import torch
 from torch.utils.data import DataLoader
@@ -12,6 +11,7 @@ from torch.utils.data import DataLoader
 from ..data import EpochBatchSampler, build_dataset
 from ..domains import fit_features, prepare_batch, split_item
 from ..data.mixing import mixer_for
+from ..install import cores_available
 from .distributed import in_turns, rank_seed
 from .errors import TrainingError
 
@@ -66,7 +66,7 @@ class TrainingData:
         asked = self.recipe.data.num_workers
         if self.device.type != "cpu" or not asked:
             return asked
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = cores_available()
         workers = min(asked, max(0, cores - torch.get_num_threads()))
         if workers < asked and self.is_main:
             log.info("CPU run: %d DataLoader worker(s) instead of [data] num_workers = %d (%d cores, %d compute "

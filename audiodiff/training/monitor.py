@@ -125,14 +125,15 @@ class ProgressBar:
     """The rich progress bar (rank 0, when asked for); every method is a no-op without one.  Counts steps
     toward max_steps, or, with a time budget (budget.py), training seconds toward the budget."""
 
-    def __init__(self, shown: bool, step: int, total: int, clock=None, budget_seconds: float | None = None):
+    def __init__(self, shown: bool, step: int, total: int, budget=None):
+        """budget: the run's budget.Budget; one with seconds set makes the bar count training seconds."""
         self.shown = shown
-        self._clock = clock if budget_seconds is not None else None
+        self._clock = budget.clock if budget is not None and budget.seconds is not None else None
         self._bar = make_progress(transient=False) if shown else None
         if self._bar:
             self._bar.start()
             if self._clock is not None:
-                self._task = self._bar.add_task("training (time budget)", total=budget_seconds,
+                self._task = self._bar.add_task("training (seconds of the time budget)", total=budget.seconds,
                                                 completed=self._clock.spent, info="")
             else:
                 self._task = self._bar.add_task("training", total=total, completed=step, info="")

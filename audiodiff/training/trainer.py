@@ -277,7 +277,7 @@ class Trainer(RunState, Monitoring, TrainingData):
             self._start_evaluation()
         batches = iter(self._loader(dataset))
         meter = StepMeter(self.step)
-        bar = ProgressBar(self.show_progress, self.step, self.max_steps, self.clock, self.budget.seconds)
+        bar = ProgressBar(self.show_progress, self.step, self.max_steps, self.budget)
         self._stop.deferring = True      # from here on a signal stops after the current step
         self.clock.start()
         try:
