@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +177,23 @@ def test_sample_picks_latest_run(cli_run, tmp_path):
     assert "using the most recent run: runs/b" in proc.stderr
     assert [p.name for p in (tmp_path / "wavs").iterdir()] == ["sample_000.wav"]    # relative to the cwd
     assert sf.info(str(tmp_path / "wavs" / "sample_000.wav")).samplerate == 11025
+
+
+def test_cli_log_follows_the_current_stderr(monkeypatch):
+    """A program that runs the CLI in-process and then closes or swaps its stderr (pytest's capsys does, test by
+    test) still gets the log lines, not a 'Logging error' from the closed stream the first run saw."""
+    import io
+
+    from audiodiff.cli.common import log, setup_logging
+
+    monkeypatch.setattr(log, "handlers", [])
+    monkeypatch.setattr(log, "propagate", log.propagate)
+    monkeypatch.setattr(log, "level", log.level)
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    setup_logging()
+    log.info("one")
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    log.info("two")
+    assert second.getvalue() == "audiodiff: two\n"

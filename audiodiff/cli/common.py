@@ -16,9 +16,23 @@ log = logging.getLogger("audiodiff")
 RUNS_DIR = Path("runs")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes each record to sys.stderr as it is at that moment, not as it was when the CLI first ran: a
+    program (or test) that runs the CLI in-process and swaps or closes its stderr afterwards still gets
+    the records, instead of a 'Logging error' from a closed stream."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def setup_logging() -> None:
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("audiodiff: %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
