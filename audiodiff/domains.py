@@ -164,9 +164,13 @@ class Denoiser(Domain):
         return clean, {"cond_wave": noisy}
 
     def check_recipe(self, recipe: Any, source: str) -> None:
-        if recipe.model["type"] != "unet1d":
-            raise RecipeError(f"{source}: [data] domain = \"denoiser\" needs [model] type = \"unet1d\" (the network "
-                              f"that hears the noisy waveform: cond_channels), not {recipe.model['type']!r}")
+        kind = recipe.model["type"]
+        if kind == "spectral_mask":   # one call, no diffusion: it takes the noisy wave as its only input
+            return
+        if kind != "unet1d":
+            raise RecipeError(f"{source}: [data] domain = \"denoiser\" needs a network that hears the noisy waveform: "
+                              f"[model] type = \"unet1d\" (a conditional diffusion model: cond_channels) or "
+                              f"\"spectral_mask\" (a one-call predictive one), not {kind!r}")
         _one_channel(recipe, source)
         if recipe.model.get("in_channels", 1) != 1:
             raise RecipeError(f"{source}: [model] in_channels must be 1 for a waveform denoiser")

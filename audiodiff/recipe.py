@@ -27,8 +27,8 @@ from .data.config import DataConfig, check_data
 from .diffusion import DiffusionConfig
 from .domains import get_domain
 from .features_config import FeaturesConfig
-from .nets import (FIRST_LAYER_KEY, NETWORKS, build_network, check_network_config, entry_bottleneck,
-                   is_classifier_config)
+from .nets import (FIRST_LAYER_KEY, build_network, check_network_config, entry_bottleneck, is_classifier_config,
+                   network_objective)
 from .options import RecipeError, parse_table
 from .sampling import SampleOptions
 from .training.config import TrainConfig
@@ -111,10 +111,12 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
         check_data(recipe.data)
     except ValueError as exc:
         raise RecipeError(f"{source}: {exc}") from None
-    if tr.eval_every and not tr.eval_classifier and getattr(NETWORKS[recipe.model["type"]], "objective",
-                                                            "diffusion") != "classification":
+    if tr.eval_every and not tr.eval_classifier and not is_classifier_config(recipe.model):
         raise RecipeError(f"{source}: [train] eval_every = {tr.eval_every} scores samples with a classifier: set "
                           f"[train] eval_classifier = its run directory (audiodiff train recipes/sc09-classifier)")
+    if network_objective(recipe.model) == "regression" and recipe.data.domain != "denoiser":
+        raise RecipeError(f"{source}: [model] type = {recipe.model['type']!r} maps a noisy recording to a clean one "
+                          f"in one call: it trains on (noisy, clean) pairs, [data] domain = \"denoiser\"")
     get_domain(recipe.data.domain).check_recipe(recipe, source)   # [features] and the mel keys of [model]
     _warn_bottleneck(recipe, source)
 

@@ -11,13 +11,15 @@ from torch import nn
 from ..options import RecipeError, check_value
 from .classifier import AudioClassifier
 from .diffwave import DiffWave
+from .spectral_mask import SpectralMasker
 from .layers import Range
 from .unet1d import UNet1D
 from .unet2d import UNet2D
 
-# "classifier" is no ε-network: its class says objective = "classification" and the trainer trains it so.
+# "classifier" and "spectral_mask" are no ε-networks: their classes say objective = "classification" /
+# "regression" and the trainer trains them so (network_objective).
 NETWORKS: dict[str, type[nn.Module]] = {"diffwave": DiffWave, "unet1d": UNet1D, "unet2d": UNet2D,
-                                        "classifier": AudioClassifier}
+                                        "spectral_mask": SpectralMasker, "classifier": AudioClassifier}
 
 
 def network_options(kind: str) -> dict[str, Any]:
@@ -112,10 +114,16 @@ def build_network(cfg: dict[str, Any]) -> nn.Module:
     return NETWORKS[kind](**cfg)
 
 
+def network_objective(model_cfg: Any) -> str:
+    """What a [model] table's network is trained by: "diffusion" (an ε-network: it takes x_t and the step),
+    "regression" (it maps its input to the answer in one call) or "classification"."""
+    kind = model_cfg.get("type", "diffwave") if isinstance(model_cfg, dict) else None
+    return getattr(NETWORKS.get(kind), "objective", "diffusion") if isinstance(kind, str) else "diffusion"
+
+
 def is_classifier_config(model_cfg: Any) -> bool:
     """Whether a [model] table builds a classification network (trained by ClassifierTrainer, used by eval)."""
-    kind = model_cfg.get("type", "diffwave") if isinstance(model_cfg, dict) else None
-    return isinstance(kind, str) and getattr(NETWORKS.get(kind), "objective", "diffusion") == "classification"
+    return network_objective(model_cfg) == "classification"
 
 
 # The [model] key that widens each network's first layer (named by the bottleneck warning).
@@ -134,6 +142,6 @@ def entry_bottleneck(net: nn.Module) -> tuple[int, int] | None:
     return None
 
 
-__all__ = ["AudioClassifier", "DiffWave", "UNet1D", "UNet2D", "FIRST_LAYER_KEY", "NETWORKS", "Range", "build_network",
+__all__ = ["AudioClassifier", "DiffWave", "SpectralMasker", "UNet1D", "UNet2D", "FIRST_LAYER_KEY", "NETWORKS", "Range", "build_network",
            "check_network_config", "check_network_option", "entry_bottleneck", "is_classifier_config",
-           "network_option_types", "network_options"]
+           "network_objective", "network_option_types", "network_options"]

@@ -1,5 +1,6 @@
-"""A supervised denoiser run: a U-Net that hears the noisy recording and samples the clean one from noise
-([data] domain = "denoiser", trained on clean speech mixed on the fly with recorded noise: data/mixing.py)."""
+"""A supervised denoiser run ([data] domain = "denoiser", trained on clean speech mixed on the fly with recorded
+noise: data/mixing.py): a U-Net that hears the noisy recording and samples the clean one from noise, or a
+predictive network ([model] type = "spectral_mask") that answers in one call."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import torch
 from torch import Tensor
 
 from ..data.mixing import level_normalise
+from ..nets import network_objective
 from .base import Pipeline
 
 
 class DenoiserPipeline(Pipeline, domain="denoiser"):
-    """denoise(noisy) → clean, at any length (cross-faded windows), with few network calls (the run's [sample])."""
+    """denoise(noisy) → clean, at any length (cross-faded windows), with few network calls (the run's [sample]; one
+    for a predictive network)."""
 
     what = "a supervised denoiser run ([data] domain = \"denoiser\")"
     misuse_hint = (": it removes noise from a recording it is given; use pipe.denoise(noisy) "
@@ -27,11 +30,16 @@ class DenoiserPipeline(Pipeline, domain="denoiser"):
 
         Each window is brought to the level the network was trained at (data/mixing.level_normalise), denoised
         by the reverse chain conditioned on it (the run's [sample] sampler and steps unless given; `options` as
-        in `sample`), and scaled back.  sigma: not used (the network estimates the noise itself); given, it is
+        in `sample`) or, for a predictive network, by one call (steps, sampler and options are then refused), and
+        scaled back.  sigma: not used (the network estimates the noise itself); given, it is
         refused so a white-noise script does not silently mean something else."""
         if sigma is not None:
             raise ValueError("sigma is for the training-free denoiser of a waveform run; a supervised denoiser "
                              "hears the noise itself: leave sigma out")
+        predictive = network_objective(self.config["model"]) == "regression"
+        if predictive and (steps is not None or sampler is not None or options):
+            given = ", ".join([k for k, v in (("steps", steps), ("sampler", sampler)) if v is not None] + list(options))
+            raise ValueError(f"this denoiser answers in one network call (no sampler): leave out {given}")
         batch, restore = self._to_model_rate(noisy, sample_rate)
         if not torch.isfinite(batch).all():
             raise ValueError("the noisy audio holds NaN or infinite samples")
@@ -39,6 +47,9 @@ class DenoiserPipeline(Pipeline, domain="denoiser"):
 
         def one(sl: slice) -> Tensor:
             heard, gain = level_normalise(batch[..., sl])
+            if predictive:
+                with torch.no_grad():
+                    return self.sampling_network()(heard).float() / gain
             clean = self._generate(heard.shape[0], 1, heard.shape[-1], steps=steps, sampler=sampler, generator=g,
                                    cond={"cond_wave": heard}, **options)
             return clean.float() / gain

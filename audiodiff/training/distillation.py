@@ -32,7 +32,7 @@ from torch import Tensor
 from .. import checkpoint as ckpt
 from ..diffusion import DISTILL_WEIGHTINGS
 from ..domains import chunk_cond
-from ..nets import build_network, is_classifier_config
+from ..nets import build_network, is_classifier_config, network_objective
 from ..precision import autocast as precision_autocast
 from ..recipe import recipe_from_dict
 from ..sampling import placed_plan
@@ -101,8 +101,9 @@ def _teacher_config(run: Path) -> dict[str, Any]:
     cfg = ckpt.load_config(run)
     if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict) or "diffusion" not in cfg:
         raise ValueError(f"{run / ckpt.CONFIG} is not an audiodiff run config")
-    if is_classifier_config(cfg["model"]):
-        raise TrainingError(f"{run} is a classifier run: only diffusion runs can be distilled")
+    if network_objective(cfg["model"]) != "diffusion":
+        kind = "a classifier" if is_classifier_config(cfg["model"]) else "a one-call (regression) denoiser"
+        raise TrainingError(f"{run} is {kind} run: only diffusion runs can be distilled")
     if not isinstance(cfg.get("recipe"), dict):
         raise TrainingError(f"{run / ckpt.CONFIG} has no \"recipe\" (an export?): distillation trains on the run's "
                             f"own dataset, so it needs the run directory that `audiodiff train` wrote")

@@ -59,6 +59,7 @@ from .distributed import barrier, close_distributed, local_world_size, quiet_log
 from .batches import TrainingData
 from .budget import Budget, TrainingClock, check_minutes, format_minutes, resolve_budget
 from .lr import lr_factor
+from .objectives import objective_for
 from .errors import TrainingError
 from .evaluation import TrainingEvaluator
 from .monitor import LOSS_BINS, Monitoring, ProgressBar, StepMeter, open_writer
@@ -132,6 +133,7 @@ class Trainer(RunState, Monitoring, TrainingData):
         self.model = build_network(self.recipe.model).to(self.device)
         self.precision = resolve_precision(cfg.precision, self.device)   # "fp32" | "bf16"
         self.diffusion = GaussianDiffusion.from_config(self.config["diffusion"])
+        self.objective = objective_for(self.recipe.model, self.diffusion)
         self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
         self._ema_update = EMAUpdate(self.ema, self.model, cfg.ema_decay)
         # fused: one kernel for every parameter's update, on CPU too (the default on CPU is a Python loop)
@@ -170,13 +172,6 @@ class Trainer(RunState, Monitoring, TrainingData):
         return lr_factor(s, self.cfg, self.budget.fraction)
 
     # ----------------------------------------------------------------- one optimiser step
-    def _draw(self, x0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Steps t [B] and noise like x0 for the whole batch, in the order GaussianDiffusion.loss_terms
-        draws them, so micro-batching does not change the random numbers."""
-        t = torch.randint(0, self.diffusion.num_steps, (x0.shape[0],), device=x0.device, generator=self.noise_rng)
-        noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=self.noise_rng)
-        return t, noise
-
     def _micro_batch_sync(self, last: bool):
         """DDP all-reduces gradients on the last micro-batch only (no_sync on the others)."""
         return contextlib.nullcontext() if self.ddp is None or last else self.ddp.no_sync()
@@ -216,19 +211,20 @@ class Trainer(RunState, Monitoring, TrainingData):
 
     def train_step(self, x0: torch.Tensor, **cond: torch.Tensor) -> float | None:
         """One optimiser step on this process's share of the batch, x0: [B, 1, L] (conditioning tensors
-        [B, …] as keywords), in grad_accum micro-batches.  Returns the loss (averaged over all processes),
-        or None when the loss or the gradient norm was not finite and the step was skipped."""
+        [B, …] as keywords), in grad_accum micro-batches of the run's objective (objectives.py).  Returns the
+        loss (averaged over all processes), or None when the loss or the gradient norm was not finite and the
+        step was skipped."""
         self.train_model.train()
-        t, noise = self._draw(x0)
+        drawn = self.objective.draw(x0, self.noise_rng)   # for the whole share: micro-batching keeps the numbers
         n = self.cfg.grad_accum
-        chunks = list(zip(x0.chunk(n), t.chunk(n), noise.chunk(n), chunk_cond(cond, n)))
+        chunks = list(zip(x0.chunk(n), chunk_cond(drawn, n), chunk_cond(cond, n)))
         batch = x0.shape[0]
         loss_sum = None
         per_example = []
-        for i, (xb, tb, nb, cb) in enumerate(chunks):
+        for i, (xb, db, cb) in enumerate(chunks):
             with self._micro_batch_sync(last=i == len(chunks) - 1):
                 with precision_autocast(self.precision, self.device):
-                    terms, _ = self.diffusion.loss_terms(self.train_model, xb, t=tb, noise=nb, **cb)
+                    terms = self.objective.loss_terms(self.train_model, xb, db, cb)
                 loss = terms.mean()
                 if len(chunks) > 1:
                     loss = loss * (xb.shape[0] / batch)
@@ -238,7 +234,8 @@ class Trainer(RunState, Monitoring, TrainingData):
         loss_value = self._reduce_and_step(loss_sum)
         if loss_value is None:
             return None
-        self._record_loss_bins(t, torch.cat(per_example))
+        if "t" in drawn:   # losses by diffusion step, for TensorBoard
+            self._record_loss_bins(drawn["t"], torch.cat(per_example))
         return loss_value
 
     # ----------------------------------------------------------------- the run
