@@ -96,7 +96,8 @@ def load_pipeline(model: Optional[Path], device: str, precision: str = "auto"):
     return load(model, device=resolve_device(device), precision=precision)
 
 
-MODEL_HELP = "Run directory or export (default: the most recently trained run under ./runs)."
+MODEL_HELP = ("Run directory or export, or hf://ORG/NAME[@REVISION] from the Hugging Face Hub (pip install "
+              "'audiodiff[hub]'); default: the most recently trained run under ./runs.")
 PRECISION_HELP = "The network's precision: auto (bf16 where the hardware has it: CUDA compute 8.0+, CPUs with " \
     "AMX / AVX512-BF16) | fp32 | bf16."
 WINDOW_HELP = ("Long recordings are processed in cross-faded windows of this many samples at the model's rate "

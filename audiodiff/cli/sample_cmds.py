@@ -165,8 +165,8 @@ def vocode(
                                  "a mel .npy [n_mels, frames], normalised (as pipe.sample_mel or sample --save-mel "
                                  "write it)."),
     out: Path = typer.Option(..., "--out", help="Output WAV at the vocoder's rate."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Vocoder run directory (default: the most recently "
-                                         "trained run under ./runs)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Vocoder run directory, or hf://ORG/NAME[@REVISION] "
+                                         "(default: the most recently trained run under ./runs)."),
     mel_from: Optional[Path] = typer.Option(None, "--mel-from", help="For a .npy: the mel-domain run whose "
                                             "statistics normalised it (default: the vocoder's own)."),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Reverse steps (default: the run's \\[sample])."),

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import checkpoint as ckpt
+from .. import hub
 from ..audio import resample
 from ..diffusion import GaussianDiffusion
 from ..domains import features_from_config, get_domain
@@ -80,14 +81,21 @@ class Pipeline:
                                            f"{type(self).misuse_hint}")
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    source: Path | None = None   # the folder from_pretrained read (push_to_hub's model card looks there)
+
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device | None = None, precision: str = "auto",
-                        compile: bool = False) -> "Pipeline":
+                        compile: bool = False, local_files_only: bool = False) -> "Pipeline":
         """Load a run directory (or an export) from config.json + model.safetensors (no pickle).
 
+        `path` may be "hf://org/name[@revision]": the two files are fetched from the Hugging Face Hub into its
+        cache first (audiodiff/hub.py; only the cache with local_files_only or HF_HUB_OFFLINE=1), and the snapshot
+        folder then goes through the same checks as a local run.
         The model may be untrusted: config.json's values and the weights' shapes are checked before anything
         is built (audiodiff/model_check.py), so a hostile config cannot make loading allocate more than the
         weights file holds; every problem is one ValueError naming the file and key."""
+        if hub.is_reference(path):
+            path = hub.resolve(path, local_files_only=local_files_only)
         path = Path(path)
         if not path.is_dir():
             raise FileNotFoundError(f"no model at {path}: expected a run directory holding {ckpt.CONFIG} "
@@ -111,7 +119,9 @@ class Pipeline:
         ckpt.load_weights(path, model)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return cls(model, diffusion, config, device, precision=precision, compile=compile)
+        pipe = cls(model, diffusion, config, device, precision=precision, compile=compile)
+        pipe.source = path
+        return pipe
 
     # ----------------------------------------------------------------- properties
     @property
@@ -217,6 +227,13 @@ class Pipeline:
         ckpt.save_config(path, copy.deepcopy(self.config))
         return path
 
+    def push_to_hub(self, repo: str, token: str | None = None, private: bool = False) -> str:
+        """Upload config.json + model.safetensors + a README.md model card (recipe, domain, network and size,
+        training steps, latest evaluation) to the Hub repository `repo` ("org/name"), created if missing; returns
+        the commit's URL.  Load it back with `audiodiff.load("hf://org/name")`.  Needs `pip install
+        'audiodiff[hub]'`; `token` defaults to the one `hf auth login` stored."""
+        return hub.push(self, repo, token=token, private=private)
+
     def to(self, device: str | torch.device) -> "Pipeline":
         self.device = torch.device(device)
         self.model.to(self.device)
@@ -255,9 +272,12 @@ def as_tensor(x: Any) -> Tensor:
 
 
 def load(path: str | Path, device: str | torch.device | None = None, precision: str = "auto",
-         compile: bool = False) -> Pipeline:
-    """`audiodiff.load("runs/sc09")` → Pipeline with .sample(), .sample_rate, .save_pretrained().
+         compile: bool = False, local_files_only: bool = False) -> Pipeline:
+    """`audiodiff.load("runs/sc09")` (or `"hf://org/name[@revision]"`) → Pipeline with .sample(), .sample_rate,
+    .save_pretrained(), .push_to_hub().
 
     precision: the network's while sampling, "auto" (bf16 where the hardware has it) | "fp32" | "bf16";
-    compile: torch.compile the network for the reverse chains (on CUDA as CUDA graphs)."""
-    return Pipeline.from_pretrained(path, device=device, precision=precision, compile=compile)
+    compile: torch.compile the network for the reverse chains (on CUDA as CUDA graphs);
+    local_files_only: an hf:// model comes from the Hugging Face cache only (as with HF_HUB_OFFLINE=1)."""
+    return Pipeline.from_pretrained(path, device=device, precision=precision, compile=compile,
+                                    local_files_only=local_files_only)
