@@ -3,6 +3,10 @@
 import importlib
 from typing import Any
 
+from . import moved
+
+moved.install()   # old import paths of moved modules (audiodiff.metrics → audiodiff.eval.metrics, …) still work
+
 from .diffusion import GaussianDiffusion
 from .features import MelFeatures
 from .nets import DiffWave, UNet1D, UNet2D

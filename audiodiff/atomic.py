@@ -9,6 +9,8 @@ write error) the temp file is removed and the old `path`, if any, is left as it 
 
 Every OSError (disk full, permission denied, `path` a directory, a parent that is a file) becomes an
 OutputError, a ValueError whose one-line message names the file: the CLI prints it as `error: ...`.
+`atomic_write_many(items)` writes several files as one unit (a run's checkpoint: checkpoint.py): every temp file
+written and fsynced before the first rename, so a failure in any leaves all the old files whole.
 `check_output_file` / `check_output_folder` judge a path before a long computation starts; the CLI asks
 check_output_file to refuse an existing file unless --force (cli/common.check_out_file).
 """
@@ -19,7 +21,7 @@ import errno
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Sequence
 
 TEMP_SUFFIX = ".tmp"
 
@@ -114,3 +116,43 @@ def remove_files(paths: Iterable[Path]) -> list[Path]:
         except FileNotFoundError:
             pass
     return paths
+
+
+def atomic_write_many(items: Sequence[tuple[Path, Callable[[str], None]]]) -> None:
+    """Write every (path, write) to a temp file beside it, fsync them all, then rename each over its path.
+
+    Nothing is replaced until every file has been written, so an exception in any `write` leaves all the
+    old files as they were (and no temp files).
+    """
+    temps: list[tuple[str, Path]] = []
+    try:
+        for path, write in items:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+            os.close(fd)
+            temps.append((tmp, path))
+            write(tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        for tmp, path in temps:
+            os.replace(tmp, path)
+        for folder in {path.parent for _, path in temps}:
+            _fsync_dir(folder)
+    finally:
+        for tmp, _ in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames themselves durable (where the OS allows opening a directory)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

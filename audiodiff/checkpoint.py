@@ -16,66 +16,23 @@ temp files a kill leaves behind are removed by `remove_stale_temp_files` when th
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from .atomic import remove_files
+from .atomic import TEMP_SUFFIX, atomic_write_many, remove_files
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 STATE = "training_state.pt"
-TEMP_SUFFIX = ".tmp"
 
 
 def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call write(tmp_path) then rename over `path`, so readers see the old or the new file, never half."""
     atomic_write_many([(path, write)])
-
-
-def atomic_write_many(items: Sequence[tuple[Path, Callable[[str], None]]]) -> None:
-    """Write every (path, write) to a temp file beside it, fsync them all, then rename each over its path.
-
-    Nothing is replaced until every file has been written, so an exception in any `write` leaves all the
-    old files as they were (and no temp files).
-    """
-    temps: list[tuple[str, Path]] = []
-    try:
-        for path, write in items:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-            os.close(fd)
-            temps.append((tmp, path))
-            write(tmp)
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-        for tmp, path in temps:
-            os.replace(tmp, path)
-        for folder in {path.parent for _, path in temps}:
-            _fsync_dir(folder)
-    finally:
-        for tmp, _ in temps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the renames themselves durable (where the OS allows opening a directory)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def remove_stale_temp_files(run_dir: Path) -> list[Path]:

@@ -23,7 +23,7 @@ else:  # pragma: no cover
 
 import torch
 
-from .data.config import DataConfig, check_data
+from .data.data_config import DataConfig, check_data
 from .diffusion import DiffusionConfig
 from .domains import get_domain
 from .features_config import FeaturesConfig
@@ -31,7 +31,7 @@ from .nets import (FIRST_LAYER_KEY, build_network, check_network_config, entry_b
                    network_objective)
 from .options import RecipeError, parse_table
 from .sampling import SampleOptions
-from .training.config import TrainConfig
+from .training.train_config import TrainConfig
 
 log = logging.getLogger("audiodiff")
 
@@ -39,7 +39,7 @@ log = logging.getLogger("audiodiff")
 diffusion_config = DiffusionConfig.to_config
 
 
-# [sample]: the sampler's own options record (audiodiff/sampling/options.py), under the name recipes have used.
+# [sample]: the sampler's own options record (audiodiff/sampling/sample_options.py), under the name recipes have used.
 SampleConfig = SampleOptions
 
 

@@ -396,7 +396,7 @@ def print_tables(result: dict) -> None:
 
 def write_page(path: Path, result: dict, set_dir: Path, out_dirs: dict[str, Path], k: int) -> Path:
     """The report page: for k mixtures spread over the conditions, noisy / each row / clean as one group."""
-    from audiodiff.report import ReportClip, write_report
+    from audiodiff.eval.report import ReportClip, write_report
 
     mixtures, conditions = result["mixtures"], [c["name"] for c in result["conditions"]]
     utterances = list(dict.fromkeys(m["utterance"] for m in mixtures))

@@ -2,7 +2,7 @@
 
 For each (sampler, spacing, steps) it samples --n clips with one seed and scores them with the quickstart pitch
 check (benchmarks/quickstart_pitch.py `score_pitch`: share of clips whose spectral peak lies on a training note),
-and, with --classifier RUN, with FID / IS from `audiodiff.evaluate` (skipped with a message where that module is
+and, with --classifier RUN, with FID / IS from `audiodiff.eval.evaluate` (skipped with a message where that module is
 absent).  Network calls are counted by a forward hook on the model.  Also: x̂0 clipping none vs dynamic.
 
 Grid: samplers ddpm, ddim, dpm++ × spacings uniform, trailing, leading, logsnr, karras (and logsnr / karras with
@@ -37,7 +37,7 @@ import audiodiff  # noqa: E402
 from _common import cpu_name, write_json  # noqa: E402
 from quickstart_pitch import score_pitch  # noqa: E402
 from audiodiff.data import QUICKSTART_NOTES  # noqa: E402
-from audiodiff.spacing import half_logsnr  # noqa: E402
+from audiodiff.sampling.spacing import half_logsnr  # noqa: E402
 
 STEPS = (1, 2, 4, 8, 12, 25, 50, "all")
 SAMPLERS = ("ddpm", "ddim", "dpm++")
@@ -79,11 +79,11 @@ def label(c: dict) -> str:
 
 
 def load_evaluate():
-    """audiodiff.evaluate (lands from another branch), or None with a message."""
+    """audiodiff.eval.evaluate (lands from another branch), or None with a message."""
     try:
-        return importlib.import_module("audiodiff.evaluate")
+        return importlib.import_module("audiodiff.eval.evaluate")
     except ImportError as exc:
-        print(f"FID/IS skipped: audiodiff.evaluate is not available ({exc})")
+        print(f"FID/IS skipped: audiodiff.eval.evaluate is not available ({exc})")
         return None
 
 
@@ -165,7 +165,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lambda-min", type=float, default=-5.1,
                     help="λ clip for the clipped logsnr / karras variants (diffusers' lambda_min_clipped)")
-    ap.add_argument("--classifier", default=None, help="a classifier run: also score FID / IS (audiodiff.evaluate)")
+    ap.add_argument("--classifier", default=None, help="a classifier run: also score FID / IS (audiodiff.eval.evaluate)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=str(ROOT / "benchmarks/results/few_step.json"))
     ap.add_argument("--png", default=str(ROOT / "benchmarks/results/few_step.png"))

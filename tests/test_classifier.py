@@ -7,7 +7,7 @@ import torch
 
 import audiodiff
 from audiodiff import checkpoint as ckpt
-from audiodiff.classifier import augment, load_classifier
+from audiodiff.eval.scorer import augment, load_classifier
 from audiodiff.nets import build_network
 from audiodiff.recipe import load_recipe
 from audiodiff.training import TrainingError

@@ -1,4 +1,4 @@
-"""The corpus registry (audiodiff/data/corpora.py) and the [data] table it feeds (audiodiff/data/config.py)."""
+"""The corpus registry (audiodiff/data/corpora.py) and the [data] table it feeds (audiodiff/data/data_config.py)."""
 
 from __future__ import annotations
 

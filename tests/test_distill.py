@@ -20,7 +20,7 @@ from audiodiff.nets import DiffWave
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.sampling import ddim, placed_plan, sample
 from audiodiff.schedule import NoiseSchedule
-from audiodiff.spacing import nested_levels
+from audiodiff.sampling.spacing import nested_levels
 from audiodiff.training import Trainer, TrainingError
 from helpers.audio import write_tone_wavs
 from helpers.cli import assert_one_line_error, run_cli

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiodiff.evaluate import CACHE_DIR, evaluate
+from audiodiff.eval.evaluate import CACHE_DIR, evaluate
 from helpers.cli import assert_one_line_error, run_cli
 from helpers.recipes import TINY_DIFFWAVE, tiny_recipe_dict, write_recipe
 from helpers.sound_classes import RATE, sound, white_noise, write_folder, write_sound_classes

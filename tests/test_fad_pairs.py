@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiodiff import fad as fad_mod
-from audiodiff.metrics import frechet_distance, si_sdr
+from audiodiff.eval import fad as fad_mod
+from audiodiff.eval.metrics import frechet_distance, si_sdr
 from helpers.cli import assert_one_line_error, run_cli
 from helpers.sound_classes import RATE, sound, white_noise, write_folder
 
@@ -57,7 +57,7 @@ def test_fad_library_path_resamples_and_pools_frames(tmp_path, monkeypatch):
                               "use_activation": False, "verbose": False}]
     assert result["fad_frames"] == 16 and result["fad_reference_frames"] == 24
     # the clips reached the network at 16 kHz (twice the files' 8 kHz), full length
-    from audiodiff.evaluate import read_samples
+    from audiodiff.eval.evaluate import read_samples
 
     at16 = [c.audio for c in read_samples(tmp_path / "gen", 16000, None)[0]]
     ref16 = [c.audio for c in read_samples(tmp_path / "ref", 16000, None)[0]]

@@ -1,4 +1,4 @@
-"""audiodiff.metrics against closed forms, and end to end on ten synthetic sound classes scored by a tiny
+"""audiodiff.eval.metrics against closed forms, and end to end on ten synthetic sound classes scored by a tiny
 classifier trained in the test: real held-out clips score near-perfectly, noise and collapse do not."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from audiodiff import checkpoint as ckpt
-from audiodiff import metrics as M
-from audiodiff.classifier import load_classifier
-from audiodiff.evaluate import evaluate
+from audiodiff.eval import metrics as M
+from audiodiff.eval.scorer import load_classifier
+from audiodiff.eval.evaluate import evaluate
 from helpers.sound_classes import SPLITS, sound, white_noise, write_folder
 
 

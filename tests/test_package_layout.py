@@ -96,3 +96,31 @@ def test_the_cycle_check_sees_a_cycle(tmp_path):
     assert imported("audiodiff.b", b, known) == {"audiodiff.a"}
     graph = {name: imported(name, path, known) for name, path in known.items()}
     assert find_cycles(graph) == [["audiodiff.a", "audiodiff.b", "audiodiff.a"]]
+
+
+def test_no_two_package_files_share_a_name():
+    """One name, one module: `classifier.py` in three packages made every traceback and search ambiguous."""
+    seen: dict[str, list[str]] = {}
+    for name, path in modules().items():
+        if path.name != "__init__.py" and path.name != "__main__.py":
+            seen.setdefault(path.name, []).append(name)
+    assert {k: v for k, v in seen.items() if len(v) > 1} == {}
+
+
+def test_moved_modules_answer_at_their_old_paths_with_a_warning():
+    """`import audiodiff.metrics` (moved to audiodiff.eval.metrics) gives the moved module itself and says where it
+    went; every old path names a module that exists, and no file is left at an old path."""
+    import importlib
+    import sys
+    import warnings
+
+    from audiodiff.moved import MOVED
+
+    for old, new in MOVED.items():
+        assert new in modules() and old not in modules()
+        sys.modules.pop(old, None)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module = importlib.import_module(old)
+        assert module is importlib.import_module(new)
+        assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught)

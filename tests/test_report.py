@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 import audiodiff
 from audiodiff.cli import app
-from audiodiff.report import IMAGE_MIN_HEIGHT, IMAGE_MIN_WIDTH, UNLABELLED, ReportClip, write_report
+from audiodiff.eval.report import IMAGE_MIN_HEIGHT, IMAGE_MIN_WIDTH, UNLABELLED, ReportClip, write_report
 from helpers.browser import Browser, find_browser
 from helpers.cli import assert_one_line_error, run_cli
 from helpers.corpora import make_speechcommands

@@ -53,7 +53,7 @@ def test_the_sampling_package_does_not_import_diffusion():
 
 def test_each_module_imports_first_in_a_fresh_interpreter():
     orders = [("audiodiff.sampling.loop", "audiodiff.diffusion"), ("audiodiff.diffusion", "audiodiff.sampling"),
-              ("audiodiff.sampling.options", "audiodiff.tasks")]
+              ("audiodiff.sampling.sample_options", "audiodiff.tasks")]
     procs = []
     for first, then in orders:   # one fresh interpreter per order, all at once
         code = (f"import importlib, sys; importlib.import_module({first!r}); importlib.import_module({then!r}); "

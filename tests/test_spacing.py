@@ -1,4 +1,4 @@
-"""Step placement (audiodiff/spacing.py): every spacing's levels, custom lists, λ clipping, wiring to samplers."""
+"""Step placement (audiodiff/sampling/spacing.py): every spacing's levels, custom lists, λ clipping, wiring to samplers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from audiodiff.diffusion import GaussianDiffusion
 from audiodiff.recipe import RecipeError, recipe_from_dict
 from audiodiff.sampling import make_plan, sample
 from audiodiff.schedule import NoiseSchedule
-from audiodiff.spacing import SPACINGS, half_logsnr
+from audiodiff.sampling.spacing import SPACINGS, half_logsnr
 from audiodiff.training import Trainer
 from helpers.audio import write_tone_wavs
 from helpers.cli import assert_one_line_error, run_cli

@@ -297,7 +297,7 @@ def test_tensorboard_scalars_and_previews(wav_folder, tmp_path):
 
 
 def test_previews_log_sample_statistics_against_the_data(wav_folder, tmp_path):
-    from audiodiff.wavestats import wave_stats
+    from audiodiff.eval.wavestats import wave_stats
 
     recipe = make_recipe(wav_folder, preview_every=2, preview_n=2, log_every=2)
     run = tmp_path / "run"

@@ -56,7 +56,7 @@ def is_classifier_run(run: Path) -> bool:
     """A run of recipes/sc09-classifier (it scores samples; `sample` never picks it by default)."""
     import json
 
-    from ..classifier import is_classifier_config
+    from ..eval.scorer import is_classifier_config
 
     try:
         return is_classifier_config(json.loads((run / "config.json").read_text()).get("model", {}))

@@ -47,7 +47,7 @@ def eval_(
 
     from rich.console import Console
 
-    from ..evaluate import metrics_table, result_table
+    from ..eval.evaluate import metrics_table, result_table
     from ..device import resolve_device
 
     if classifier is None and fad_name is None and clean is None and not dnsmos and speech_metrics is None:
@@ -64,13 +64,13 @@ def eval_(
     console, out = Console(), {}
     result = None
     if classifier is not None:
-        from ..evaluate import evaluate
+        from ..eval.evaluate import evaluate
 
         result = evaluate(samples, classifier, reference=reference, device=resolve_device(device), use_cache=cache)
         console.print(result_table(result))
         out.update(result.to_json())
     if fad_name is not None:
-        from ..fad import fad
+        from ..eval.fad import fad
 
         scores = fad(samples, reference, fad_name)
         console.print(metrics_table(f"FAD ({fad_name} embedding, reference {reference})", scores))
@@ -94,7 +94,7 @@ def eval_(
         atomic_write(json_out, lambda f: f.write((json.dumps(out, indent=2) + "\n").encode()))
         typer.echo(f"wrote {json_out}")
     if report is not None:
-        from ..report import write_eval_report
+        from ..eval.report import write_eval_report
 
         write_eval_report(report, result, samples, classifier, extra_metrics=out)
         typer.echo(f"wrote {report}")

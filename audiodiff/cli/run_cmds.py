@@ -39,7 +39,7 @@ def train(
     run_dir = out or RUNS_DIR / r.name
     run_training(r, run_dir, device=device, max_steps=max_steps, show_progress=progress, restart=restart,
                  minutes=minutes)
-    from ..classifier import is_classifier_config
+    from ..eval.scorer import is_classifier_config
 
     if is_classifier_config(r.model):
         typer.echo(f"classifier ready in {run_dir}; score samples with: audiodiff eval SAMPLES --classifier {run_dir}")

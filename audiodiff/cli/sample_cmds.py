@@ -51,7 +51,7 @@ def sample(
     from ..audio import save_wav
     from ..outputs import check_sample_folder, remove_stale_samples
     from ..sampling import CLIP_X0
-    from ..spacing import SPACINGS
+    from ..sampling.spacing import SPACINGS
 
     if spacing is not None and spacing not in SPACINGS:
         raise typer.BadParameter(f"{spacing!r}: use one of {', '.join(SPACINGS)}", param_hint="--spacing")
@@ -101,7 +101,7 @@ def sample(
     if stale:
         log.info("removed %d sample_* file(s) of an earlier run from %s", len(stale), out)
     if label is not None:   # audiodiff eval reads it: accuracy of the classifier on the asked-for class
-        from ..evaluate import write_labels
+        from ..eval.evaluate import write_labels
 
         names = pipe.config.get("class_names") or []
         write_labels(out, {f"sample_{i:03d}.wav": names[label] if label < len(names) else label for i in range(n)})
@@ -109,7 +109,7 @@ def sample(
     how = "" if mels is None else f" (mels decoded by {'vocoder ' + str(vocoder) if voc else 'Griffin-Lim'})"
     typer.echo(f"wrote {n} WAV file(s) at {pipe.sample_rate} Hz{extra} to {out}/{how}")
     if report is not None:
-        from ..report import write_sample_report
+        from ..eval.report import write_sample_report
 
         write_sample_report(report, clips, pipe, sampler=sampler, steps=steps, eta=eta, seed=seed, label=label,
                             guidance=guidance, vocoder=str(vocoder) if voc else None)

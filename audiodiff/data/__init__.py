@@ -7,12 +7,13 @@
     dataset.py   ClipDataset (items {"audio": [1, L], "label": int}) and build_dataset([data] → dataset)
     batches.py   EpochBatchSampler: seeded, resumable batch order
     notes.py     the quickstart's generated plucked notes
-    config.py    the recipe's [data] table (DataConfig) and its cross-key checks
+    mixing.py    a supervised denoiser's pairs: noise mixed into clean clips on the fly (NoiseMixer, mixer_for)
+    data_config.py the recipe's [data] table (DataConfig) and its cross-key checks
 """
 
 from .batches import EpochBatchSampler
 from .cache import CACHE_VERSION, CachedWaves, cache_key, prepare_clips
-from .config import DataConfig, check_data
+from .data_config import DataConfig, check_data
 from .corpora import (ARCHIVE_SHA256, CACHE_DIRNAME, CORPORA, DATA_EXTENSIONS, DOWNLOAD_DATASETS, GTZAN_GENRES,
                       GTZAN_ORIGINAL_URL, LJSPEECH_URL, SC09_WORDS, SPEECHCOMMANDS_URL, SPLIT_DATASETS, SPLITS, Corpus,
                       DatasetError, Source, SourceList, find_audio_files, gtzan_dir, gtzan_split, hash_split,
@@ -20,14 +21,15 @@ from .corpora import (ARCHIVE_SHA256, CACHE_DIRNAME, CORPORA, DATA_EXTENSIONS, D
                       speechcommands_dir)
 from .dataset import ClipDataset, build_dataset, list_sources
 from .download import DOWNLOAD_ATTEMPTS, download_dataset, download_file, extract_archive
+from .mixing import INPUT_RMS, NoiseMixer, level_normalise, load_noise, mixer_for
 from .notes import QUICKSTART_NOTES, generate_notes
 
 __all__ = [
     "ARCHIVE_SHA256", "CACHE_DIRNAME", "CACHE_VERSION", "CORPORA", "DATA_EXTENSIONS", "DOWNLOAD_ATTEMPTS",
-    "DOWNLOAD_DATASETS", "GTZAN_GENRES", "GTZAN_ORIGINAL_URL", "LJSPEECH_URL", "QUICKSTART_NOTES", "SC09_WORDS",
+    "DOWNLOAD_DATASETS", "GTZAN_GENRES", "GTZAN_ORIGINAL_URL", "INPUT_RMS", "LJSPEECH_URL", "QUICKSTART_NOTES", "SC09_WORDS",
     "SPEECHCOMMANDS_URL", "SPLITS", "SPLIT_DATASETS", "CachedWaves", "ClipDataset", "Corpus", "DataConfig",
-    "DatasetError", "EpochBatchSampler", "Source", "SourceList", "build_dataset", "cache_key", "check_data",
+    "DatasetError", "EpochBatchSampler", "NoiseMixer", "Source", "SourceList", "build_dataset", "cache_key", "check_data",
     "download_dataset", "download_file", "extract_archive", "find_audio_files", "generate_notes", "gtzan_dir",
-    "gtzan_split", "hash_split", "list_folder", "list_gtzan", "list_ljspeech", "list_notes", "list_sources",
-    "list_speechcommands", "ljspeech_dir", "prepare_clips", "speechcommands_dir",
+    "gtzan_split", "hash_split", "level_normalise", "list_folder", "list_gtzan", "list_ljspeech", "list_notes", "list_sources",
+    "list_speechcommands", "ljspeech_dir", "load_noise", "mixer_for", "prepare_clips", "speechcommands_dir",
 ]

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from ..audio import crop_or_pad
 from .cache import CachedWaves, InMemory, prepare_clips, report_unreadable, usable_cache_root
-from .config import DataConfig
+from .data_config import DataConfig
 from .corpora import CACHE_DIRNAME, CORPORA, DatasetError, SourceList
 from .download import download_dataset
 

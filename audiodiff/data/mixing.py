@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .config import DataConfig
+from .data_config import DataConfig
 from .corpora import DatasetError
 
 INPUT_RMS = 0.05            # the level the network hears its noisy input at (−26 dBFS)

@@ -1,8 +1,17 @@
-"""Evaluation: speech metrics for denoisers and vocoders (audiodiff/eval/speech.py).
+"""Scoring audio: everything `audiodiff eval` and the benchmarks measure.
 
-The older scorers (evaluate.py, metrics.py, fad.py, pairs.py, wavestats.py, report.py, classifier.py) move here
-with issue 27.  Python: `from audiodiff.eval import score_speech`; `score_speech("denoised/", "clean/",
-"noisy/")` gives the means, and `["files"]` one dict per file.
+    evaluate.py   a folder of samples against a classifier run: FID / IS / mIS / AM / NDB, per-class counts
+    scorer.py     the classifier's side: loading, embeddings, splits, accuracy, metrics.jsonl
+    metrics.py    the formulas (FID, IS, mIS, AM, NDB, SI-SDR)
+    fad.py        Fréchet audio distance (MFCC statistics, or the fad extra's VGGish)
+    speech.py     speech metrics for denoisers and vocoders: PESQ, ESTOI, SI-SDR, MR-STFT, log-mel L1, DNSMOS
+    pairs.py      output files matched to their references by name
+    wavestats.py  level, DC and clipping of samples against the training data
+    report.py     the HTML pages with players and spectrograms
+
+This face exports the speech metrics (light to import); the others are imported from their modules, e.g.
+`from audiodiff.eval.evaluate import evaluate`.  `score_speech("denoised/", "clean/", "noisy/")` gives the means,
+and `["files"]` one dict per file.
 """
 
 from .speech import (SPEECH_METRICS, MetricError, SpeechExtraMissing, dnsmos, estoi, log_mel_l1,

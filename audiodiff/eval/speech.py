@@ -1,7 +1,7 @@
 """Speech metrics for denoisers and vocoders: `audiodiff eval OUTPUTS --clean CLEAN [--noisy NOISY]`.
 
 Each metric is computed on one pair: an output (denoised or vocoded) and its clean reference, both mono float
-[L] at the reference file's rate (audiodiff/pairs.py resamples the output to it and cuts both to the shorter).
+[L] at the reference file's rate (audiodiff/eval/pairs.py resamples the output to it and cuts both to the shorter).
 Where a metric needs 16 kHz, the pair is resampled with torchaudio.functional.resample at its defaults
 (Hann-windowed sinc, lowpass_filter_width 6, rolloff 0.99) through audiodiff.audio.resample.
 
@@ -11,7 +11,7 @@ Where a metric needs 16 kHz, the pair is resampled with torchaudio.functional.re
 - estoi       extended STOI (Jensen & Taal 2016; ≈ 0 … 1, higher is better), `pystoi.stoi(ref, out, rate,
               extended=True)` at the pair's rate (pystoi resamples to its own 10 kHz and drops frames 40 dB
               below the loudest reference frame; it needs 30 frames ≈ 384 ms left after that).
-- si_sdr      scale-invariant SDR in dB (audiodiff.metrics.si_sdr; higher is better).
+- si_sdr      scale-invariant SDR in dB (audiodiff.eval.metrics.si_sdr; higher is better).
 - mr_stft     multi-resolution STFT distance (lower is better; 0 for identical signals), as the auxiliary loss of
               Parallel WaveGAN (Yamamoto et al. 2020): the mean over the resolutions (n_fft, hop) = (512, 128),
               (1024, 256), (2048, 512), Hann windows of n_fft samples, centred zero-padded frames, of
@@ -46,8 +46,8 @@ import torch
 
 from ..audio import AudioReadError, resample
 from ..install import torchaudio
-from ..metrics import si_sdr as _si_sdr
-from ..pairs import match_pairs
+from .metrics import si_sdr as _si_sdr
+from .pairs import match_pairs
 
 log = logging.getLogger("audiodiff")
 
@@ -127,7 +127,7 @@ def estoi(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> floa
 
 
 def si_sdr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int | None = None) -> float:
-    """SI-SDR in dB (audiodiff.metrics.si_sdr), refusing a silent reference; sample_rate is not used."""
+    """SI-SDR in dB (audiodiff.eval.metrics.si_sdr), refusing a silent reference; sample_rate is not used."""
     _check_sound(reference, "SI-SDR")
     return _si_sdr(reference, estimate)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from torch import nn
 
 from ..options import RecipeError, check_value
-from .classifier import AudioClassifier
+from .audio_classifier import AudioClassifier
 from .diffwave import DiffWave
 from .spectral_mask import SpectralMasker
 from .layers import Range

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..data.mixing import level_normalise
+from ..data import level_normalise
 from ..nets import network_objective
 from .base import Pipeline
 

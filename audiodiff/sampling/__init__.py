@@ -4,14 +4,15 @@
 - plans.py:    Plan and the plan builders (every step, re-spaced, λ-uniform, spacings, DiffWave's fast schedule)
 - steps.py:    update rules (ancestral, DDIM, DPM-Solver++ 2M), each owning its state
 - loop.py:     `sample` (validation against the record, RePaint's jumps, constraints) and `make_plan`
-- options.py:  SampleOptions, the run's [sample] settings (recipe, config.json, Pipeline defaults)
+- sample_options.py: SampleOptions, the run's [sample] settings (recipe, config.json, Pipeline defaults)
 - guidance.py: classifier-free guidance as a model wrapper
+- spacing.py:  where a plan's steps go (trailing, leading, Karras, λ-clipped log-SNR, custom levels)
 """
 
-from ..spacing import max_steps_from
+from .spacing import max_steps_from
 from .guidance import ClassifierFreeGuidance, classifier_free_guidance
 from .loop import CLIP_X0, Constraint, Denoiser, Model, make_plan, model_device, repaint_order, sample
-from .options import CALL_OPTIONS, SampleOptions
+from .sample_options import CALL_OPTIONS, SampleOptions
 from .plans import (DIFFWAVE_FAST_BETAS, DIFFWAVE_FAST_BETAS_T200, Plan, check_fast_betas, fast_betas_plan,
                     fast_plan, half_lambda, logsnr_plan, placed_plan, spaced_plan)
 from .registry import SAMPLERS, Sampler, get_sampler, own_spacings, samplers_where

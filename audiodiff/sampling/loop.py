@@ -79,7 +79,7 @@ def sample(diffusion: Denoiser, model: Model, shape: Sequence[int], sampler: str
     repaint_order); jump_length 1 repeats each step r times.  `cond` goes to the model.
     spacing ("uniform", "trailing", "leading", "logsnr", "karras"; default: the sampler's own),
     lambda_min (λ clip for logsnr/karras) and levels (explicit, possibly fractional, training steps): where the
-    steps go, see audiodiff.spacing.  clip_x0 ("none", "clip" to [−1, 1], "dynamic" thresholding at
+    steps go, see audiodiff.sampling.spacing.  clip_x0 ("none", "clip" to [−1, 1], "dynamic" thresholding at
     `dynamic_percentile`): applied to every x̂0 the samplers see, see GaussianDiffusion.clip_x0.
     device: where x lives; default x_start's device, else the model's (`model_device`).
     """

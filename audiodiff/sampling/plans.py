@@ -2,7 +2,7 @@
 
 A plan is plain float64 data computed before the loop (so the loop never synchronises with the host).  Plans:
 every step or an evenly re-spaced subset (`spaced_plan`), levels evenly spaced in log-SNR (`logsnr_plan`),
-the other spacings and explicit `levels` of audiodiff/spacing.py (`placed_plan` picks among them), or
+the other spacings and explicit `levels` of audiodiff/sampling/spacing.py (`placed_plan` picks among them), or
 DiffWave's fast inference schedule aligned to fractional training steps (`fast_plan`).
 """
 
@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..schedule import NoiseSchedule
-from ..spacing import (check_spacing, custom_levels, karras_levels, leading_levels, max_steps_from, top_alpha_bar,
+from .spacing import (check_spacing, custom_levels, karras_levels, leading_levels, max_steps_from, top_alpha_bar,
                        trailing_levels)
 
 DIFFWAVE_FAST_BETAS = (1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5)        # DiffWave's 6-step list for its T = 50 models
@@ -86,7 +86,7 @@ def logsnr_plan(schedule: NoiseSchedule, steps: int | None = None, t_start: floa
     t steps leave a few huge λ steps near t = 0 (on Gaussian data, 20 λ-uniform steps land within 4% of
     the data variance; 20 t-uniform steps overshoot by over 50%).  Levels off the integer grid are told
     to the network as fractional steps (the DiffWave alignment).  lambda_min: start at λ = lambda_min
-    when the start step's λ lies below it (see audiodiff.spacing).
+    when the start step's λ lies below it (see audiodiff.sampling.spacing).
     """
     top, n = _start_and_count(schedule, steps, t_start)
     ab_top = top_alpha_bar(schedule, top, lambda_min)
@@ -105,7 +105,7 @@ def half_lambda(alpha_bar: float) -> float:
 def placed_plan(schedule: NoiseSchedule, steps: int | None, t_start: float | None, spacing: str | None = None,
                 lambda_min: float | None = None, levels: Sequence[float] | None = None) -> Plan:
     """The plan of a sampler that visits levels it is told: `levels` if given, else `steps` levels from
-    t_start placed by `spacing` (audiodiff/spacing.py; the sampler's own default is filled in by the loop)."""
+    t_start placed by `spacing` (audiodiff/sampling/spacing.py; the sampler's own default is filled in by the loop)."""
     if levels is not None:
         if spacing is not None or lambda_min is not None:
             raise ValueError("give either levels (explicit steps) or a spacing, not both")

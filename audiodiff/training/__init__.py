@@ -1,11 +1,12 @@
 """Training: the Trainer and its loop, the classifier's trainer, and what they stand on.
 
     trainer.py      Trainer: the loop (batch → micro-batches → clip → step → EMA → log → checkpoint)
-    batches.py      the dataset, its labels and features, the loader, each batch as the domain feeds the net
-    classifier.py   ClassifierTrainer: the same loop with cross-entropy, for the evaluation classifier
+    objectives.py   what a step optimises, one class each: diffusion, spectral regression (objective_for)
+    training_data.py the dataset, its labels and features, the loader, each batch as the domain feeds the net
+    classification.py ClassifierTrainer: the same loop with cross-entropy, for the evaluation classifier
     distillation.py distill(run, steps, out): progressive distillation to few DDIM steps (DistillTrainer)
     run.py          train(recipe, run_dir): picks the trainer for the recipe
-    config.py       TrainConfig: the [train] table's keys, defaults and ranges
+    train_config.py TrainConfig: the [train] table's keys, defaults and ranges
     lr.py           the learning-rate multiplier: warm-up, then constant or cosine (over steps or a time budget)
     budget.py       the wall-clock budget ([train] minutes, --minutes) and the training clock
     state.py        config.json, RNG streams, checkpoint / resume, run-directory checks and lock
@@ -23,7 +24,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .config import TrainConfig
+from .train_config import TrainConfig
 from .errors import TrainingError
 
 # public name → the module of this package that defines it

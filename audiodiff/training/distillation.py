@@ -36,7 +36,7 @@ from ..nets import build_network, is_classifier_config, network_objective
 from ..precision import autocast as precision_autocast
 from ..recipe import recipe_from_dict
 from ..sampling import placed_plan
-from ..spacing import nested_levels
+from ..sampling.spacing import nested_levels
 from .errors import TrainingError
 from .trainer import Trainer
 

@@ -4,7 +4,7 @@ Every eval_every steps the Trainer calls `TrainingEvaluator.run()` (rank 0): eva
 the EMA weights as `audiodiff sample` makes them by default (the run's [sample] settings, seed 0; a
 class-conditional model cycles through its classes, which also gives an accuracy), resampled and cropped /
 padded to the classifier's input, and scored against the classifier's reference statistics (its training
-split, cached; see audiodiff/evaluate.py).  The scores go to
+split, cached; see audiodiff/eval/evaluate.py).  The scores go to
 
 - TensorBoard: eval/fid, eval/is, eval/mis, eval/am, eval/ndb (and eval/accuracy);
 - RUN_DIR/metrics.jsonl, one JSON line per evaluation.  When a killed run resumes from its checkpoint at
@@ -27,9 +27,9 @@ import torch
 
 from .. import checkpoint as ckpt
 from ..audio import crop_or_pad, resample
-from ..classifier import append_metrics, load_classifier, trim_metrics
+from ..eval.scorer import append_metrics, load_classifier, trim_metrics
 from ..domains import get_domain
-from ..evaluate import reference_stats, score_waves
+from ..eval.evaluate import reference_stats, score_waves
 from ..pipeline import Pipeline
 from .errors import TrainingError
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .config import TrainConfig
+from .train_config import TrainConfig
 
 
 def lr_factor(s: int, cfg: TrainConfig, time_fraction: float | None = None) -> float:

@@ -21,7 +21,7 @@ from ..domains import preview_clips
 from ..features import clip_sample, preview_features, preview_range
 from ..pipeline import Pipeline
 from ..progress import make_progress
-from ..wavestats import compare_to_data
+from ..eval.wavestats import compare_to_data
 
 log = logging.getLogger("audiodiff")
 

@@ -92,4 +92,4 @@ def objective_for(model_cfg: dict[str, Any], diffusion: GaussianDiffusion) -> Ob
         return SpectralRegression()
     if kind == "diffusion":
         return DiffusionObjective(diffusion)
-    raise ValueError(f"no objective class for {kind!r} networks here (classifiers: training/classifier.py)")
+    raise ValueError(f"no objective class for {kind!r} networks here (classifiers: training/classification.py)")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..nets import is_classifier_config
-from .classifier import ClassifierTrainer
+from .classification import ClassifierTrainer
 from .state import discard_new_run_dir, new_folders
 from .trainer import Trainer
 

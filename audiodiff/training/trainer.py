@@ -56,7 +56,7 @@ from ..interrupt import Interrupted, StopFlag
 from ..nets import build_network
 from ..precision import autocast as precision_autocast, resolve_precision
 from .distributed import barrier, close_distributed, local_world_size, quiet_logger, rank_seed, setup_distributed
-from .batches import TrainingData
+from .training_data import TrainingData
 from .budget import Budget, TrainingClock, check_minutes, format_minutes, resolve_budget
 from .lr import lr_factor
 from .objectives import objective_for
@@ -150,7 +150,7 @@ class Trainer(RunState, Monitoring, TrainingData):
         self._bad_what = "loss"
         self.features = None        # mel / vocoder runs: set in _fit, statistics from the data or the run
         self._dataset = None
-        self._mixer = None          # denoiser runs: the noise mixer, set in _fit (training/batches.py)
+        self._mixer = None          # denoiser runs: the noise mixer, set in _fit (training/training_data.py)
         self._evaluator: TrainingEvaluator | None = None
         self._resume()
         self.budget = Budget(resolve_budget(self._cli_minutes, self.cfg.minutes, self.saved_budget, self.clock.spent),

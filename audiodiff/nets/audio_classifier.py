@@ -10,7 +10,7 @@ is the same digit; the relative level of speech and noise still shows.  The mel 
 network (its filters are buffers), so a run directory alone says how audio is turned into features.
 
 Unlike the ε-networks it takes no diffusion step: `objective = "classification"` tells the trainer to
-train it with cross-entropy on labelled clips instead of the diffusion loss (see audiodiff/classifier.py).
+train it with cross-entropy on labelled clips instead of the diffusion loss (see audiodiff/eval/scorer.py).
 """
 
 from __future__ import annotations

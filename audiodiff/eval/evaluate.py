@@ -34,12 +34,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import checkpoint as ckpt
-from .audio import AudioReadError, crop_or_pad, load_audio
-from .classifier import embed, load_classifier
-from .data import DatasetError, build_dataset, find_audio_files, list_sources, speechcommands_dir
+from .. import checkpoint as ckpt
+from ..audio import AudioReadError, crop_or_pad, load_audio
+from .scorer import embed, load_classifier
+from ..data import DatasetError, build_dataset, find_audio_files, list_sources, speechcommands_dir
 from .metrics import classifier_metrics, ndb_centroids
-from .recipe import DataConfig
+from ..recipe import DataConfig
 from .wavestats import band_edges, band_energy_db, power_sum, wave_stats
 
 log = logging.getLogger("audiodiff")
@@ -52,7 +52,7 @@ REFERENCE_BATCH = 256
 
 @dataclass
 class EvalClip:
-    """One scored clip, as the report page takes it (audiodiff.report.ReportClip has the same fields)."""
+    """One scored clip, as the report page takes it (audiodiff.eval.report.ReportClip has the same fields)."""
     name: str
     audio: np.ndarray            # float32 [L] at sample_rate, cropped / padded to the classifier's length
     sample_rate: int
@@ -249,7 +249,7 @@ def evaluate(samples: str | Path, classifier: str | Path, reference: str | Path 
     """Score every audio file under `samples` with the classifier run `classifier` (see the module docstring).
 
     The result's `clips` (name, audio, sample_rate, label) and flat `metrics` are what
-    audiodiff.report.write_report takes."""
+    audiodiff.eval.report.write_report takes."""
     net, config = load_classifier(classifier, device)
     rate, length = int(config["sample_rate"]), int(config["clip_length"])
     clips, skipped = read_samples(samples, rate, length, config.get("class_names"))

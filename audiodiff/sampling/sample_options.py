@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..options import option
-from ..spacing import LAMBDA_SPACINGS, SPACINGS, check_levels
+from .spacing import LAMBDA_SPACINGS, SPACINGS, check_levels
 from .loop import CLIP_X0
 from .plans import DIFFWAVE_FAST_BETAS, check_fast_betas
 from .registry import SAMPLERS, get_sampler, own_spacings
@@ -29,7 +29,7 @@ class SampleOptions:
     fast_betas: list = option(list(DIFFWAVE_FAST_BETAS))
     guidance: float = option(1.0, lo=0, hi=100, help="classifier-free guidance scale for labelled sampling")
     spacing: str = option("", choices=("",) + SPACINGS,
-                          help=f"where the steps go (audiodiff/spacing.py); empty = the sampler's own "
+                          help=f"where the steps go (audiodiff/sampling/spacing.py); empty = the sampler's own "
                                f"({own_spacings()})")
     lambda_min: float = option(0.0, hi=0, help="logsnr/karras: start no noisier than this half log-SNR λ; "
                                                "0 = no clip")

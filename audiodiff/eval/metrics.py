@@ -1,6 +1,6 @@
 """Sample-quality metrics on a classifier's outputs: FID, IS, mIS, AM, NDB (and the Fréchet distance FAD uses).
 
-Inputs are what `audiodiff.classifier.embed` returns: penultimate features [N, D] and log-probabilities
+Inputs are what `audiodiff.eval.scorer.embed` returns: penultimate features [N, D] and log-probabilities
 [N, K] (float64).  The definitions follow the SC09 evaluation of SaShiMi (state-spaces/s4,
 models/sashimi/sc09_classifier/test_speech_commands.py), which the DiffWave and SaShiMi papers' tables use:
 

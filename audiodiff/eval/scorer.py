@@ -1,5 +1,5 @@
-"""Using the evaluation classifier (recipes/sc09-classifier, nets/classifier.py), and what its trainer
-(audiodiff/training/classifier.py: ClassifierTrainer) draws on: augmentation, splits, accuracy, metrics.jsonl.
+"""Using the evaluation classifier (recipes/sc09-classifier, nets/audio_classifier.py), and what its trainer
+(audiodiff/training/classification.py: ClassifierTrainer) draws on: augmentation, splits, accuracy, metrics.jsonl.
 
 Augmentation, drawn from the trainer's seeded noise generator (so a resumed run sees the same batches):
 a time shift of up to ±SHIFT_SECONDS (zero-filled), a gain of ±GAIN_DB, and with probability NOISE_PROB
@@ -10,7 +10,7 @@ eval_every steps (TensorBoard valid/accuracy, RUN_DIR/metrics.jsonl) and at the 
 accuracy is then written into config.json under "metrics" (valid_accuracy, test_accuracy, n_valid, n_test).
 
 `load_classifier(run)` gives the trained network back; `embed(net, waves)` its penultimate features and
-log-probabilities, which audiodiff/metrics.py turns into FID, IS, mIS, AM and NDB.
+log-probabilities, which audiodiff/eval/metrics.py turns into FID, IS, mIS, AM and NDB.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import checkpoint as ckpt
-from .nets import build_network, is_classifier_config  # noqa: F401  (callers import is_classifier_config here)
-from .data import SPLIT_DATASETS
+from .. import checkpoint as ckpt
+from ..nets import build_network, is_classifier_config  # noqa: F401  (callers import is_classifier_config here)
+from ..data import SPLIT_DATASETS
 
 log = logging.getLogger("audiodiff")
 

@@ -32,7 +32,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from .schedule import NoiseSchedule
+from ..schedule import NoiseSchedule
 
 SPACINGS = ("uniform", "trailing", "leading", "logsnr", "karras")
 LAMBDA_SPACINGS = ("logsnr", "karras")   # the spacings `lambda_min` clips

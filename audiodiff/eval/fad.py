@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .evaluate import read_samples
-from .install import torchaudio
+from ..install import torchaudio
 from .metrics import frechet_distance
 
 LIBRARY_MODELS = {"vggish": 16000, "pann": 16000, "clap": 48000, "encodec": 24000}

@@ -8,9 +8,8 @@ import logging
 import torch
 from torch.utils.data import DataLoader
 
-from ..data import EpochBatchSampler, build_dataset
+from ..data import EpochBatchSampler, build_dataset, mixer_for
 from ..domains import fit_features, prepare_batch, split_item
-from ..data.mixing import mixer_for
 from ..install import cores_available
 from .distributed import in_turns, rank_seed
 from .errors import TrainingError

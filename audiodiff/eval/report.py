@@ -25,11 +25,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from . import __version__
-from .audio import wav_bytes
-from .atomic import atomic_write
-from .features import preview_image
-from .png import png_bytes
+from .. import __version__
+from ..audio import wav_bytes
+from ..atomic import atomic_write
+from ..features import preview_image
+from ..png import png_bytes
 
 # Spectrogram images: one pixel per mel bin and frame, repeated only to reach this size for short clips
 # (pixels); the browser scales them to the grid cell.
@@ -97,7 +97,7 @@ def write_sample_report(path: str | Path, clips: Sequence[tuple[str, Any]], pipe
 
 def write_eval_report(path: str | Path, result: Any, samples: str | Path, classifier: str | Path,
                       extra_metrics: Mapping[str, Any] | None = None) -> Path:
-    """`audiodiff eval --report`: the page for an audiodiff.evaluate.EvalResult, clips grouped by their label
+    """`audiodiff eval --report`: the page for an audiodiff.eval.evaluate.EvalResult, clips grouped by their label
     (else by the class the classifier heard), its metrics (plus numeric `extra_metrics`: FAD, SI-SDR) and an
     evaluation card."""
     clips = [ReportClip(c.name, c.audio, c.sample_rate,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import load_audio
-from .data import find_audio_files
+from ..audio import load_audio
+from ..data import find_audio_files
 
 
 @dataclass(frozen=True)

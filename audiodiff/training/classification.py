@@ -2,8 +2,8 @@
 
 A recipe whose [model] type is a classification network (its class says `objective = "classification"`)
 is trained by `ClassifierTrainer`: the Trainer's loop, batches, EMA, checkpoints, resume and TensorBoard, with
-the diffusion loss replaced by cross-entropy on augmented, labelled clips (audiodiff/classifier.py: augment).
-Validation accuracy is logged every [train] eval_every steps and at the end; see audiodiff/classifier.py.
+the diffusion loss replaced by cross-entropy on augmented, labelled clips (audiodiff/eval/scorer.py: augment).
+Validation accuracy is logged every [train] eval_every steps and at the end; see audiodiff/eval/scorer.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .. import checkpoint as ckpt
-from ..classifier import accuracy, append_metrics, augment, clips_and_labels, split_data, trim_metrics
+from ..eval.scorer import accuracy, append_metrics, augment, clips_and_labels, split_data, trim_metrics
 from ..data import build_dataset
 from ..precision import autocast as precision_autocast
 from .errors import TrainingError
