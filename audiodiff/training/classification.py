@@ -1,8 +1,9 @@
 """ClassifierTrainer: the evaluation classifier (recipes/sc09-classifier) trained by the diffusion Trainer's loop.
 
 A recipe whose [model] type is a classification network (its class says `objective = "classification"`)
-is trained by `ClassifierTrainer`: the Trainer's loop, batches, EMA, checkpoints, resume and TensorBoard, with
-the diffusion loss replaced by cross-entropy on augmented, labelled clips (audiodiff/eval/scorer.py: augment).
+is trained by `ClassifierTrainer`: the Trainer's loop and step, batches, EMA, checkpoints, resume and
+TensorBoard, with the objective cross-entropy on augmented, labelled clips (objectives.Classification).  What is
+left here is what a classifier measures: its labels, and validation / test accuracy.
 Validation accuracy is logged every [train] eval_every steps and at the end; see audiodiff/eval/scorer.py.
 """
 
@@ -12,13 +13,11 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch.nn.functional as F
 from torch import Tensor
 
 from .. import checkpoint as ckpt
-from ..eval.scorer import accuracy, append_metrics, augment, clips_and_labels, split_data, trim_metrics
+from ..eval.scorer import accuracy, append_metrics, clips_and_labels, split_data, trim_metrics
 from ..data import build_dataset
-from ..precision import autocast as precision_autocast
 from .errors import TrainingError
 from .trainer import Trainer
 
@@ -52,21 +51,6 @@ class ClassifierTrainer(Trainer):
 
     def _drop_labels(self, labels: Tensor | None) -> Tensor | None:
         return None if labels is None else labels.to(self.device, non_blocking=True)   # no label dropout
-
-    def train_step(self, x0: Tensor, labels: Tensor | None = None, **_: Tensor) -> float | None:
-        """One optimiser step of cross-entropy on augmented clips x0 [B, 1, L] with labels [B]."""
-        self.train_model.train()
-        x = augment(x0, self.recipe.data.sample_rate, self.noise_rng)
-        n = self.cfg.grad_accum
-        chunks = list(zip(x.chunk(n), labels.chunk(n)))
-        loss_sum = None
-        for i, (xb, yb) in enumerate(chunks):
-            with self._micro_batch_sync(last=i == len(chunks) - 1):
-                with precision_autocast(self.precision, self.device):
-                    loss = F.cross_entropy(self.train_model(xb).float(), yb) * (xb.shape[0] / x.shape[0])
-                loss.backward()
-            loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
-        return self._reduce_and_step(loss_sum)
 
     def _preview(self) -> None:
         """A classifier makes no audio to preview."""

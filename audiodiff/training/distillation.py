@@ -26,18 +26,16 @@ import math
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from .. import checkpoint as ckpt
 from ..diffusion import DISTILL_WEIGHTINGS
-from ..domains import chunk_cond
 from ..nets import build_network, is_classifier_config, network_objective
-from ..precision import autocast as precision_autocast
 from ..recipe import recipe_from_dict
 from ..sampling import placed_plan
 from ..sampling.spacing import nested_levels
 from .errors import TrainingError
+from .objectives import ProgressiveDistillation
 from .trainer import Trainer
 
 log = logging.getLogger("audiodiff")
@@ -160,6 +158,7 @@ class DistillTrainer(Trainer):
                 self.config[key] = copy.deepcopy(self.teacher_config[key])
         self.teacher = build_network(self.teacher_config["model"]).to(self.device).eval().requires_grad_(False)
         super()._build()   # the student, EMA, optimiser, then _resume
+        self.objective = ProgressiveDistillation(self.diffusion, self.teacher, self.settings["weighting"])
         if self.last_checkpoint_step is None:   # a fresh start: teacher, student and EMA from the run's EMA weights
             ckpt.load_weights(self.teacher_run, self.teacher)
             self.model.load_state_dict(self.teacher.state_dict())
@@ -176,8 +175,9 @@ class DistillTrainer(Trainer):
         self.round = r
         n = self.student_steps
         plan = placed_plan(self.diffusion.schedule, None, None, levels=nested_levels(self.diffusion.num_steps, 2 * n))
-        self._plan = [v.to(self.device) for v in (plan.t_model, plan.alpha_bar, plan.alpha_bar_prev)]
         self.config["sample"] = {**self.config["sample"], **student_sample(self.diffusion.num_steps, n)}
+        self.objective.set_round(tuple(v.to(self.device) for v in (plan.t_model, plan.alpha_bar, plan.alpha_bar_prev)),
+                                 n, self.config["sample"])
         self.config["distill"] = {**self.settings, "teacher_step": self.teacher_config.get("step"), "round": r,
                                   "rounds": self.rounds, "student_steps": n}
 
@@ -205,52 +205,12 @@ class DistillTrainer(Trainer):
         self.round = int(saved["round"])
 
     # ----------------------------------------------------------------- one optimiser step
-    def _draw(self, x0: Tensor) -> tuple[Tensor, Tensor]:
-        """The student's step index i [B] (in [0, N)) and noise like x0, from the run's noise generator."""
-        i = torch.randint(0, self.student_steps, (x0.shape[0],), device=x0.device, generator=self.noise_rng)
-        noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=self.noise_rng)
-        return i, noise
-
-    def _terms(self, x0: Tensor, i: Tensor, noise: Tensor, cond: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """Weighted per-example losses [B] and the student's steps t [B] at plan step i of the N-step student."""
-        t_plan, ab_plan, prev_plan = self._plan
-        shape = (-1,) + (1,) * (x0.ndim - 1)
-        k = 2 * i
-        t, ab = t_plan[k], ab_plan[k].reshape(shape)
-        x_t = self.diffusion.at_level(x0, noise, ab)
-        sample = self.config["sample"]
-        with torch.no_grad():
-            target = self.diffusion.distillation_target(
-                self.teacher, x_t, t, ab, t_plan[k + 1], ab_plan[k + 1].reshape(shape), prev_plan[k + 1].reshape(shape),
-                clip_x0=sample.get("clip_x0", "none"), dynamic_percentile=sample.get("dynamic_percentile", 0.995),
-                **cond)
-        out = self.train_model(x_t, t.to(torch.float32), **cond)
-        err = (out.float() - target.float()).pow(2).flatten(1).mean(dim=1)
-        return err * self.diffusion.distillation_weight(ab, self.settings["weighting"]).to(err.device), t
-
     def train_step(self, x0: Tensor, **cond: Tensor) -> float | None:
-        """One optimiser step of the distillation loss (the Trainer's, with the teacher's two DDIM steps as target)."""
+        """The Trainer's step on the distillation objective, moving to the next round first when one is due."""
         r = self.step // self.iters
         if r != self.round:
             self._next_round(r)
-        self.train_model.train()
-        i, noise = self._draw(x0)
-        n = self.cfg.grad_accum
-        chunks = list(zip(x0.chunk(n), i.chunk(n), noise.chunk(n), chunk_cond(cond, n)))
-        loss_sum, per_example, steps = None, [], []
-        for j, (xb, ib, nb, cb) in enumerate(chunks):
-            with self._micro_batch_sync(last=j == len(chunks) - 1):
-                with precision_autocast(self.precision, self.device):
-                    terms, t = self._terms(xb, ib, nb, cb)
-                loss = terms.mean() * (xb.shape[0] / x0.shape[0])
-                loss.backward()
-            loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
-            per_example.append(terms.detach())
-            steps.append(t)
-        value = self._reduce_and_step(loss_sum)
-        if value is not None:
-            self._record_loss_bins(torch.cat(steps).long(), torch.cat(per_example))
-        return value
+        return super().train_step(x0, **cond)
 
     # ----------------------------------------------------------------- the run
     def _fit(self) -> None:

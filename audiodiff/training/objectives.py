@@ -7,6 +7,9 @@ terms for one micro-batch (`loss_terms`: x0 [b, C, L] and the drawn tensors and 
     DiffusionObjective   an ε-network: x_t at a random step, the loss of GaussianDiffusion.loss_terms
     SpectralRegression   a network that answers in one call (nets: objective = "regression"): its output for the
                          noisy input cond_wave against the clean x0, in a power-law compressed spectral loss
+    Classification       a classifier (nets: objective = "classification"): cross-entropy on augmented clips
+    ProgressiveDistillation  a student's one DDIM step against its teacher's two (training/distillation.py sets
+                         it up and moves it from round to round)
 
 `objective_for(model_cfg, diffusion)` picks one from the network's declared objective.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..diffusion import GaussianDiffusion
@@ -85,11 +89,66 @@ class SpectralRegression(Objective):
         return self.spectral_loss(model(cond["cond_wave"]), x0)
 
 
+class Classification(Objective):
+    """Cross-entropy of the network's logits on clips augmented by a random shift, gain and white noise
+    (eval/scorer.augment, drawn for the whole batch) against cond["labels"] [b]."""
+
+    def __init__(self, sample_rate: int):
+        self.sample_rate = sample_rate
+
+    def draw(self, x0: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
+        from ..eval.scorer import augment
+
+        return {"augmented": augment(x0, self.sample_rate, generator)}
+
+    def loss_terms(self, model: nn.Module, x0: Tensor, drawn: dict[str, Tensor], cond: dict[str, Tensor]) -> Tensor:
+        return F.cross_entropy(model(drawn["augmented"]).float(), cond["labels"], reduction="none")
+
+
+class ProgressiveDistillation(Objective):
+    """Salimans & Ho (2022): at level 2i of the teacher's 2N-level DDIM plan, x_t = the clean x0 noised there; the
+    student's output must be what makes its one DDIM step land where the teacher's two land
+    (GaussianDiffusion.distillation_target), squared error weighted by `weighting` (distillation_weight).  The
+    plan is the round's (set_round)."""
+
+    def __init__(self, diffusion: GaussianDiffusion, teacher: nn.Module, weighting: str):
+        self.diffusion, self.teacher, self.weighting = diffusion, teacher, weighting
+        self.plan: tuple[Tensor, Tensor, Tensor] | None = None
+        self.student_steps = 0
+        self.sample: dict[str, Any] = {}
+
+    def set_round(self, plan: tuple[Tensor, Tensor, Tensor], student_steps: int, sample: dict[str, Any]) -> None:
+        """The round's plan (t_model, ᾱ, ᾱ_prev of its 2N levels, on the device), N, and the [sample] options
+        (clip_x0) the teacher's steps use."""
+        self.plan, self.student_steps, self.sample = plan, student_steps, sample
+
+    def draw(self, x0: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
+        """The student's step index i [B] in [0, N), noise like x0, and the training step t there (loss bins)."""
+        i = torch.randint(0, self.student_steps, (x0.shape[0],), device=x0.device, generator=generator)
+        noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
+        return {"i": i, "noise": noise, "t": self.plan[0][2 * i].long()}
+
+    def loss_terms(self, model: nn.Module, x0: Tensor, drawn: dict[str, Tensor], cond: dict[str, Tensor]) -> Tensor:
+        t_plan, ab_plan, prev_plan = self.plan
+        shape = (-1,) + (1,) * (x0.ndim - 1)
+        k = 2 * drawn["i"]
+        t, ab = t_plan[k], ab_plan[k].reshape(shape)
+        x_t = self.diffusion.at_level(x0, drawn["noise"], ab)
+        with torch.no_grad():
+            target = self.diffusion.distillation_target(
+                self.teacher, x_t, t, ab, t_plan[k + 1], ab_plan[k + 1].reshape(shape), prev_plan[k + 1].reshape(shape),
+                clip_x0=self.sample.get("clip_x0", "none"),
+                dynamic_percentile=self.sample.get("dynamic_percentile", 0.995), **cond)
+        out = model(x_t, t.to(torch.float32), **cond)
+        err = (out.float() - target.float()).pow(2).flatten(1).mean(dim=1)
+        return err * self.diffusion.distillation_weight(ab, self.weighting).to(err.device)
+
+
 def objective_for(model_cfg: dict[str, Any], diffusion: GaussianDiffusion) -> Objective:
     """The objective a [model] table's network is trained by (nets.network_objective)."""
     kind = network_objective(model_cfg)
     if kind == "regression":
         return SpectralRegression()
-    if kind == "diffusion":
-        return DiffusionObjective(diffusion)
-    raise ValueError(f"no objective class for {kind!r} networks here (classifiers: training/classification.py)")
+    if kind == "classification":
+        return Classification(int(model_cfg["sample_rate"]))
+    return DiffusionObjective(diffusion)

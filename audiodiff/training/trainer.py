@@ -2,6 +2,10 @@
 bf16 autocast ([train] precision), optional torch.compile, DistributedDataParallel, TensorBoard, atomic checkpoints
 and exact resume.  Pointing it at an existing run directory continues that run.
 
+Objectives.  What one step optimises is an Objective (objectives.py): the diffusion loss for ε-networks, a spectral
+regression for one-call denoisers, cross-entropy for classifiers, progressive distillation (distillation.py);
+`train_step` below is the one loop over micro-batches that runs any of them.
+
 Batches.  [train] batch_size is the *global* batch of one optimiser step, whatever the hardware: it is
 split across the processes of a distributed run, and each process's share is split again into
 [train] grad_accum micro-batches (so batch_size must be divisible by processes × grad_accum).  Which
