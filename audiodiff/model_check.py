@@ -105,7 +105,7 @@ def _check_diffusion(file: Path, d: dict[str, Any]) -> int:
 
 
 def _check_sample(file: Path, s: dict[str, Any], steps: int) -> None:
-    for key in ("sampler", "steps", "eta", "variance", "guidance"):
+    for key in ("sampler", "steps", "eta", "variance", "guidance", "label"):
         if key in s:
             _field_check(file, SampleConfig, key, s[key], f"sample.{key}")
     if "fast_betas" in s:

@@ -114,6 +114,9 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
     if tr.eval_every and not tr.eval_classifier and not is_classifier_config(recipe.model):
         raise RecipeError(f"{source}: [train] eval_every = {tr.eval_every} scores samples with a classifier: set "
                           f"[train] eval_classifier = its run directory (audiodiff train recipes/sc09-classifier)")
+    if recipe.sample.label and not recipe.model.get("num_classes"):
+        raise RecipeError(f"{source}: [sample] label = {recipe.sample.label!r} needs a class-conditional model "
+                          f"([model] num_classes); leave it out to sample unconditionally")
     if network_objective(recipe.model) == "regression" and recipe.data.domain != "denoiser":
         raise RecipeError(f"{source}: [model] type = {recipe.model['type']!r} maps a noisy recording to a clean one "
                           f"in one call: it trains on (noisy, clean) pairs, [data] domain = \"denoiser\"")

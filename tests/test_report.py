@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import struct
 from html.parser import HTMLParser
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from typer.testing import CliRunner
 
 import audiodiff
@@ -236,6 +238,47 @@ def test_sample_report_to_a_folder_is_refused_before_sampling(labelled_run, tmp_
     assert proc.returncode == 2
     assert_one_line_error(proc, "--report", "is a folder", str(tmp_path / "folder" / "report.html"))
     assert not (tmp_path / "wavs").exists()
+
+
+@pytest.mark.slow
+def test_sample_each_class_in_turn_by_name_and_one_line_for_a_wrong_one(labelled_run, tmp_path):
+    """--label each: sample i is class i mod 10 across batches (a section per class on the page); a class name is
+    its index; a wrong label is one line naming the choices, before anything is written."""
+    out = tmp_path / "wavs"
+    result = CliRunner().invoke(app, ["sample", "--model", str(labelled_run), "--n", "12", "--label", "each",
+                                      "--steps", "2", "--seed", "1", "--batch-size", "5", "--out", str(out),
+                                      "--report", str(tmp_path / "page.html"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    names = audiodiff.load(labelled_run, device="cpu").config["class_names"]
+    labels = json.loads((out / "labels.json").read_text())
+    assert labels == {f"sample_{i:03d}.wav": names[i % 10] for i in range(12)}
+    page = PageParser((tmp_path / "page.html").read_text())
+    assert page.h2 == ["Model"] + [f"{names[k]} ({2 if k < 2 else 1} clip{'s' if k < 2 else ''})" for k in range(10)]
+    assert page.rows["label"] == "each class in turn"
+    pipe = audiodiff.load(labelled_run, device="cpu")
+    by_name = pipe.sample(n=2, steps=2, seed=3, labels="seven")
+    assert torch.equal(by_name, pipe.sample(n=2, steps=2, seed=3, labels=7))
+    assert not torch.equal(by_name, pipe.sample(n=2, steps=2, seed=3, labels=2))
+    line = assert_one_line_error(run_cli("sample", "--model", str(labelled_run), "--n", "1", "--label", "eleven",
+                                         "--out", str(tmp_path / "none"), "--no-progress"), "eleven", "seven", "each")
+    assert line.startswith("error: --label")
+    assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())
+
+
+def test_a_runs_sample_label_is_its_default_class(labelled_run):
+    """[sample] label = "each" makes a class-conditional run sample the classes in turn when no label is given;
+    empty (the default) keeps it unconditional, and a label on an unconditional recipe is refused."""
+    from audiodiff.recipe import RecipeError, recipe_from_dict
+
+    pipe = audiodiff.load(labelled_run, device="cpu")
+    assert pipe.class_labels(None, 3) is None
+    pipe.config["sample"] = {**pipe.config["sample"], "label": "each"}
+    assert pipe.class_labels(None, 12) == [i % 10 for i in range(12)]
+    assert pipe.class_labels("3", 2) == [3, 3]
+    raw = tiny_recipe_dict(labelled_run)
+    raw["sample"]["label"] = "each"
+    with pytest.raises(RecipeError, match="num_classes"):
+        recipe_from_dict(raw)
 
 
 # ----------------------------------------------------------------- in a real browser

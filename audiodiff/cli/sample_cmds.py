@@ -23,10 +23,11 @@ def sample(
                                           "(default: the run's \\[sample] sampler)."),
     eta: Optional[float] = typer.Option(None, "--eta", min=0.0, max=1.0, help="DDIM η (ddim only)."),
     seed: Seed = None,
-    label: Optional[int] = typer.Option(None, "--label", min=0, help="Class to generate (class-conditional "
-                                        "models, e.g. a digit 0-9 for sc09-cond)."),
+    label: Optional[str] = typer.Option(None, "--label", help="Class to generate (class-conditional models): an "
+                                        "index, a class name (e.g. seven for sc09-cond), or each (the classes in "
+                                        "turn, evenly); default: the run's \\[sample] label, else unconditional."),
     guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, help="Classifier-free guidance scale "
-                                             "(1 = plain conditional; needs --label)."),
+                                             "(1 = plain conditional; needs a label)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Clips generated at once."),
     device: Device = "auto",
     precision: Precision = "auto",
@@ -68,13 +69,12 @@ def sample(
     check_sample_folder(out, force)
     pipe = load_pipeline(model, device, precision)
     voc = _check_mel_options(pipe, model, vocoder, save_mel, device)
-    if guidance is not None and label is None:
-        raise typer.BadParameter("needs --label: say which class to generate", param_hint="--guidance")
-    if label is not None and not getattr(pipe.model, "num_classes", 0):
-        fail(f"{model or 'this run'} is not class-conditional: drop --label, or train a recipe with "
-             f"[model] num_classes (e.g. recipes/sc09-cond)")
-    if label is not None and label >= pipe.model.num_classes:
-        fail(f"--label {label}: this model has classes 0..{pipe.model.num_classes - 1}")
+    try:
+        labels = pipe.class_labels(label, n)   # one class per sample: --label, else the run's [sample] label
+    except ValueError as exc:
+        fail(f"--label: {exc}" if label is not None else f"{model or 'this run'}: [sample] {exc}")
+    if guidance is not None and labels is None:
+        raise typer.BadParameter("needs a label: say which class to generate (--label)", param_hint="--guidance")
     if eta is not None and "eta" not in get_sampler(sampler or pipe.sample_options.sampler).options:
         # judged after loading: a run whose [sample] sampler is ddim takes --eta without --sampler
         takers = " | ".join(samplers_where(lambda s: "eta" in s.options))
@@ -84,8 +84,9 @@ def sample(
     paths: list[Path] = []
     while written < n:
         count = min(batch_size, n - written)
+        batch_labels = None if labels is None else labels[written:written + count]
         waves, mels = pipe.generate(count, steps=steps, sampler=sampler, eta=eta, generator=generator,
-                                    progress=progress, labels=label, guidance=guidance, spacing=spacing,
+                                    progress=progress, labels=batch_labels, guidance=guidance, spacing=spacing,
                                     clip_x0=clip_x0, vocoder=voc)
         for i, wave in enumerate(waves):
             stem = out / f"sample_{written:03d}"
@@ -100,18 +101,18 @@ def sample(
     stale = remove_stale_samples(out, paths)
     if stale:
         log.info("removed %d sample_* file(s) of an earlier run from %s", len(stale), out)
-    if label is not None:   # audiodiff eval reads it: accuracy of the classifier on the asked-for class
+    if labels is not None:   # audiodiff eval reads it: accuracy of the classifier on the asked-for classes
         from ..eval.evaluate import write_labels
+        from ..eval.report import class_name
 
-        names = pipe.config.get("class_names") or []
-        write_labels(out, {f"sample_{i:03d}.wav": names[label] if label < len(names) else label for i in range(n)})
+        write_labels(out, {f"sample_{i:03d}.wav": class_name(pipe, k) for i, k in enumerate(labels)})
     extra = (" with mel images (.png)" if plot else "") + (" and mels (.npy)" if save_mel else "")
     how = "" if mels is None else f" (mels decoded by {'vocoder ' + str(vocoder) if voc else 'Griffin-Lim'})"
     typer.echo(f"wrote {n} WAV file(s) at {pipe.sample_rate} Hz{extra} to {out}/{how}")
     if report is not None:
         from ..eval.report import write_sample_report
 
-        write_sample_report(report, clips, pipe, sampler=sampler, steps=steps, eta=eta, seed=seed, label=label,
+        write_sample_report(report, clips, pipe, labels=labels, sampler=sampler, steps=steps, eta=eta, seed=seed,
                             guidance=guidance, vocoder=str(vocoder) if voc else None)
         typer.echo(f"wrote the report page {report}")
 

@@ -85,13 +85,16 @@ def write_report(path: str | Path, clips: Sequence[ReportClip], metrics: Mapping
     return atomic_write(path, lambda f: f.write(page.encode("utf-8")))
 
 
-def write_sample_report(path: str | Path, clips: Sequence[tuple[str, Any]], pipe: Any, **settings: Any) -> Path:
-    """`audiodiff sample --report`: the page for generated (name, wave [L]) pairs, with the run's model
-    card (`settings`: the sampler options used, see model_card) and, with a label, the class name."""
-    label = settings.get("label")
-    name = None if label is None else class_name(pipe, label)
-    return write_report(path, [ReportClip(n, wave, pipe.sample_rate, name) for n, wave in clips],
-                        card=model_card(pipe, **settings),
+def write_sample_report(path: str | Path, clips: Sequence[tuple[str, Any]], pipe: Any,
+                        labels: Sequence[int] | None = None, **settings: Any) -> Path:
+    """`audiodiff sample --report`: the page for generated (name, wave [L]) pairs, with the run's model card
+    (`settings`: the sampler options used, see model_card) and, with labels (one class per clip), a section per
+    class."""
+    names = [None] * len(clips) if labels is None else [class_name(pipe, k) for k in labels]
+    kinds = sorted(set(labels or []))
+    label = None if labels is None else (kinds[0] if len(kinds) == 1 else "each")
+    return write_report(path, [ReportClip(n, wave, pipe.sample_rate, name) for (n, wave), name in zip(clips, names)],
+                        card=model_card(pipe, label=label, **settings),
                         title=f"audiodiff samples: {pipe.config.get('name') or 'model'}")
 
 
@@ -142,7 +145,7 @@ def render_report(clips: Sequence[ReportClip], metrics: Mapping[str, Any] | None
 
 
 def model_card(pipe: Any, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
-               seed: int | None = None, label: int | None = None, guidance: float | None = None,
+               seed: int | None = None, label: int | str | None = None, guidance: float | None = None,
                vocoder: str | None = None, **extra: Any) -> dict[str, Any]:
     """A trained run's card for a report: recipe name, steps trained, network, the sampler settings used
     (the given ones, else the run's [sample] defaults), seed, label, what turned mels into audio (mel runs:
@@ -164,7 +167,8 @@ def model_card(pipe: Any, sampler: str | None = None, steps: int | None = None, 
         "sampling steps": steps,
         "eta": eta,
         "seed": "random" if seed is None else seed,
-        "label": None if label is None else f"{label} ({class_name(pipe, label)})",
+        "label": None if label is None else ("each class in turn" if label == "each" else
+                                             f"{label} ({class_name(pipe, label)})"),
         "guidance": (guidance if guidance is not None else run.guidance) if label is not None else None,
         "mels decoded by": (vocoder or "Griffin-Lim") if hasattr(pipe, "decode") else None,
         **extra,

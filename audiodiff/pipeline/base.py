@@ -144,7 +144,7 @@ class Pipeline:
 
     def _generate(self, n: int, channels: int, length: int, steps: int | None = None, sampler: str | None = None,
                   seed: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
-                  labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
+                  labels: int | str | Sequence[int] | Tensor | None = None, guidance: float | None = None,
                   cond: dict[str, Any] | None = None, **options: Any) -> Tensor:
         """The reverse chain for x of shape [n, channels, length] with the run's [sample] settings filled in."""
         if n < 1:
@@ -153,6 +153,8 @@ class Pipeline:
         chain = run.resolve(sampler=sampler, steps=steps, **options)
         generator = generator or self._generator(seed)
         model = self.sampling_network()
+        if labels is None or isinstance(labels, (int, str)):
+            labels = self.class_labels(labels, n)
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
             labels = labels.expand(n) if labels.numel() == 1 else labels
@@ -163,6 +165,33 @@ class Pipeline:
             raise ValueError("guidance needs labels: say which class to generate")
         return self.diffusion.sample(model, (n, channels, length), generator=generator, device=self.device,
                                      progress_bar=progress, **chain, **(cond or {}))
+
+    def class_labels(self, label: int | str | None, n: int) -> list[int] | None:
+        """The class of each of n samples: `label` an index, a class name (config.json "class_names") or "each"
+        (the classes in turn, so n samples cover them evenly); None takes the run's [sample] label, whose empty
+        default means unconditional (None).  ValueError naming the classes for anything else."""
+        if label is None:
+            label = self.sample_options.label or None
+            if label is None:
+                return None
+        classes = int(getattr(self.model, "num_classes", 0) or 0)
+        if not classes:
+            raise ValueError("this run is not class-conditional: drop the label, or train a recipe with [model] "
+                             "num_classes (e.g. recipes/sc09-cond)")
+        names = [str(x) for x in self.config.get("class_names") or []]
+        if isinstance(label, str) and label.strip() == "each":
+            return [i % classes for i in range(n)]
+        if isinstance(label, str) and label.strip() in names:
+            return [names.index(label.strip())] * n
+        try:
+            index = int(label)
+        except (TypeError, ValueError):
+            index = -1
+        if not 0 <= index < classes:
+            named = f"a name ({', '.join(names)}), " if names else ""
+            raise ValueError(f"label {label!r}: give a class index 0..{classes - 1}, {named}or \"each\" (the "
+                             f"classes in turn)")
+        return [index] * n
 
     def sampling_network(self) -> nn.Module:
         """What the reverse chains call: the model at fp32, or a bf16 copy of it made once (`precision`),
@@ -246,15 +275,16 @@ class GeneratingPipeline(Pipeline):
 
     def sample(self, n: int = 1, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                length: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
-               labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
+               labels: int | str | Sequence[int] | Tensor | None = None, guidance: float | None = None,
                vocoder: "Pipeline | str | Path | None" = None, **options: Any) -> Tensor:
         """Generate n clips of audio: float32 [n, length] in [−1, 1] at `sample_rate`.
 
         `options`: any other sampler option of `audiodiff.sampling.SampleOptions` (eta, variance, fast_betas,
         spacing, lambda_min, levels, clip_x0, dynamic_percentile), as in `audiodiff.sampling.sample`; unset ones
         take the run's [sample] settings where the sampler takes them (`SampleOptions.resolve`).
-        labels (one class for all, or n of them) need a class-conditional model; guidance is the
-        classifier-free guidance scale (1 = plain conditional, 0 = unconditional).
+        labels (one class for all: an index or a class name; n of them; or "each": the classes in turn) need a
+        class-conditional model, which otherwise samples its [sample] label (unconditionally when that is
+        empty); guidance is the classifier-free guidance scale (1 = plain conditional, 0 = unconditional).
         A mel-domain run samples mels and decodes them through `vocoder` (a vocoder run or its path; default
         `pipe.vocoder`) or Griffin-Lim; its length is (length // hop)·hop samples (MelPipeline.generate).
         """

@@ -28,6 +28,8 @@ class SampleOptions:
     variance: str = option("posterior", choices=VARIANCES)
     fast_betas: list = option(list(DIFFWAVE_FAST_BETAS))
     guidance: float = option(1.0, lo=0, hi=100, help="classifier-free guidance scale for labelled sampling")
+    label: str = option("", help="class-conditional runs: the class to sample when none is asked for: a class "
+                                 "name, an index, or \"each\" (the classes in turn, evenly); empty = unconditional")
     spacing: str = option("", choices=("",) + SPACINGS,
                           help=f"where the steps go (audiodiff/sampling/spacing.py); empty = the sampler's own "
                                f"({own_spacings()})")
@@ -89,4 +91,5 @@ class SampleOptions:
 
 
 # What a call (Pipeline.sample, sample_mel, vocode) may set besides sampler and steps; guidance goes with labels.
-CALL_OPTIONS = tuple(f.name for f in dataclasses.fields(SampleOptions) if f.name not in ("sampler", "steps", "guidance"))
+CALL_OPTIONS = tuple(f.name for f in dataclasses.fields(SampleOptions)
+                     if f.name not in ("sampler", "steps", "guidance", "label"))

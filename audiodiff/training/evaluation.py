@@ -71,11 +71,12 @@ class TrainingEvaluator:
         n = t.cfg.eval_n
         num_classes = int(getattr(t.ema.module, "num_classes", 0) or 0)
         names = t.config.get("class_names") or []
+        each = pipe.class_labels("each", n) if num_classes else None   # the classes in turn
         generator = pipe._generator(0)
         waves, labels = [], []
         for start in range(0, n, SAMPLE_BATCH):
             count = min(SAMPLE_BATCH, n - start)
-            cls = [(start + i) % num_classes for i in range(count)] if num_classes else None
+            cls = each[start:start + count] if each else None
             waves.append(pipe.sample(count, generator=generator, labels=cls))
             labels += [names[c] if c < len(names) else None for c in cls] if cls else [None] * count
         wav = torch.cat(waves)
