@@ -42,16 +42,18 @@ def tiny_recipe_dir(tmp_path: Path, wav_folder: Path) -> Path:
 
 @pytest.fixture
 def audiodiff_log(caplog: pytest.LogCaptureFixture):
-    """caplog wired straight to the 'audiodiff' logger (which the CLI may set not to propagate)."""
+    """caplog wired straight to the 'audiodiff' logger (which the CLI may set not to propagate), as its only
+    handler: a stderr handler an earlier in-process CLI call left there would print the records as well."""
     logger = logging.getLogger("audiodiff")
-    old_level, old_propagate = logger.level, logger.propagate
+    old_level, old_propagate, old_handlers = logger.level, logger.propagate, list(logger.handlers)
+    logger.handlers.clear()
     logger.addHandler(caplog.handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False          # each record reaches caplog once
     try:
         yield caplog
     finally:
-        logger.removeHandler(caplog.handler)
+        logger.handlers[:] = old_handlers
         logger.setLevel(old_level)
         logger.propagate = old_propagate
 

@@ -47,7 +47,7 @@ def test_sample_help():
     for option in ("--n", "--out", "--model", "--steps", "--sampler", "--seed", "--eta", "--batch-size"):
         assert option in result.stdout, option
     assert "ddpm" in result.stdout and "dpm++" in result.stdout
-    assert result.stdout.count("[sample]") == 2
+    assert result.stdout.count("[sample]") == 3   # --steps, --sampler, --label: not eaten as rich markup
 
 
 def test_sample_without_runs_fails_cleanly(tmp_path, monkeypatch):
@@ -60,7 +60,8 @@ def test_sample_without_runs_fails_cleanly(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------- errors (real entry point)
 def test_missing_recipe_one_line_error(tmp_path):
-    proc = run_cli("train", str(tmp_path / "no-such-recipe"), "--out", str(tmp_path / "run"), "--no-progress")
+    proc = run_cli("train", str(tmp_path / "no-such-recipe"), "--out", str(tmp_path / "run"), "--no-progress",
+                   process=True)    # the real script in a real interpreter, once
     assert_one_line_error(proc, "no-such-recipe")
     assert not (tmp_path / "run").exists()
 
@@ -87,7 +88,7 @@ def test_usage_errors_are_one_line(args, words):
 
 
 def test_help_exits_zero():
-    proc = run_cli("--help")
+    proc = run_cli("--help", process=True)
     assert proc.returncode == 0 and "train" in proc.stdout
 
 

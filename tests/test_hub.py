@@ -243,7 +243,7 @@ def test_cli_subprocess_empty_cache_is_one_line(tmp_path, offline_cache):
     from helpers.cli import assert_one_line_error, run_cli
 
     proc = run_cli("sample", "--model", "hf://org/name@v1", "--n", "1", "--out", str(tmp_path / "wavs"),
-                   "--device", "cpu", "--no-progress")
+                   "--device", "cpu", "--no-progress", process=True)
     assert_one_line_error(proc, "hf://org/name@v1", "not in the Hugging Face cache", "HF_HUB_OFFLINE=1")
 
 

@@ -1,4 +1,4 @@
-"""The checkout's entry point (`python cli.py …`) in a subprocess, and what its errors must look like."""
+"""The CLI run as a user runs it (in this process, or `python cli.py …` in a child), and what its errors must look like."""
 
 from __future__ import annotations
 
@@ -10,13 +10,62 @@ from pathlib import Path
 from helpers.recipes import REPO
 
 
-def run_cli(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess:
-    """`python cli.py ARGS` (the checkout's entry point) on one CPU thread, never in debug mode."""
-    env = {k: v for k, v in os.environ.items() if k != "AUDIODIFF_DEBUG"}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", COLUMNS="100", PYTHONWARNINGS="ignore")
-    script = "cli.py" if cwd == REPO else str(REPO / "cli.py")
-    return subprocess.run([sys.executable, script, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+def run_cli(*args: str, cwd: Path = REPO, timeout: float = 120, process: bool = False) -> subprocess.CompletedProcess:
+    """`audiodiff ARGS` from `cwd`, as a CompletedProcess (returncode, stdout, stderr).
+
+    In this process by default, through the CLI's own entry point (`audiodiff.cli.main`, what `cli.py` and the
+    console script call): an interpreter start costs seconds, and most checks are of what the command does and
+    says.  `process=True` runs `python cli.py ARGS` in a child on one CPU thread instead, for what only a real
+    process shows (its exit status from the interpreter, imports of a fresh interpreter, the script itself)."""
+    if process:
+        env = {k: v for k, v in os.environ.items() if k != "AUDIODIFF_DEBUG"}
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", COLUMNS="100", PYTHONWARNINGS="ignore")
+        script = "cli.py" if cwd == REPO else str(REPO / "cli.py")
+        return subprocess.run([sys.executable, script, *args], cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    return _in_process(list(args), cwd)
+
+
+def _in_process(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """The CLI's entry point with argv, cwd, environment, streams, warnings, the audiodiff logger, torch's thread
+    count and RNG as a child would have them, all restored afterwards."""
+    import contextlib
+    import io
+    import logging
+    import warnings
+
+    import torch
+
+    from audiodiff.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved = (sys.argv, os.getcwd(), dict(os.environ), torch.get_num_threads(), torch.get_rng_state())
+    logger = logging.getLogger("audiodiff")
+    saved_log = (list(logger.handlers), logger.level, logger.propagate)
+    logger.handlers.clear()          # the CLI sets up its own, as in a fresh process
+    code = 0
+    try:
+        os.environ.pop("AUDIODIFF_DEBUG", None)
+        os.environ["COLUMNS"] = "100"
+        sys.argv = ["audiodiff", *args]
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = saved[0]
+        os.chdir(saved[1])
+        os.environ.clear()
+        os.environ.update(saved[2])
+        torch.set_num_threads(saved[3])
+        torch.set_rng_state(saved[4])
+        logger.handlers[:] = saved_log[0]
+        logger.setLevel(saved_log[1])
+        logger.propagate = saved_log[2]
+    return subprocess.CompletedProcess(["audiodiff", *args], code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
