@@ -3,7 +3,6 @@ calls a row worse only when the spread allows it, and `commits` runs two commits
 
 from __future__ import annotations
 
-import copy
 import json
 import subprocess
 
@@ -35,26 +34,26 @@ def test_the_smallest_suite_writes_rows_under_the_envelope(smallest):
     assert 0.1 < rows["sampler_error"]["median"] < 0.2   # DDIM's 20-step discretisation error (0.14 at 512 × 64)
 
 
-def _scaled(result: dict, row: str, factor: float) -> dict:
-    out = copy.deepcopy(result)
-    for key in ("median", "q1", "q3"):
-        out["rows"][row][key] *= factor
-    return out
+def _result(**rows: dict) -> dict:
+    return {"benchmark": "suite", "rows": rows}
+
+
+def _row(median: float, spread: float = 0.02, **extra) -> dict:
+    return {"unit": "s/step", "median": median, "q1": median * (1 - spread), "q3": median * (1 + spread), **extra}
 
 
 def test_compare_calls_a_row_worse_only_past_its_spread(smallest):
-    old = json.loads(smallest.read_text())
-    same = {x["row"]: x for x in suite.compare(old, old)}
+    measured = json.loads(smallest.read_text())
+    same = {x["row"]: x for x in suite.compare(measured, measured)}
     assert {x["verdict"] for x in same.values()} == {"same"} and same["diffwave_step"]["ratio"] == 1
-    slower = {x["row"]: x for x in suite.compare(old, _scaled(old, "diffwave_step", 2.0))}
-    assert slower["diffwave_step"]["verdict"] == "worse" and slower["diffwave_step"]["ratio"] == pytest.approx(2)
-    faster = {x["row"]: x for x in suite.compare(old, _scaled(old, "diffwave_step", 0.5))}
-    assert faster["diffwave_step"]["verdict"] == "better"
-    heavier = {x["row"]: x for x in suite.compare(old, _scaled(old, "trainer_overhead", 0.5))}
-    assert heavier["trainer_overhead"]["verdict"] == "worse"   # raw / trainer fell: the trainer got slower
-    broken = copy.deepcopy(old)
-    broken["rows"]["diffwave_step"] = {"error": "ImportError: gone"}
-    assert "diffwave_step" not in {x["row"] for x in suite.compare(old, broken)}
+    old = _result(step=_row(1.0), overhead=_row(0.9, higher_is_better=True), error=_row(0.14))
+    verdicts = {x["row"]: (x["verdict"], round(x["ratio"], 6)) for x in suite.compare(old, _result(
+        step=_row(2.0), overhead=_row(0.45, higher_is_better=True), error=_row(0.07)))}
+    assert verdicts == {"step": ("worse", 2.0), "overhead": ("worse", 0.5), "error": ("better", 0.5)}
+    wide = {x["row"]: x["verdict"] for x in suite.compare(_result(step=_row(1.0, 0.3)), _result(step=_row(1.2, 0.3)))}
+    assert wide == {"step": "same"}                     # 20 % slower, but inside a ±30 % spread: not called
+    broken = _result(step={"error": "ImportError: gone"})
+    assert suite.compare(old, broken) == []
 
 
 def test_compare_prints_both_commits_and_refuses_a_foreign_file(smallest, tmp_path, capsys):
