@@ -17,6 +17,7 @@ import audiodiff
 from audiodiff import hub
 from audiodiff.model_check import ModelFileError
 from helpers.runs import train_tiny_run
+from helpers.cli import main_captured
 
 pytest.importorskip("huggingface_hub")
 
@@ -194,26 +195,11 @@ def test_without_huggingface_hub_the_error_says_what_to_install(run, monkeypatch
 
 
 # ----------------------------------------------------------------- the CLI, in-process
-def cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    """`audiodiff ARGV` through the real entry point (main) in this process → (exit code, stdout, stderr)."""
-    from audiodiff.cli import main
-
-    old = sys.argv
-    sys.argv = ["audiodiff", *argv]
-    try:
-        with pytest.raises(SystemExit) as stop:
-            main()
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return stop.value.code, out.out, out.err
-
-
 def test_cli_samples_from_an_hf_model(run, offline_cache, tmp_path, capsys, audiodiff_log, monkeypatch):
     monkeypatch.delenv("AUDIODIFF_DEBUG", raising=False)
     cache_commit(offline_cache, run_files(run), COMMIT_A)
-    code, _, err = cli(["sample", "--model", "hf://org/name", "--n", "1", "--out", str(tmp_path / "wavs"),
-                        "--device", "cpu", "--no-progress"], capsys)
+    code, _, err = main_captured(["sample", "--model", "hf://org/name", "--n", "1", "--out", str(tmp_path / "wavs"),
+                                  "--device", "cpu", "--no-progress"], capsys)
     assert code == 0, err
     assert [p.name for p in (tmp_path / "wavs").iterdir()] == ["sample_000.wav"]
 
@@ -226,8 +212,8 @@ def test_cli_samples_from_an_hf_model(run, offline_cache, tmp_path, capsys, audi
 ])
 def test_cli_hub_failures_are_one_line(ref, words, tmp_path, capsys, audiodiff_log, monkeypatch):
     monkeypatch.delenv("AUDIODIFF_DEBUG", raising=False)
-    code, out, err = cli(["sample", "--model", ref, "--n", "1", "--out", str(tmp_path / "wavs"), "--device", "cpu",
-                          "--no-progress"], capsys)
+    code, out, err = main_captured(["sample", "--model", ref, "--n", "1", "--out", str(tmp_path / "wavs"),
+                                    "--device", "cpu", "--no-progress"], capsys)
     assert code == 1
     assert "Traceback" not in err + out
     [line] = err.strip().splitlines()

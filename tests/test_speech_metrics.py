@@ -22,6 +22,7 @@ from audiodiff.eval import (SPEECH_METRICS, MetricError, SpeechExtraMissing, dns
 from audiodiff.eval import speech as speech_mod
 from audiodiff.install import torchaudio
 from helpers.speech_like import RATE, add_noise, speech_like
+from helpers.cli import main_captured
 
 pesq = pytest.importorskip("pesq", reason="pip install 'audiodiff[speech]'")
 pystoi = pytest.importorskip("pystoi", reason="pip install 'audiodiff[speech]'")
@@ -198,7 +199,8 @@ def test_without_the_extra_the_default_leaves_its_metrics_out(pair_folders, monk
         assert r["metrics"] == ["si_sdr", "mr_stft", "log_mel_l1"] and "pesq" not in r
         with pytest.raises(SpeechExtraMissing, match=r"pip install 'audiodiff\[speech\]'"):
             score_speech(pair_folders["out"], pair_folders["clean"], metrics="pesq")
-        code, out, err = _cli(["eval", str(pair_folders["out"]), "--clean", str(pair_folders["clean"])], capsys)
+        code, out, err = main_captured(["eval", str(pair_folders["out"]), "--clean", str(pair_folders["clean"])],
+                                       capsys)
         assert code == 0 and "si_sdr" in out and "pesq" not in out
         assert err.strip().splitlines() == ["pesq, estoi, dnsmos not scored: pip install 'audiodiff[speech]'"]
     finally:
@@ -206,35 +208,20 @@ def test_without_the_extra_the_default_leaves_its_metrics_out(pair_folders, monk
         speech_mod._importable.cache_clear()
 
 
-def _cli(argv, capsys):
-    """`audiodiff ARGV` in this process → (exit code, stdout, stderr)."""
-    from audiodiff.cli import main
-
-    old = sys.argv
-    sys.argv = ["audiodiff", *argv]
-    try:
-        with pytest.raises(SystemExit) as stop:
-            main()
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return stop.value.code, out.out, out.err
-
-
 def test_cli_eval_clean_writes_per_file_json(pair_folders, tmp_path, capsys, audiodiff_log):
     report = tmp_path / "speech.json"
-    code, out, err = _cli(["eval", str(pair_folders["out"]), "--clean", str(pair_folders["clean"]), "--noisy",
-                           str(pair_folders["noisy"]), "--speech-metrics", "si_sdr,pesq", "--json", str(report)],
-                          capsys)
+    code, out, err = main_captured(["eval", str(pair_folders["out"]), "--clean", str(pair_folders["clean"]), "--noisy",
+                                     str(pair_folders["noisy"]), "--speech-metrics", "si_sdr,pesq", "--json",
+                                     str(report)], capsys)
     assert code == 0, err
     assert "pesq_delta" in out and "si_sdri" in out
     saved = json.loads(report.read_text())
     assert saved["metrics"] == ["si_sdr", "pesq"] and len(saved["files"]) == 4
     assert {row["file"] for row in saved["files"]} >= {"a.wav", "sub/b.wav"}
-    code, _, err = _cli(["eval", str(pair_folders["out"]), "--clean", str(pair_folders["clean"]), "--speech-metrics",
-                         "pesq,bogus"], capsys)
+    code, _, err = main_captured(["eval", str(pair_folders["out"]), "--clean", str(pair_folders["clean"]),
+                                  "--speech-metrics", "pesq,bogus"], capsys)
     assert code == 1 and err.strip().count("\n") == 0 and "bogus" in err and "choose from" in err
-    code, _, err = _cli(["eval", str(pair_folders["out"]), "--speech-metrics", "estoi"], capsys)
+    code, _, err = main_captured(["eval", str(pair_folders["out"]), "--speech-metrics", "estoi"], capsys)
     assert code == 1 and err.strip().count("\n") == 0 and "--clean" in err
 
 
@@ -243,7 +230,7 @@ def test_cli_dnsmos_without_a_reference(tmp_path, capsys, audiodiff_log, monkeyp
     folder = tmp_path / "voice"
     _write(folder, "v.wav", speech_like(2.3))
     report = tmp_path / "dnsmos.json"
-    code, out, err = _cli(["eval", str(folder), "--dnsmos", "--json", str(report)], capsys)
+    code, out, err = main_captured(["eval", str(folder), "--dnsmos", "--json", str(report)], capsys)
     assert code == 0, err
     saved = json.loads(report.read_text())
     assert saved["metrics"] == ["dnsmos"] and saved["n_files"] == 1 and "dnsmos_ovrl" in out
@@ -251,7 +238,7 @@ def test_cli_dnsmos_without_a_reference(tmp_path, capsys, audiodiff_log, monkeyp
     monkeypatch.setitem(sys.modules, "speechmos.dnsmos", None)
     speech_mod._importable.cache_clear()
     try:
-        code, _, err = _cli(["eval", str(folder), "--dnsmos"], capsys)
+        code, _, err = main_captured(["eval", str(folder), "--dnsmos"], capsys)
     finally:
         monkeypatch.undo()
         speech_mod._importable.cache_clear()

@@ -1,4 +1,5 @@
-"""The CLI run as a user runs it (in this process, or `python cli.py …` in a child), and what its errors must look like."""
+"""The CLI run as a user runs it (in this process, or `python cli.py …` in a child), and what its errors must
+look like."""
 
 from __future__ import annotations
 
@@ -66,6 +67,24 @@ def _in_process(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         logger.setLevel(saved_log[1])
         logger.propagate = saved_log[2]
     return subprocess.CompletedProcess(["audiodiff", *args], code, out.getvalue(), err.getvalue())
+
+
+def main_captured(argv: list[str], capsys) -> tuple[int, str, str]:
+    """`audiodiff ARGV` through the entry point (main) in this process, its output read from pytest's capsys and
+    the logger left as the test set it (e.g. audiodiff_log) → (exit code, stdout, stderr)."""
+    import pytest
+
+    from audiodiff.cli import main
+
+    old = sys.argv
+    sys.argv = ["audiodiff", *argv]
+    try:
+        with pytest.raises(SystemExit) as stop:
+            main()
+    finally:
+        sys.argv = old
+    out = capsys.readouterr()
+    return stop.value.code, out.out, out.err
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
