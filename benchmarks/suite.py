@@ -31,11 +31,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-import soundfile as sf
 import torch
 
 from .lib import Timing, envelope, read_result, spread_ratio, time_calls, write_result
+from .trainer_overhead import write_tones
 
 NAME = "suite"
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,14 +72,6 @@ def diffwave_step(size: str) -> dict:
     return {"unit": "s/step", "shape": list(x0.shape), **time_calls(_train_step(net, diffusion, x0), repeats).to_dict()}
 
 
-def _tones(folder: Path, count: int, length: int, rate: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    t = np.arange(length) / rate
-    for i in range(count):
-        wave = 0.4 * np.sin(2 * np.pi * 110 * 2 ** (i % 24 / 12) * t)
-        sf.write(str(folder / f"tone_{i:03d}.wav"), wave.astype(np.float32), rate, subtype="PCM_16")
-
-
 def trainer_overhead(size: str) -> dict:
     """The Trainer (data, EMA, clipping, loss bins, logging; checkpoints only at the end) timed from one train_step
     call to the next, against the raw step on the same network and batch, raw before and after it."""
@@ -92,7 +83,7 @@ def trainer_overhead(size: str) -> dict:
     raw = _train_step(net, diffusion, x0)
     before = time_calls(raw, repeats, warmup=WARM_STEPS)
     with tempfile.TemporaryDirectory(prefix="suite-trainer-") as tmp:
-        _tones(Path(tmp) / "audio", 4 * batch, length, 16000)
+        write_tones(Path(tmp) / "audio", 4 * batch, length, 16000)
         recipe = recipe_from_dict({
             "name": "suite", "data": {"dataset": "folder", "root": str(Path(tmp) / "audio"), "sample_rate": 16000,
                                       "clip_length": length},

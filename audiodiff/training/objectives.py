@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from ..diffusion import GaussianDiffusion
 from ..nets import network_objective
+from ..nets.spectral_mask import COMPRESSION
 
 
 class Objective:
@@ -59,10 +60,11 @@ class SpectralRegression(Objective):
     """model(cond_wave) against the clean x0 [b, 1, L] in the compressed spectral loss of Braun & Tashev (2021,
     "A consolidated view of loss functions for supervised deep learning-based speech enhancement"): the mean
     squared distance of |S|^c (magnitudes) mixed with that of |S|^c·e^{jφ} (complex, so phase errors count),
-    c = 0.3, weight `complex_weight` on the complex term.  Their comparison found this pair best for PESQ
-    among the usual losses; the compression keeps quiet speech bins from being ignored next to loud ones."""
+    c = COMPRESSION (0.3, the exponent SpectralMasker's features use too), weight `complex_weight` on the complex
+    term.  Their comparison found this pair best for PESQ among the usual losses; the compression keeps quiet speech
+    bins from being ignored next to loud ones."""
 
-    def __init__(self, n_fft: int = 512, hop_length: int = 128, compression: float = 0.3,
+    def __init__(self, n_fft: int = 512, hop_length: int = 128, compression: float = COMPRESSION,
                  complex_weight: float = 0.3):
         self.n_fft, self.hop_length = n_fft, hop_length
         self.compression, self.complex_weight = compression, complex_weight
