@@ -19,10 +19,12 @@ def denoise(
     sigma: Optional[float] = typer.Option(None, "--sigma", min=1e-6, help="Noise standard deviation "
                                           "(default: estimated from the recording, and printed)."),
     model: Model = None,
-    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Most reverse steps to run."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Most reverse steps to run (not for a "
+                                        "one-call spectral_mask denoiser)."),
     sampler: Optional[str] = typer.Option(None, "--sampler", help="A waveform run: ddim (deterministic, the "
-                                          "default) or ddpm (a posterior draw). A supervised denoiser run: any "
-                                          "sampler (default: the run's [sample] sampler)."),
+                                          "default) or ddpm (a posterior draw). A supervised diffusion denoiser run: "
+                                          "any sampler (default: the run's [sample] sampler); a spectral_mask run "
+                                          "takes none."),
     seed: Seed = None,
     device: Device = "auto",
     precision: Precision = "auto",
