@@ -29,6 +29,13 @@ def folder_layout(root: Path) -> tuple[Path | None, dict]:
     return None, {}
 
 
+def classes_layout(root: Path) -> tuple[Path | None, dict]:
+    for cls in ("snare", "kick", "unknown"):
+        for k in range(2):
+            wav(root / cls / f"kit{k}.wav")
+    return None, {"classes": ["snare", "kick"], "skip_classes": ["unknown"]}
+
+
 def notes_layout(root: Path) -> tuple[Path | None, dict]:
     return None, {"notes": [60, 64], "num_clips": 3, "clip_length": 800}   # generated on first use
 
@@ -60,7 +67,7 @@ def gtzan_layout(root: Path) -> tuple[Path | None, dict]:
     return base, {}
 
 
-LAYOUTS = {"folder": folder_layout, "notes": notes_layout, "speechcommands": speechcommands_layout,
+LAYOUTS = {"folder": folder_layout, "classes": classes_layout, "notes": notes_layout, "speechcommands": speechcommands_layout,
            "ljspeech": ljspeech_layout, "gtzan": gtzan_layout}
 
 
@@ -81,14 +88,15 @@ def test_every_corpus_lister_finds_its_layout(tmp_path, name):
         assert corpus.find(tmp_path / "empty") is None
     sources = list_sources(data, show_progress=False)
     assert sources.sources and all(s.path.is_file() for s in sources.sources)
-    if corpus.class_names is not None:
-        assert sources.class_names == list(corpus.class_names)
-        assert all(0 <= s.label < len(corpus.class_names) for s in sources.sources)
+    names = corpus.class_names or keys.get("classes")    # a corpus's own classes, or the recipe's
+    if names is not None:
+        assert sources.class_names == list(names)
+        assert all(0 <= s.label < len(names) for s in sources.sources)
     else:
         assert sources.class_names is None and all(s.label is None for s in sources.sources)
     ds = build_dataset(data, show_progress=False)
     assert len(ds) == len(sources.sources)
-    assert set(ds[0]) == ({"audio", "label"} if corpus.class_names is not None else {"audio"})
+    assert set(ds[0]) == ({"audio", "label"} if names is not None else {"audio"})
 
 
 @pytest.mark.parametrize("name", sorted(n for n in CORPORA if CORPORA[n].find is not None))
@@ -118,7 +126,13 @@ def test_a_recipe_naming_an_unknown_dataset_lists_the_registry():
 
 
 @pytest.mark.parametrize("keys, words", [
-    ({"dataset": "folder", "split": "valid"}, ["[data] split = 'valid'", *SPLIT_DATASETS]),
+    ({"dataset": "folder", "split": "valid"}, ["[data] split = 'valid'", "[data] valid_list"]),
+    ({"dataset": "notes", "split": "test"}, ["[data] split = 'test'", *SPLIT_DATASETS]),
+    ({"dataset": "ljspeech", "test_list": "t.txt"}, ["[data] test_list", "'folder' or 'classes'"]),
+    ({"dataset": "folder", "classes": ["kick"]}, ["[data] classes", "dataset = 'classes'"]),
+    ({"dataset": "classes", "classes": ["kick", "kick"]}, ["[data] classes", "'kick' twice"]),
+    ({"dataset": "classes", "classes": ["a/b"]}, ["[data] classes", "without '/'"]),
+    ({"dataset": "classes", "classes": ["kick"], "skip_classes": ["kick"]}, ["'kick'", "classes and skip_classes"]),
     ({"dataset": "notes", "download": True}, ["[data] download = true", *DOWNLOAD_DATASETS]),
     ({"dataset": "gtzan", "download": True}, ["[data] url", "recipes/gtzan/README.md"]),
     ({"dataset": "folder", "sha256": "abc"}, ["[data] sha256 = 'abc'", "64 hex digits"]),

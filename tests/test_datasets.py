@@ -338,7 +338,7 @@ def test_recipe_data_keys_validated(tmp_path):
         return r
     assert recipe_from_dict(raw(file_list="x.txt")).data.file_list == "x.txt"
     assert recipe_from_dict(raw(dataset="ljspeech", split="valid", download=True)).data.split == "valid"
-    for bad, match in [({"split": "dev"}, "allowed values"), ({"split": "test"}, "has no splits"),
+    for bad, match in [({"split": "dev"}, "allowed values"), ({"split": "test"}, "needs \\[data\\] test_list"),
                        ({"download": True}, "nothing to download"), ({"download": "yes"}, "true or false"),
                        ({"dataset": "speechcommands", "file_list": "x"}, "only for dataset = 'folder'"),
                        ({"dataset": "sc09"}, "allowed values"), ({"cache": 1}, "true or false")]:

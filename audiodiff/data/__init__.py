@@ -16,6 +16,7 @@ from .cache import CACHE_VERSION, CachedWaves, cache_key, prepare_clips
 from .data_config import DataConfig, check_data
 from .corpora import (ARCHIVE_SHA256, CACHE_DIRNAME, CORPORA, DATA_EXTENSIONS, DOWNLOAD_DATASETS, GTZAN_GENRES,
                       GTZAN_ORIGINAL_URL, LJSPEECH_URL, SC09_WORDS, SPEECHCOMMANDS_URL, SPLIT_DATASETS, SPLITS, Corpus,
+                      LIST_DATASETS, list_classes, split_list,
                       DatasetError, Source, SourceList, find_audio_files, gtzan_dir, gtzan_split, hash_split,
                       list_folder, list_gtzan, list_ljspeech, list_notes, list_speechcommands, ljspeech_dir,
                       speechcommands_dir)
@@ -27,7 +28,7 @@ from .notes import QUICKSTART_NOTES, generate_notes
 __all__ = [
     "ARCHIVE_SHA256", "CACHE_DIRNAME", "CACHE_VERSION", "CORPORA", "DATA_EXTENSIONS", "DOWNLOAD_ATTEMPTS",
     "DOWNLOAD_DATASETS", "GTZAN_GENRES", "GTZAN_ORIGINAL_URL", "INPUT_RMS", "LJSPEECH_URL", "QUICKSTART_NOTES", "SC09_WORDS",
-    "SPEECHCOMMANDS_URL", "SPLITS", "SPLIT_DATASETS", "CachedWaves", "ClipDataset", "Corpus", "DataConfig",
+    "SPEECHCOMMANDS_URL", "SPLITS", "SPLIT_DATASETS", "LIST_DATASETS", "list_classes", "split_list", "CachedWaves", "ClipDataset", "Corpus", "DataConfig",
     "DatasetError", "EpochBatchSampler", "NoiseMixer", "Source", "SourceList", "build_dataset", "cache_key", "check_data",
     "download_dataset", "download_file", "extract_archive", "find_audio_files", "generate_notes", "gtzan_dir",
     "gtzan_split", "hash_split", "level_normalise", "list_folder", "list_gtzan", "list_ljspeech", "list_notes", "list_sources",

@@ -5,6 +5,8 @@ labels / transcripts), its standard archive (URL, file name, SHA-256, size) and 
 download.  Adding a dataset is one record plus its lister.
 
 - `folder`: every audio file under `root` (recursive), or the files a `file_list` names.
+- `classes`: one folder per class under `root` (`<class>/<file>.wav`, e.g. a sample pack's kick/ snare/ …), the
+  folder name as label; `[data] classes` fixes their order, `skip_classes` leaves folders out.
 - `notes`: the quickstart's synthetic plucked notes, generated as WAV files on first use.
 - `speechcommands`: SC09, the digits zero … nine of Google Speech Commands v0.02, with the official
   validation / testing lists as splits and the digit as label.
@@ -64,8 +66,9 @@ def find_audio_files(root: Path, extensions: Sequence[str] = DATA_EXTENSIONS) ->
                   if p.suffix.lower() in extensions and CACHE_DIRNAME not in p.parts[depth:] and p.is_file())
 
 
-def list_folder(root: Path, file_list: str = "") -> SourceList:
-    """`folder`: every audio file under root, or the files `file_list` names (paths relative to root)."""
+def list_folder(root: Path, file_list: str = "", key: str = "file_list") -> SourceList:
+    """`folder`: every audio file under root, or the files `file_list` names (paths relative to root); `key` is
+    the [data] key that gave the list, for messages."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"audio folder {root} does not exist: put .wav/.flac/.ogg files there or set "
@@ -79,11 +82,63 @@ def list_folder(root: Path, file_list: str = "") -> SourceList:
     if not listing.is_file() and (root / file_list).is_file():
         listing = root / file_list
     if not listing.is_file():
-        raise DatasetError(f"[data] file_list {file_list} not found (looked in the working directory and in {root})")
+        raise DatasetError(f"[data] {key} {file_list} not found (looked in the working directory and in {root})")
     paths = _list_entries(listing, root, root, set())
     if not paths:
-        raise DatasetError(f"[data] file_list {listing} names no files (one path per line, relative to {root})")
+        raise DatasetError(f"[data] {key} {listing} names no files (one path per line, relative to {root})")
     return SourceList([Source(p) for p in paths], f"listed in {listing}")
+
+
+SPLIT_LIST_KEYS = {"train": "file_list", "valid": "valid_list", "test": "test_list"}
+
+
+def split_list(data_cfg: Any, split: str) -> str:
+    """The file list that holds `split` of a `folder` / `classes` corpus: [data] file_list for train,
+    valid_list / test_list for the others ("" when the recipe gives none)."""
+    return getattr(data_cfg, SPLIT_LIST_KEYS[split])
+
+
+def list_split_files(root: Path, data_cfg: Any) -> SourceList:
+    """`folder`: the files of [data] split's list (split_list), or every audio file under root."""
+    key = SPLIT_LIST_KEYS[data_cfg.split]
+    if data_cfg.split != "train" and not split_list(data_cfg, data_cfg.split):
+        raise DatasetError(f"[data] split = {data_cfg.split!r} needs [data] {key} = the file list of that split")
+    return list_folder(root, split_list(data_cfg, data_cfg.split), key)
+
+
+def list_classes(root: Path, data_cfg: Any) -> SourceList:
+    """`classes`: `<class>/<file>` under root, labelled by the class folder.  The split's file list (split_list)
+    picks files, else every audio file under root.  [data] classes gives the classes and their label order (else
+    the sorted folder names); folders named in skip_classes are left out, any other folder is refused, and so is
+    a named class with no files — a silently missing class would shift every label after it."""
+    root = Path(root)
+    found = list_split_files(root, data_cfg)
+    skip = set(data_cfg.skip_classes)
+    by_class: dict[str, list[Path]] = {}
+    for source in found.sources:
+        try:
+            parts = source.path.relative_to(root).parts
+        except ValueError:
+            parts = ()
+        if len(parts) < 2:
+            raise DatasetError(f"{source.path}: not inside a class folder of {root}; dataset = \"classes\" reads "
+                               f"<class>/<file>.wav (move it into its class's folder, or use dataset = \"folder\")")
+        if parts[0] not in skip:
+            by_class.setdefault(parts[0], []).append(source.path)
+    names = list(data_cfg.classes) or sorted(by_class)
+    unknown = sorted(set(by_class) - set(names))
+    if unknown:
+        raise DatasetError(f"{root / unknown[0]}: class folder {unknown[0]!r} is not in [data] classes "
+                           f"({', '.join(names)}); add it there, or to [data] skip_classes to leave it out")
+    empty = [c for c in names if c not in by_class]
+    if empty:
+        raise DatasetError(f"{root / empty[0]}: [data] classes names {empty[0]!r} but no audio file of it is "
+                           f"{found.where}; add its files, or remove it from [data] classes")
+    if not names:
+        raise DatasetError(f"no class folders {found.where}: dataset = \"classes\" reads <class>/<file>.wav")
+    sources = [Source(path, label=i) for i, name in enumerate(names) for path in by_class[name]]
+    where = found.where + (f" ({data_cfg.split} split)" if data_cfg.split != "train" else "")
+    return SourceList(sources, where, class_names=names)
 
 
 def _list_entries(listing: Path, base: Path, root: Path, seen: set[Path]) -> list[Path]:
@@ -276,7 +331,8 @@ def archive_name(url: str) -> str:
 
 
 CORPORA: dict[str, Corpus] = {c.name: c for c in (
-    Corpus("folder", "audio folder", lambda root, d, seed: list_folder(root, d.file_list)),
+    Corpus("folder", "audio folder", lambda root, d, seed: list_split_files(root, d)),
+    Corpus("classes", "folder of class folders", lambda root, d, seed: list_classes(root, d)),
     Corpus("notes", "generated notes", list_notes),
     Corpus("speechcommands", "Speech Commands", lambda root, d, seed: list_speechcommands(root, d.split),
            find=speechcommands_dir, splits=True, class_names=SC09_WORDS, url=SPEECHCOMMANDS_URL,
@@ -292,8 +348,10 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in (
                 "into {root}, or set [data] download = true with [data] url = the archive's URL"),
 )}
 
-# Datasets with named splits (the others take [data] split = "train" only) and with an archive to download.
+# Datasets with named splits, those whose splits are file lists ([data] file_list / valid_list / test_list; the
+# others take split = "train" only), and those with an archive to download.
 SPLIT_DATASETS = tuple(name for name, c in CORPORA.items() if c.splits)
+LIST_DATASETS = ("folder", "classes")
 DOWNLOAD_DATASETS = tuple(name for name, c in CORPORA.items() if c.downloadable)
 
 # SHA-256 of the standard archives (the values torchaudio's datasets verify).  Keyed by file name, so a

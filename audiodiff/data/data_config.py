@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..domains import DOMAINS
 from ..options import option
-from .corpora import CORPORA, DOWNLOAD_DATASETS, SPLIT_DATASETS, SPLITS
+from .corpora import CORPORA, DOWNLOAD_DATASETS, LIST_DATASETS, SPLIT_DATASETS, SPLIT_LIST_KEYS, SPLITS
 from .notes import QUICKSTART_NOTES
 
 
@@ -23,13 +23,19 @@ class DataConfig:
     clip_length: int = option(16000, lo=16, hi=2 ** 24)
     num_workers: int = option(0, lo=0, hi=64)
     split: str = option("train", choices=SPLITS,
-                        help="speechcommands: the official lists; gtzan: clip numbers; ljspeech: a fixed hash split")
+                        help="speechcommands: the official lists; gtzan: clip numbers; ljspeech: a fixed hash split; "
+                             "folder / classes: file_list, valid_list or test_list")
     download: bool = option(False, help="fetch the dataset's archive into root when it is missing")
     url: str = option("", help="archive URL for download; empty = the dataset's standard URL")
     sha256: str = option("", help="the archive's SHA-256 (64 hex digits): a download or archive that differs is "
                                   "refused; empty = check standard archives by name only")
     file_list: str = option("", help="folder: a text file of paths relative to root, one per line (a line "
                                       "@OTHER.txt includes another list, relative to its folder; globs allowed)")
+    valid_list: str = option("", help="folder / classes: the validation split's file list (format of file_list)")
+    test_list: str = option("", help="folder / classes: the test split's file list (format of file_list)")
+    # dataset = "classes": <class>/<file>.wav under root, the folder name as label
+    classes: list = option([], help="classes: the class folders in label order; empty = every folder, sorted")
+    skip_classes: list = option([], help="classes: class folders to leave out (e.g. an 'unknown' folder)")
     cache: bool = option(True, help="keep decoded, resampled clips on disk (.npy) for later epochs and runs")
     cache_dir: str = option("", help="where the cache goes; empty = <root>/.audiodiff-cache")
     # dataset = "notes": synthetic plucked notes generated into `root` on first use
@@ -53,9 +59,14 @@ def check_data(data: DataConfig) -> None:
         bad = [n for n in data.notes if not isinstance(n, int) or not 0 <= n <= 127]
         if bad or not data.notes:
             raise ValueError("[data] notes must be a non-empty list of MIDI numbers 0..127")
-    if data.split != "train" and not corpus.splits:
+    if data.split != "train" and data.dataset in LIST_DATASETS:
+        key = SPLIT_LIST_KEYS[data.split]
+        if not getattr(data, key):
+            raise ValueError(f"[data] split = {data.split!r} needs [data] {key} = the file list of that split")
+    elif data.split != "train" and not corpus.splits:
         raise ValueError(f"[data] split = {data.split!r}: dataset {data.dataset!r} has no splits "
-                         f"(only {', '.join(SPLIT_DATASETS)} do); use file_list to pick files")
+                         f"(only {', '.join(SPLIT_DATASETS)} do, and folder / classes with file lists); use "
+                         f"file_list to pick files")
     if data.download and not corpus.downloadable:
         raise ValueError(f"[data] download = true: dataset {data.dataset!r} has nothing to download "
                          f"(only {', '.join(DOWNLOAD_DATASETS)} do)")
@@ -64,8 +75,21 @@ def check_data(data: DataConfig) -> None:
                          f"{corpus.title} copy (its original host is offline); see recipes/{data.dataset}/README.md")
     if data.sha256 and not (len(data.sha256) == 64 and all(c in "0123456789abcdefABCDEF" for c in data.sha256)):
         raise ValueError(f"[data] sha256 = {data.sha256!r}: must be 64 hex digits (sha256sum's output)")
-    if data.file_list and data.dataset != "folder":
-        raise ValueError("[data] file_list is only for dataset = 'folder'")
+    for key in SPLIT_LIST_KEYS.values():
+        if getattr(data, key) and data.dataset not in LIST_DATASETS:
+            raise ValueError(f"[data] {key} is only for dataset = 'folder' or 'classes'")
+    if (data.classes or data.skip_classes) and data.dataset != "classes":
+        raise ValueError("[data] classes / skip_classes are only for dataset = 'classes' (<class>/<file>.wav)")
+    for key in ("classes", "skip_classes"):
+        names = getattr(data, key)
+        if any(not isinstance(c, str) or not c or "/" in c for c in names):
+            raise ValueError(f"[data] {key} must list class folder names (strings without '/')")
+        if len(set(names)) != len(names):
+            twice = next(c for c in names if names.count(c) > 1)
+            raise ValueError(f"[data] {key} names {twice!r} twice")
+    both = set(data.classes) & set(data.skip_classes)
+    if both:
+        raise ValueError(f"[data] {sorted(both)[0]!r} is in both classes and skip_classes")
     if data.domain == "denoiser":
         if not data.noise_root and data.white_share < 1:
             raise ValueError("[data] domain = \"denoiser\" needs [data] noise_root = a folder of noise recordings "

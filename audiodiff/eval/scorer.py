@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from .. import checkpoint as ckpt
 from ..nets import build_network, is_classifier_config  # noqa: F401  (callers import is_classifier_config here)
-from ..data import SPLIT_DATASETS
+from ..data import LIST_DATASETS, SPLIT_DATASETS, split_list
 
 log = logging.getLogger("audiodiff")
 
@@ -93,8 +93,12 @@ def load_classifier(run: str | Path, device: str | torch.device = "cpu") -> tupl
 
 
 def split_data(data_cfg: Any, split: str) -> Any | None:
-    """The recipe's [data] table for another split, or None when the dataset has no splits."""
-    if data_cfg.dataset not in SPLIT_DATASETS:
+    """The recipe's [data] table for another split, or None when the dataset has no such split (a folder /
+    classes corpus without that split's file list)."""
+    if data_cfg.dataset in LIST_DATASETS:
+        if not split_list(data_cfg, split):
+            return None
+    elif data_cfg.dataset not in SPLIT_DATASETS:
         return None
     return dataclasses.replace(data_cfg, split=split, download=False)
 
