@@ -61,6 +61,28 @@ def crop_or_pad(wave: Tensor, length: int, generator: torch.Generator | None = N
     return wave
 
 
+TRIM_FADE_S = 0.01      # the fade-out a trimmed clip ends with, so the cut does not click
+
+
+def trim_trailing_silence(wave: Tensor, sample_rate: int, below_db: float) -> Tensor:
+    """`wave` [L] cut after its last sample louder than `below_db` (< 0) relative to its peak, ending in a
+    10 ms fade-out: a one-shot without the near-silence a fixed-length model pads it with.  A silent clip is
+    returned as it is."""
+    if below_db >= 0:
+        raise ValueError(f"trim level {below_db} dB: must be below 0 (dB relative to the clip's peak)")
+    magnitude = wave.abs()
+    peak = float(magnitude.max()) if wave.numel() else 0.0
+    if peak == 0.0:
+        return wave
+    loud = torch.nonzero(magnitude >= peak * 10 ** (below_db / 20)).reshape(-1)
+    fade = max(1, int(round(TRIM_FADE_S * sample_rate)))
+    end = min(wave.shape[-1], int(loud[-1]) + 1 + fade)
+    out = wave[:end].clone()
+    n = min(fade, end)
+    out[end - n:] *= torch.linspace(1.0, 0.0, n, dtype=out.dtype, device=out.device)
+    return out
+
+
 def _pcm_input(wave: Tensor | np.ndarray) -> np.ndarray:
     """[L] float audio (tensor or array) → float32 numpy [L] clipped to [−1, 1], ready for 16-bit PCM."""
     data = wave.detach().float().cpu().numpy() if isinstance(wave, Tensor) else np.asarray(wave, dtype=np.float32)

@@ -47,9 +47,12 @@ def sample(
                                           f"sampler's own: {own_spacings()})."),
     clip_x0: Optional[str] = typer.Option(None, "--clip-x0", help="Clip each x̂0: none | clip | dynamic (Imagen's "
                                           "dynamic thresholding; default: the run's recipe clip_x0, else none)."),
+    trim_db: Optional[float] = typer.Option(None, "--trim-db", max=0.0, help="Cut each clip after its last sample "
+                                            "louder than this many dB below its peak, with a 10 ms fade (one-shots; "
+                                            "0 = keep the full length; default: the run's \\[sample] trim_db)."),
 ) -> None:
     """Generate --n clips with a trained model and write them as 16-bit WAV files."""
-    from ..audio import save_wav
+    from ..audio import save_wav, trim_trailing_silence
     from ..outputs import check_sample_folder, remove_stale_samples
     from ..sampling import CLIP_X0
     from ..sampling.spacing import SPACINGS
@@ -79,6 +82,7 @@ def sample(
         # judged after loading: a run whose [sample] sampler is ddim takes --eta without --sampler
         takers = " | ".join(samplers_where(lambda s: "eta" in s.options))
         raise typer.BadParameter(f"applies to --sampler {takers} only", param_hint="--eta")
+    trim = pipe.sample_options.trim_db if trim_db is None else trim_db
     generator = pipe._generator(seed)
     written, clips = 0, []
     paths: list[Path] = []
@@ -90,6 +94,8 @@ def sample(
                                     clip_x0=clip_x0, vocoder=voc)
         for i, wave in enumerate(waves):
             stem = out / f"sample_{written:03d}"
+            if trim < 0:
+                wave = trim_trailing_silence(wave, pipe.sample_rate, trim)
             paths.append(save_wav(stem.with_suffix(".wav"), wave, pipe.sample_rate))
             if plot:
                 paths.append(_plot_mel(stem.with_suffix(".png"), wave, pipe, None if mels is None else mels[i]))

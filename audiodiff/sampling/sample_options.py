@@ -30,6 +30,9 @@ class SampleOptions:
     guidance: float = option(1.0, lo=0, hi=100, help="classifier-free guidance scale for labelled sampling")
     label: str = option("", help="class-conditional runs: the class to sample when none is asked for: a class "
                                  "name, an index, or \"each\" (the classes in turn, evenly); empty = unconditional")
+    trim_db: float = option(0.0, hi=0, help="written samples: cut each clip after its last sample louder than this "
+                                            "many dB below its peak, with a 10 ms fade (one-shots); 0 = keep "
+                                            "the full length")
     spacing: str = option("", choices=("",) + SPACINGS,
                           help=f"where the steps go (audiodiff/sampling/spacing.py); empty = the sampler's own "
                                f"({own_spacings()})")
@@ -90,6 +93,7 @@ class SampleOptions:
         return out
 
 
-# What a call (Pipeline.sample, sample_mel, vocode) may set besides sampler and steps; guidance goes with labels.
+# What a call (Pipeline.sample, sample_mel, vocode) may set besides sampler and steps; guidance goes with labels,
+# label and trim_db are the sample command's (which class, how the files are cut).
 CALL_OPTIONS = tuple(f.name for f in dataclasses.fields(SampleOptions)
-                     if f.name not in ("sampler", "steps", "guidance", "label"))
+                     if f.name not in ("sampler", "steps", "guidance", "label", "trim_db"))
