@@ -10,7 +10,7 @@ import torch
 
 import audiodiff
 from audiodiff.data import DatasetError
-from audiodiff.data.mixing import INPUT_RMS, NoiseMixer, level_normalise, load_noise, rms
+from audiodiff.data.mixing import INPUT_RMS, NoiseMixer, change_speed, level_normalise, load_noise, rms
 from audiodiff.nets.unet1d import UNet1D
 from audiodiff.pipeline import DenoiserPipeline, WrongDomainError
 from audiodiff.recipe import RecipeError, recipe_from_dict
@@ -65,6 +65,32 @@ def test_mixer_white_share_and_pause_crops():
         NoiseMixer([torch.randn(10)], 10, 0)
 
 
+def _peak_hz(wave, rate=SAMPLE_RATE):
+    spectrum = torch.fft.rfft(wave * torch.hann_window(wave.shape[-1])).abs()
+    return float(spectrum.argmax()) * rate / wave.shape[-1]
+
+
+def test_speed_change_moves_the_pitch_and_keeps_the_length():
+    t = torch.arange(4000) / SAMPLE_RATE
+    tone = 0.5 * torch.sin(2 * np.pi * 400 * t)[None, None]
+    faster, slower = change_speed(tone, 1.1), change_speed(tone, 0.9)
+    assert faster.shape == slower.shape == tone.shape and change_speed(tone, 1.0) is tone
+    assert abs(_peak_hz(faster[0, 0, :3000]) - 440) < 5 and abs(_peak_hz(slower[0, 0]) - 360) < 5
+    assert float(faster[0, 0, -300:].abs().max()) == 0.0          # 1.1× faster runs out: zero-padded
+
+
+def test_mixer_speeds_perturb_the_target_and_the_mix_alike():
+    t = torch.arange(4000) / SAMPLE_RATE
+    clean = (0.3 * torch.sin(2 * np.pi * 400 * t)).repeat(16, 1, 1)
+    mixer = NoiseMixer([torch.randn(8000)], snr_min=30.0, snr_max=30.0, speeds=[0.8, 1.25])
+    scaled, noisy = mixer(clean, torch.Generator().manual_seed(0))
+    peaks = sorted({round(_peak_hz(x[0, :3000])) for x in scaled})
+    assert len(peaks) == 2 and abs(peaks[0] - 320) < 8 and abs(peaks[1] - 500) < 8   # both speeds drawn
+    assert all(abs(_peak_hz(n[0, :3000]) - _peak_hz(c[0, :3000])) < 8 for n, c in zip(noisy, scaled))
+    plain = NoiseMixer([torch.randn(8000)], snr_min=30.0, snr_max=30.0)(clean, torch.Generator().manual_seed(0))[0]
+    assert {round(_peak_hz(x[0, :3000])) for x in plain} == {400}
+
+
 def test_level_normalise_round_trip():
     x = torch.randn(3, 1, 100) * torch.tensor([1e-3, 0.1, 0.9])[:, None, None]
     y, g = level_normalise(x)
@@ -86,6 +112,7 @@ def test_conditioned_unet_hears_its_condition():
     (dict(noise_root=""), "noise_root"),
     (dict(snr_min=10.0, snr_max=0.0), "snr_min"),
     (dict(snr_min=float("nan")), "snr_min"),
+    (dict(speeds=[0.9, 3.0]), "speeds"),
 ])
 def test_bad_denoiser_recipes(wav_folder, tmp_path, change, words):
     raw = _denoiser_recipe(wav_folder, tmp_path / "noise")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from fractions import Fraction
 from typing import Sequence
 
 import numpy as np
@@ -36,18 +37,48 @@ def level_normalise(noisy: Tensor, floor: float = 1e-5) -> tuple[Tensor, Tensor]
     return noisy * g, g
 
 
+def change_speed(clean: Tensor, factor: float) -> Tensor:
+    """clean [..., L] played `factor` times faster (pitch and tempo together, Kaldi's speed perturbation: a new
+    voice, a little higher or lower, from the same recording), band-limited, cut or zero-padded back to L."""
+    if factor == 1:
+        return clean
+    ratio = Fraction(factor).limit_denominator(100)
+    from ..audio import resample
+
+    out = resample(clean, ratio.numerator, ratio.denominator)
+    length = clean.shape[-1]
+    if out.shape[-1] >= length:
+        return out[..., :length]
+    return torch.nn.functional.pad(out, (0, length - out.shape[-1]))
+
+
 class NoiseMixer:
     """Mixes clean clips [B, 1, L] with crops of `noise` (1-D waves, any lengths; looped when shorter than L) at
     an SNR drawn uniformly in [snr_min, snr_max] dB; a share `white_share` of the clips get white Gaussian noise
-    instead.  Returns (clean, noisy), both scaled by the gain that brings noisy to INPUT_RMS."""
+    instead.  Each clean clip is first played at a speed drawn from `speeds` (change_speed; none: as recorded).
+    Returns (clean, noisy), both scaled by the gain that brings noisy to INPUT_RMS."""
 
-    def __init__(self, noise: Sequence[Tensor], snr_min: float, snr_max: float, white_share: float = 0.0):
+    def __init__(self, noise: Sequence[Tensor], snr_min: float, snr_max: float, white_share: float = 0.0,
+                 speeds: Sequence[float] = ()):
         if not (math.isfinite(snr_min) and math.isfinite(snr_max)) or snr_min > snr_max:
             raise ValueError(f"SNR range [{snr_min}, {snr_max}] dB: need finite snr_min <= snr_max")
         if not len(noise) and white_share < 1:
             raise ValueError("no noise clips to mix (and white_share < 1)")
         self.noise = [torch.as_tensor(n, dtype=torch.float32).reshape(-1) for n in noise]
         self.snr_min, self.snr_max, self.white_share = float(snr_min), float(snr_max), float(white_share)
+        self.speeds = [float(f) for f in speeds]
+
+    def _perturb(self, clean: Tensor, g: torch.Generator) -> Tensor:
+        """Each clip of clean [B, 1, L] at a speed drawn from self.speeds (clips sharing a speed in one call)."""
+        if not self.speeds:
+            return clean
+        pick = torch.randint(len(self.speeds), (clean.shape[0],), generator=g).to(clean.device)
+        out = clean.clone()
+        for k, factor in enumerate(self.speeds):
+            rows = pick == k
+            if factor != 1 and bool(rows.any()):
+                out[rows] = change_speed(clean[rows], factor)
+        return out
 
     def _crop(self, length: int, g: torch.Generator) -> Tensor:
         """A random crop [length] of a random noise clip, looped when the clip is shorter."""
@@ -61,6 +92,7 @@ class NoiseMixer:
         """clean [B, 1, L] → (clean · g, (clean + noise) · g); `generator` (CPU) draws everything."""
         b, _, length = clean.shape
         g = generator
+        clean = self._perturb(clean, g)
         white = torch.rand(b, generator=g) < self.white_share
         noise = torch.stack([torch.randn(length, generator=g) if w else self._crop(length, g) for w in white.tolist()])
         snr_db = self.snr_min + (self.snr_max - self.snr_min) * torch.rand(b, generator=g)
@@ -101,4 +133,5 @@ def load_noise(data: DataConfig, seed: int = 0, show_progress: bool = True) -> l
 
 def mixer_for(data: DataConfig, seed: int = 0, show_progress: bool = True) -> NoiseMixer:
     """The NoiseMixer of a denoiser recipe's [data] table."""
-    return NoiseMixer(load_noise(data, seed, show_progress), data.snr_min, data.snr_max, data.white_share)
+    return NoiseMixer(load_noise(data, seed, show_progress), data.snr_min, data.snr_max, data.white_share,
+                      data.speeds)
