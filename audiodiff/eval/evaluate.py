@@ -18,7 +18,9 @@ weights and the reference files (paths, sizes, mtimes), so a second evaluation r
 
 Cheap sample statistics come with the metrics: mean, standard deviation, share of samples at full scale
 (|x| ≥ 1 − 2⁻¹⁵: clipped; float files beyond ±1 are clipped when read), RMS level, and the mean energy in
-octave bands relative to the reference's (dB; 0 = same spectral balance).
+octave bands relative to the reference's (dB; 0 = same spectral balance). And per-clip sanity flags
+(audiodiff.eval.sanity: silent, clipped, DC offset, no onset) counted over the samples and over the reference,
+with the flagged samples named: `sanity` in the JSON, n_silent, n_clipped, n_dc, n_no_onset in the metrics.
 """
 
 from __future__ import annotations
@@ -40,13 +42,14 @@ from .scorer import embed, load_classifier
 from ..data import DatasetError, build_dataset, find_audio_files, list_sources, speechcommands_dir
 from .metrics import classifier_metrics, ndb_centroids
 from ..recipe import DataConfig
+from .sanity import FLAGS, add_counts, flag_counts, sanity_summary, summary_rows
 from .wavestats import band_edges, band_energy_db, power_sum, wave_stats
 
 log = logging.getLogger("audiodiff")
 
 LABELS_FILE = "labels.json"
 CACHE_DIR = "eval-cache"
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 REFERENCE_BATCH = 256
 
 
@@ -63,17 +66,20 @@ class EvalClip:
 @dataclass
 class EvalResult:
     """metrics: flat name → number (fid, is, mis, am, ndb, ndb_bins, accuracy when labelled, n_samples,
-    n_reference, mean, std, clipped, rms_db, band_db_0 …); label_histogram: predicted class → count."""
+    n_reference, mean, std, clipped, rms_db, band_db_0 …, n_silent, n_clipped, n_dc, n_no_onset); label_histogram:
+    predicted class → count; sanity: audiodiff.eval.sanity.sanity_summary of the samples (clips named) and the
+    reference."""
     metrics: dict[str, float]
     label_histogram: dict[str, int]
     clips: list[EvalClip] = field(repr=False)
     skipped: list[str]
     reference: str
     bands_hz: list[tuple[float, float]]
+    sanity: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.metrics, "label_histogram": self.label_histogram, "skipped": self.skipped,
-                "reference": self.reference, "bands_hz": [list(b) for b in self.bands_hz]}
+                "reference": self.reference, "bands_hz": [list(b) for b in self.bands_hz], "sanity": self.sanity}
 
 
 @dataclass
@@ -83,6 +89,7 @@ class Reference:
     centroids: np.ndarray
     band_db: np.ndarray
     description: str
+    sanity: dict[str, int] | None = None     # sanity.flag_counts over the reference: {"n": M, flag: count}
 
 
 # ----------------------------------------------------------------- reading samples
@@ -199,10 +206,11 @@ def reference_stats(classifier: str | Path, net: torch.nn.Module, config: dict[s
     if use_cache and path.is_file():
         with np.load(path, allow_pickle=False) as z:
             log.info("reference statistics from the cache %s", path)
-            return Reference(z["features"], z["logp"], z["centroids"], z["band_db"], description)
+            sanity = dict(zip(("n", *FLAGS), map(int, z["sanity"]))) if "sanity" in z.files else None
+            return Reference(z["features"], z["logp"], z["centroids"], z["band_db"], description, sanity)
     dataset = build_dataset(data, show_progress=False)
     dataset.random_crop = False
-    feats, logps, power = [], [], None
+    feats, logps, power, sanity = [], [], None, None
     for start in range(0, len(dataset), REFERENCE_BATCH):   # in batches: a corpus need not fit in memory
         waves = torch.stack([dataset[i]["audio"].reshape(-1)
                              for i in range(start, min(start + REFERENCE_BATCH, len(dataset)))])
@@ -210,14 +218,16 @@ def reference_stats(classifier: str | Path, net: torch.nn.Module, config: dict[s
         feats.append(f)
         logps.append(lp)
         power = power_sum(waves) if power is None else power + power_sum(waves)
+        sanity = add_counts(sanity, flag_counts(waves, int(config["sample_rate"])))
     features, logp = np.concatenate(feats), np.concatenate(logps)
     ref = Reference(features, logp, ndb_centroids(features),
-                    band_energy_db(None, int(config["sample_rate"]), power, len(dataset)), description)
+                    band_energy_db(None, int(config["sample_rate"]), power, len(dataset)), description, sanity)
     if use_cache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path.with_suffix(".tmp"), "wb") as f:
-                np.savez(f, features=ref.features, logp=ref.logp, centroids=ref.centroids, band_db=ref.band_db)
+                np.savez(f, features=ref.features, logp=ref.logp, centroids=ref.centroids, band_db=ref.band_db,
+                         sanity=np.array([ref.sanity[k] for k in ("n", *FLAGS)]))
             path.with_suffix(".tmp").replace(path)
         except OSError as exc:   # a read-only classifier run: evaluate without caching
             log.info("reference statistics not cached (%s)", exc)
@@ -265,7 +275,9 @@ def evaluate(samples: str | Path, classifier: str | Path, reference: str | Path 
     metrics, histogram, predicted = score_waves(waves, net, config, ref, [c.label for c in clips])
     for clip, p in zip(clips, predicted):
         clip.predicted = p
-    return EvalResult(metrics, histogram, clips, skipped, ref.description, band_edges(rate))
+    sanity = sanity_summary(waves, rate, names=[c.name for c in clips], reference=ref.sanity)
+    metrics.update({f"n_{k}": sanity[k]["count"] for k in FLAGS})
+    return EvalResult(metrics, histogram, clips, skipped, ref.description, band_edges(rate), sanity)
 
 
 # ----------------------------------------------------------------- presentation
@@ -289,6 +301,9 @@ def result_table(result: EvalResult):
     for i, (lo, hi) in enumerate(result.bands_hz):
         if f"band_db_{i}" in m:
             table.add_row(f"band {lo:.0f}–{hi:.0f} Hz vs reference (dB)", f"{m[f'band_db_{i}']:+.2f}")
+    if result.sanity:
+        for label, text in summary_rows(result.sanity):
+            table.add_row(label, text)
     hist = ", ".join(f"{k} {v}" for k, v in result.label_histogram.items())
     table.add_row("predicted labels", hist)
     if result.skipped:

@@ -30,6 +30,7 @@ from ..audio import wav_bytes
 from ..atomic import atomic_write
 from ..features import preview_image
 from ..png import png_bytes
+from .sanity import summary_rows
 
 # Spectrogram images: one pixel per mel bin and frame, repeated only to reach this size for short clips
 # (pixels); the browser scales them to the grid cell.
@@ -110,6 +111,8 @@ def write_eval_report(path: str | Path, result: Any, samples: str | Path, classi
                if isinstance(v, numbers.Number)}
     card = {"samples": str(samples), "classifier": str(classifier), "reference": result.reference,
             "skipped files": len(result.skipped), "audiodiff version": __version__}
+    if getattr(result, "sanity", None):
+        card.update(summary_rows(result.sanity, names=5))
     return write_report(path, clips, metrics=numeric, card=card, title=f"audiodiff eval: {samples}",
                         card_title="Evaluation")
 
