@@ -47,7 +47,7 @@ def test_sample_help():
     for option in ("--n", "--out", "--model", "--steps", "--sampler", "--seed", "--eta", "--batch-size"):
         assert option in result.stdout, option
     assert "ddpm" in result.stdout and "dpm++" in result.stdout
-    assert result.stdout.count("[sample]") == 3   # --steps, --sampler, --label: not eaten as rich markup
+    assert result.stdout.count("[sample]") == 4   # --steps, --sampler, --label, --trim-db: not eaten as rich markup
 
 
 def test_sample_without_runs_fails_cleanly(tmp_path, monkeypatch):

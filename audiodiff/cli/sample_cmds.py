@@ -47,6 +47,10 @@ def sample(
                                           f"sampler's own: {own_spacings()})."),
     clip_x0: Optional[str] = typer.Option(None, "--clip-x0", help="Clip each x̂0: none | clip | dynamic (Imagen's "
                                           "dynamic thresholding; default: the run's recipe clip_x0, else none)."),
+    seconds: Optional[float] = typer.Option(None, "--seconds", min=0.001, help="Make clips this long "
+                                            "whatever the run's clip length, window by window: each new window "
+                                            "continues the last quarter of the one before (music; default: one "
+                                            "clip of the run's length)."),
     trim_db: Optional[float] = typer.Option(None, "--trim-db", max=0.0, help="Cut each clip after its last sample "
                                             "louder than this many dB below its peak, with a 10 ms fade (one-shots; "
                                             "0 = keep the full length; default: the run's \\[sample] trim_db)."),
@@ -91,7 +95,7 @@ def sample(
         batch_labels = None if labels is None else labels[written:written + count]
         waves, mels = pipe.generate(count, steps=steps, sampler=sampler, eta=eta, generator=generator,
                                     progress=progress, labels=batch_labels, guidance=guidance, spacing=spacing,
-                                    clip_x0=clip_x0, vocoder=voc)
+                                    clip_x0=clip_x0, vocoder=voc, seconds=seconds)
         for i, wave in enumerate(waves):
             stem = out / f"sample_{written:03d}"
             if trim < 0:

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from .. import checkpoint as ckpt
 from .. import hub
+from .. import tasks
 from ..audio import resample
 from ..diffusion import GaussianDiffusion
 from ..domains import features_from_config, get_domain
@@ -145,8 +146,10 @@ class Pipeline:
     def _generate(self, n: int, channels: int, length: int, steps: int | None = None, sampler: str | None = None,
                   seed: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
                   labels: int | str | Sequence[int] | Tensor | None = None, guidance: float | None = None,
-                  cond: dict[str, Any] | None = None, **options: Any) -> Tensor:
-        """The reverse chain for x of shape [n, channels, length] with the run's [sample] settings filled in."""
+                  cond: dict[str, Any] | None = None, window: int | None = None, **options: Any) -> Tensor:
+        """The reverse chain for x of shape [n, channels, length] with the run's [sample] settings filled in.
+        A length beyond `window` (the model's trained length, when given) is made by windowed continuation
+        (tasks.continuation): each window inpainted from the end of the one before."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         run = self.sample_options
@@ -163,6 +166,11 @@ class Pipeline:
             model = classifier_free_guidance(model, labels, run.guidance if guidance is None else guidance)
         elif guidance is not None:
             raise ValueError("guidance needs labels: say which class to generate")
+        if window is not None and length > window:
+            if cond:
+                raise ValueError("windowed continuation is for generation from noise, not for conditioned chains")
+            return tasks.continuation(self.diffusion, model, (n, channels, length), window, generator=generator,
+                                      device=self.device, progress=progress, **chain)
         return self.diffusion.sample(model, (n, channels, length), generator=generator, device=self.device,
                                      progress_bar=progress, **chain, **(cond or {}))
 
@@ -276,8 +284,13 @@ class GeneratingPipeline(Pipeline):
     def sample(self, n: int = 1, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                length: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
                labels: int | str | Sequence[int] | Tensor | None = None, guidance: float | None = None,
-               vocoder: "Pipeline | str | Path | None" = None, **options: Any) -> Tensor:
+               vocoder: "Pipeline | str | Path | None" = None, seconds: float | None = None,
+               **options: Any) -> Tensor:
         """Generate n clips of audio: float32 [n, length] in [−1, 1] at `sample_rate`.
+
+        `seconds`: audio of that duration however long the run's clips were, made by windowed continuation (the
+        first clip sampled, each next one inpainted from the last quarter of the one before); `length` instead
+        makes one pass at that many samples, which a network may not handle beyond the length it trained on.
 
         `options`: any other sampler option of `audiodiff.sampling.SampleOptions` (eta, variance, fast_betas,
         spacing, lambda_min, levels, clip_x0, dynamic_percentile), as in `audiodiff.sampling.sample`; unset ones
@@ -289,12 +302,24 @@ class GeneratingPipeline(Pipeline):
         `pipe.vocoder`) or Griffin-Lim; its length is (length // hop)·hop samples (MelPipeline.generate).
         """
         return self.generate(n, length=length, vocoder=vocoder, steps=steps, sampler=sampler, seed=seed,
-                             generator=generator, progress=progress, labels=labels, guidance=guidance, **options)[0]
+                             generator=generator, progress=progress, labels=labels, guidance=guidance,
+                             seconds=seconds, **options)[0]
 
     def generate(self, n: int, length: int | None = None, vocoder: "Pipeline | str | Path | None" = None,
-                 **chain: Any) -> tuple[Tensor, Tensor | None]:
-        """(audio [n, L], the mels it was decoded from [n, n_mels, F] or None): what `audiodiff sample` writes."""
+                 seconds: float | None = None, **chain: Any) -> tuple[Tensor, Tensor | None]:
+        """(audio [n, L], the mels it was decoded from [n, n_mels, F] or None): what `audiodiff sample` writes.
+        `seconds` as in `sample`."""
         raise NotImplementedError
+
+    def _long_length(self, length: int | None, seconds: float | None) -> int | None:
+        """`seconds` of audio in samples at the run's rate (None when not asked); refuses both, or a bad value."""
+        if seconds is None:
+            return None
+        if length is not None:
+            raise ValueError("give length (one pass) or seconds (windowed continuation), not both")
+        if not (seconds > 0 and seconds < float("inf")):
+            raise ValueError(f"seconds = {seconds}: must be a positive number")
+        return max(1, round(seconds * self.sample_rate))
 
 
 def as_tensor(x: Any) -> Tensor:

@@ -25,22 +25,29 @@ class MelPipeline(GeneratingPipeline, domain="mel"):
     def sample_mel(self, n: int = 1, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                    frames: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
                    labels: int | Sequence[int] | Tensor | None = None, guidance: float | None = None,
-                   **options: Any) -> Tensor:
+                   window: int | None = None, **options: Any) -> Tensor:
         """A mel-domain run: n normalised log-mel spectrograms, float32 [n, n_mels, frames] (default frames:
-        clip_length // hop_length).  Options as in `sample`; `decode` turns them into audio."""
+        clip_length // hop_length).  Options as in `sample`; `decode` turns them into audio.  Frames beyond
+        `window` (when given) are made by windowed continuation, `window` frames at a time."""
         frames = frames or self.features.frames(self.clip_length)
         x = self._generate(n, self.features.n_mels, frames, steps=steps, sampler=sampler, seed=seed,
-                           generator=generator, progress=progress, labels=labels, guidance=guidance, **options)
+                           generator=generator, progress=progress, labels=labels, guidance=guidance, window=window,
+                           **options)
         return x.float().cpu()
 
     def generate(self, n: int, length: int | None = None, vocoder: "Pipeline | str | Path | None" = None,
                  seed: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
-                 **chain: Any) -> tuple[Tensor, Tensor]:
+                 seconds: float | None = None, **chain: Any) -> tuple[Tensor, Tensor]:
         """(audio [n, F·hop], mels [n, n_mels, F]) with F = length // hop: the mels sampled (`sample_mel`) and
         decoded (`decode`) through `vocoder` (a vocoder run or its path; default `self.vocoder`) or Griffin-Lim.
         `audiodiff sample` writes both (--save-mel, --plot); see GeneratingPipeline.sample."""
+        long = self._long_length(length, seconds)
+        window = None
+        if long is not None:
+            length, window = long, self.features.frames(self.clip_length)
         frames = None if length is None else self.features.frames(length)
-        mels = self.sample_mel(n, frames=frames, seed=seed, generator=generator, progress=progress, **chain)
+        mels = self.sample_mel(n, frames=frames, seed=seed, generator=generator, progress=progress, window=window,
+                               **chain)
         return self.decode(mels, vocoder=vocoder, generator=generator, seed=seed, progress=progress), mels
 
     def decode(self, mel: Any, vocoder: "Pipeline | str | Path | None" = None, seed: int | None = None,

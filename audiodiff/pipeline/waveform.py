@@ -19,11 +19,15 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
     misuse_hint = ""
 
     def generate(self, n: int, length: int | None = None, vocoder: "Pipeline | str | Path | None" = None,
-                 **chain: Any) -> tuple[Tensor, None]:
+                 seconds: float | None = None, **chain: Any) -> tuple[Tensor, None]:
         """(audio [n, length], None); see GeneratingPipeline.sample."""
         if vocoder is not None:
             raise ValueError("vocoder= is for mel-domain runs; this run makes waveforms directly")
-        x = self._generate(n, 1, length or self.clip_length, **chain)
+        long = self._long_length(length, seconds)
+        if long is not None:
+            x = self._generate(n, 1, long, window=self.clip_length, **chain)
+        else:
+            x = self._generate(n, 1, length or self.clip_length, **chain)
         return x[:, 0].clamp(-1.0, 1.0).float().cpu(), None
 
     # ----------------------------------------------------------------- tasks on given audio
