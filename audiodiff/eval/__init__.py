@@ -7,6 +7,9 @@
     speech.py     speech metrics for denoisers and vocoders: PESQ, ESTOI, SI-SDR, MR-STFT, log-mel L1, DNSMOS
     pairs.py      output files matched to their references by name
     wavestats.py  level, DC and clipping of samples against the training data
+    sanity.py     per-clip flags FID misses: silent, clipped, DC offset, no onset (samples and reference)
+    gaps.py       gap filling: in-gap SNR and log-spectral distance, gap placement, mean with 95 % interval
+    seams.py      audio made window by window: level and spectral steps at the seams against the clip's own
     report.py     the HTML pages with players and spectrograms
 
 This face exports the speech metrics (light to import); the others are imported from their modules, e.g.
