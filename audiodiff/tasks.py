@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from .diffusion import GaussianDiffusion, Model
+from .progress import make_progress
 from .sampling import get_sampler, max_steps_from, randn, sample
 
 MAD_TO_SIGMA = 0.6744897501960817  # median |N(0, 1)|
@@ -85,8 +86,6 @@ def continuation(diffusion: GaussianDiffusion, model: Model, shape: tuple[int, i
     window) known, set to the end of the window before.  The known part comes back exactly, so the model continues
     what it made and no window is ever longer than it was trained on.  resample / jump_length: RePaint's jumps for
     the inpainted windows (tighter seams at that many times the network calls).  kwargs: the sampler's."""
-    from .progress import make_progress
-
     b, c, length = shape
     overlap = window // 4 if overlap is None else int(overlap)
     if not 0 < overlap < window:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..audio import resample
 from .data_config import DataConfig
 from .corpora import DatasetError
 
@@ -43,8 +44,6 @@ def change_speed(clean: Tensor, factor: float) -> Tensor:
     if factor == 1:
         return clean
     ratio = Fraction(factor).limit_denominator(100)
-    from ..audio import resample
-
     out = resample(clean, ratio.numerator, ratio.denominator)
     length = clean.shape[-1]
     if out.shape[-1] >= length:
