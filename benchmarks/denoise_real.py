@@ -53,6 +53,7 @@ import torch
 from audiodiff.atomic import OutputError, atomic_write
 from audiodiff.audio import load_audio, save_wav
 from audiodiff.eval import score_speech
+from audiodiff.eval.metrics import mean_ci
 from audiodiff.eval.speech import choose_metrics
 from audiodiff.install import machine_record
 
@@ -329,17 +330,6 @@ def run_row(row: Row, set_dir: Path, out_dir: Path, mixtures: list[dict], rate: 
             save_wav(out_dir / m["file"], out, rate)
             rtf[m["file"]] = seconds / (len(noisy) / rate)
     return rtf
-
-
-def mean_ci(values: list[float]) -> dict:
-    """{"mean", "ci95" (Student-t half-width; None for one value), "n"}; all None when empty."""
-    if not values:
-        return {"mean": None, "ci95": None, "n": 0}
-    from scipy.stats import t
-
-    v = np.asarray(values, dtype=np.float64)
-    half = float(t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None
-    return {"mean": float(v.mean()), "ci95": half, "n": len(v)}
 
 
 def cells(files: list[dict], conditions: list[str], columns: list[str]) -> dict:

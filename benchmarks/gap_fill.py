@@ -45,7 +45,8 @@ import numpy as np
 
 from audiodiff.atomic import OutputError
 from audiodiff.audio import AUDIO_EXTENSIONS, AudioReadError, load_audio
-from audiodiff.eval.gaps import gap_lsd, gap_snr, mean_ci, random_gaps
+from audiodiff.eval.gaps import gap_lsd, gap_snr, random_gaps
+from audiodiff.eval.metrics import mean_ci
 from audiodiff.progress import progress
 
 from .lib import envelope, write_result

@@ -15,7 +15,8 @@ import soundfile as sf
 import torch
 
 import audiodiff
-from audiodiff.eval.gaps import gap_frames, gap_lsd, gap_snr, mean_ci, random_gaps
+from audiodiff.eval.gaps import gap_frames, gap_lsd, gap_snr, random_gaps
+from audiodiff.eval.metrics import mean_ci
 from benchmarks import gap_fill
 from benchmarks.lib.ar_fill import ar_fill, linear_crossfade_fill, silence_fill
 from helpers.cli import assert_one_line_error

@@ -14,14 +14,14 @@ equal the reference; the metrics look at the gap only (LSD at the frames that ov
                Frames reach up to 511 samples beyond the gap into the context, where the two signals agree: a
                short gap's LSD is diluted by context, a long gap's mostly is not.
     random_gaps  seeded gap starts keeping `margin` samples of context each side.
-    mean_ci    mean and 95 % Student-t half-width over the finite values (the convention of
-               benchmarks/denoise_real.py, whose mean_ci returns the same dict).
+
+Cells of the benchmark (mean with a 95 % interval over the finite values) come from metrics.mean_ci.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -106,19 +106,3 @@ def random_gaps(n_samples: int, length: int, count: int, rng: np.random.Generato
                          f"each side (needs {length + 2 * margin})")
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     return rng.integers(margin, high + 1, size=count, dtype=np.int64)
-
-
-def mean_ci(values: Iterable[float]) -> dict[str, Any]:
-    """{"mean", "ci95", "n", "nonfinite"}: the mean of the finite values and the 95 % Student-t half-width
-    t₀.₉₇₅(n − 1)·sd/√n (sd with n − 1; None for one value; all None for none); n counts the finite values,
-    nonfinite the ±inf / NaN ones left out (a perfect fill's +inf SNR, a silent gap's NaN)."""
-    v = np.asarray(list(values), dtype=np.float64)
-    finite = v[np.isfinite(v)]
-    out: dict[str, Any] = {"mean": None, "ci95": None, "n": int(finite.size), "nonfinite": int(v.size - finite.size)}
-    if finite.size:
-        out["mean"] = float(finite.mean())
-    if finite.size > 1:
-        from scipy.stats import t
-
-        out["ci95"] = float(t.ppf(0.975, finite.size - 1) * finite.std(ddof=1) / math.sqrt(finite.size))
-    return out

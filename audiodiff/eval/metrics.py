@@ -25,11 +25,12 @@ Deviations from the reference code, each for robustness, none changing a value i
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Iterable
 
 import numpy as np
 from scipy import linalg
-from scipy.stats import norm
+from scipy.stats import norm, t
 
 NDB_BINS = 50
 NDB_ALPHA = 0.05
@@ -140,3 +141,17 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray, eps: float = 1e-12) -> f
     s, e = s - s.mean(), e - e.mean()
     target = (e @ s) / (s @ s + eps) * s
     return float(10 * np.log10((target @ target + eps) / ((target - e) @ (target - e) + eps)))
+
+
+def mean_ci(values: Iterable[float]) -> dict[str, Any]:
+    """{"mean", "ci95", "n", "nonfinite"}: the mean of the finite values and the 95 % Student-t half-width
+    t₀.₉₇₅(n − 1)·sd/√n (sd with n − 1; None for one value; all None for none); n counts the finite values,
+    nonfinite the ±inf / NaN ones left out (a perfect fill's +inf SNR, a silent gap's NaN)."""
+    v = np.asarray(list(values), dtype=np.float64)
+    finite = v[np.isfinite(v)]
+    out: dict[str, Any] = {"mean": None, "ci95": None, "n": int(finite.size), "nonfinite": int(v.size - finite.size)}
+    if finite.size:
+        out["mean"] = float(finite.mean())
+    if finite.size > 1:
+        out["ci95"] = float(t.ppf(0.975, finite.size - 1) * finite.std(ddof=1) / math.sqrt(finite.size))
+    return out
