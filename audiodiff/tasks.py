@@ -6,7 +6,6 @@ schedule, the samplers and the ε / v / x0 conversions with plain generation.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Any
 
@@ -14,8 +13,9 @@ import torch
 from torch import Tensor
 
 from .diffusion import GaussianDiffusion, Model
-from .progress import make_progress
+from .progress import progress as progress_bar
 from .sampling import get_sampler, max_steps_from, randn, sample
+from .windows import DEFAULT_OVERLAP
 
 MAD_TO_SIGMA = 0.6744897501960817  # median |N(0, 1)|
 
@@ -82,41 +82,44 @@ def continuation(diffusion: GaussianDiffusion, model: Model, shape: tuple[int, i
                  device: torch.device | str | None = None, progress: bool = False, resample: int = 1,
                  jump_length: int = 1, **kwargs: Any) -> Tensor:
     """x of `shape` [B, C, L], longer than the `window` the model was trained on, made window by window: the first
-    window is sampled freely and each next one is inpainted with its first `overlap` positions (default a quarter
-    window) known, set to the end of the window before.  The known part comes back exactly, so the model continues
-    what it made and no window is ever longer than it was trained on.  resample / jump_length: RePaint's jumps for
-    the inpainted windows (tighter seams at that many times the network calls).  kwargs: the sampler's."""
+    window is sampled freely and each next one is inpainted with its first `overlap` positions (default
+    windows.DEFAULT_OVERLAP of the window) known, set to the end of the window before.  The known part comes back
+    exactly, so the model continues what it made and no window is ever longer than it was trained on.  resample /
+    jump_length: RePaint's jumps for the inpainted windows (tighter seams at that many times the network calls).
+    kwargs: the sampler's."""
     b, c, length = shape
-    overlap = window // 4 if overlap is None else int(overlap)
-    if not 0 < overlap < window:
-        raise ValueError(f"continuation needs 0 < overlap < window, got overlap {overlap}, window {window}")
+    overlap = continuation_overlap(window, overlap)
     hop = window - overlap
     count = len(continuation_seams(length, window, overlap)) + 1
+    known = torch.zeros(1, 1, window, dtype=torch.bool)
+    known[..., :overlap] = True
     out: Tensor | None = None
-    with make_progress() if progress else contextlib.nullcontext() as bar:
-        job = bar.add_task("windows", total=count, info="") if progress else None
-        for k in range(count):
-            if out is None:
-                x = sample(diffusion, model, (b, c, window), generator=generator, device=device, **kwargs)
-                out = torch.zeros(b, c, hop * (count - 1) + window, dtype=x.dtype, device=x.device)
-            else:
-                start = k * hop
-                given = torch.zeros(b, c, window, dtype=out.dtype, device=out.device)
-                given[..., :overlap] = out[..., start:start + overlap]
-                known = torch.zeros(1, 1, window, dtype=torch.bool, device=out.device)
-                known[..., :overlap] = True
-                x = inpaint(diffusion, model, given, known, generator=generator, resample=resample,
-                            jump_length=jump_length, **kwargs)
-            out[..., k * hop:k * hop + window] = x
-            if job is not None:
-                bar.update(job, advance=1)
+    for k in progress_bar(range(count), total=count, description="windows", enabled=progress):
+        if out is None:
+            x = sample(diffusion, model, (b, c, window), generator=generator, device=device, **kwargs)
+            out = torch.zeros(b, c, hop * (count - 1) + window, dtype=x.dtype, device=x.device)
+        else:
+            given = torch.zeros(b, c, window, dtype=out.dtype, device=out.device)
+            given[..., :overlap] = out[..., k * hop:k * hop + overlap]
+            x = inpaint(diffusion, model, given, known, generator=generator, resample=resample,
+                        jump_length=jump_length, **kwargs)
+        out[..., k * hop:k * hop + window] = x
     return out[..., :length]
+
+
+def continuation_overlap(window: int, overlap: int | None = None) -> int:
+    """The positions each continued window shares with the one before: `overlap`, by default the share of a
+    window that windows.py cross-fades (DEFAULT_OVERLAP); ValueError unless 0 < overlap < window."""
+    overlap = int(window * DEFAULT_OVERLAP) if overlap is None else int(overlap)
+    if not 0 < overlap < window:
+        raise ValueError(f"continuation needs 0 < overlap < window, got overlap {overlap}, window {window}")
+    return overlap
 
 
 def continuation_seams(length: int, window: int, overlap: int | None = None) -> list[int]:
     """Where `continuation` of `length` positions starts new material: the first position after each inpainted
     window's known part, in the model's positions (samples of a waveform run, frames of a mel run)."""
-    overlap = window // 4 if overlap is None else int(overlap)
+    overlap = continuation_overlap(window, overlap)
     hop = window - overlap
     count = 1 + math.ceil(max(0, length - window) / hop)
     return [k * hop + overlap for k in range(1, count)]
