@@ -74,16 +74,21 @@ def per_class_rate(logp: np.ndarray, labels: np.ndarray, names: list[str]) -> di
     return {n: float((predicted[labels == k] == k).mean()) for k, n in enumerate(names) if (labels == k).any()}
 
 
-def generate(run: Path, config: str, per_class: int, length: int, seed: int) -> tuple[torch.Tensor, np.ndarray, float]:
-    """per_class samples of every class with `config` ("sampler:steps", or "sampler:steps:guidance"; else the
-    run's guidance), trimmed as `sample` writes them and padded back to the classifier's length:
-    (waves [N, length], labels [N], seconds)."""
-    import audiodiff
+def as_written(pipe: Any, waves: torch.Tensor | list[torch.Tensor], length: int) -> torch.Tensor:
+    """Clips [N, L] trimmed as `audiodiff sample` writes them (the run's [sample] trim_db), then cropped or
+    zero-padded to the classifier's `length`: [N, length]."""
     from audiodiff.audio import crop_or_pad, trim_trailing_silence
 
+    trim = pipe.sample_options.trim_db
+    waves = [trim_trailing_silence(w, pipe.sample_rate, trim) if trim < 0 else w for w in waves]
+    return torch.stack([crop_or_pad(w[None], length, random=False)[0] for w in waves])
+
+
+def generate(pipe: Any, config: str, per_class: int, length: int, seed: int) -> tuple[torch.Tensor, np.ndarray, float]:
+    """per_class samples of every class with `config` ("sampler:steps", or "sampler:steps:guidance"; else the
+    run's guidance), as_written: (waves [N, length], labels [N], seconds)."""
     sampler, steps, *scale = config.split(":")
     guidance = float(scale[0]) if scale else None
-    pipe = audiodiff.load(run, device="cpu", precision="fp32")
     n_classes = len(pipe.config["class_names"])
     labels = [k for k in range(n_classes) for _ in range(per_class)]
     generator = torch.Generator().manual_seed(seed)
@@ -93,24 +98,17 @@ def generate(run: Path, config: str, per_class: int, length: int, seed: int) -> 
                                  guidance=guidance, generator=generator)
         waves += list(batch)
     seconds = time.perf_counter() - start
-    trim = pipe.sample_options.trim_db
-    waves = [trim_trailing_silence(w, pipe.sample_rate, trim) if trim < 0 else w for w in waves]
-    return torch.stack([crop_or_pad(w[None], length, random=False)[0] for w in waves]), np.array(labels), seconds
+    return as_written(pipe, waves, length), np.array(labels), seconds
 
 
-def griffin_lim_floor(run: Path, waves: torch.Tensor) -> torch.Tensor:
-    """The held-out clips [N, L] through the run's own mels and back by Griffin-Lim, trimmed as samples are: what a
-    perfect mel model would score behind this decoder."""
-    import audiodiff
-    from audiodiff.audio import crop_or_pad, trim_trailing_silence
+def griffin_lim_floor(pipe: Any, waves: torch.Tensor) -> torch.Tensor:
+    """The held-out clips [N, L] through the run's own mels and back by Griffin-Lim, as_written: what a perfect
+    mel model would score behind this decoder."""
+    from audiodiff.audio import crop_or_pad
 
-    pipe = audiodiff.load(run, device="cpu", precision="fp32")
-    length = waves.shape[-1]
     padded = torch.stack([crop_or_pad(w[None], pipe.clip_length, random=False)[0] for w in waves])
     out = pipe.features.decode_griffin_lim(pipe.features.encode(padded)).float()
-    trim = pipe.sample_options.trim_db
-    out = [trim_trailing_silence(w, pipe.sample_rate, trim) if trim < 0 else w for w in out]
-    return torch.stack([crop_or_pad(w[None], length, random=False)[0] for w in out])
+    return as_written(pipe, list(out), waves.shape[-1])
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -155,14 +153,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rows = [("real held-out kits", real, result["fid_halves"], None, "")]
     rows.append(("real training kits (FID only)", {}, result["fid_train_kits"], None, ""))
     if args.model is not None:
-        feats, logp = embed(net, griffin_lim_floor(args.model, test))
+        import audiodiff
+
+        pipe = audiodiff.load(args.model, device="cpu", precision="fp32")
+        feats, logp = embed(net, griffin_lim_floor(pipe, test))
         floor = per_class_rate(logp, test_labels, names)
         gl_fid = float(np.mean([frechet_distance(feats[b], f_test[a]) for a, b in splits]))   # half B's own clips
         result["griffin_lim_floor"] = {"rate": floor, "fid_vs_half": gl_fid}
         rows.append(("held-out kits → the run's mels → Griffin-Lim", floor, result["griffin_lim_floor"]["fid_vs_half"],
                      None, ""))
         for cfg in args.configs.split(","):
-            waves, labels, seconds = generate(args.model, cfg, args.per_class, length, args.seed)
+            waves, labels, seconds = generate(pipe, cfg, args.per_class, length, args.seed)
             feats, logp = embed(net, waves)
             rate_of = per_class_rate(logp, labels, names)
             entry = {"per_class": args.per_class, "rate": rate_of,
