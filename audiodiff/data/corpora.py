@@ -98,12 +98,19 @@ def split_list(data_cfg: Any, split: str) -> str:
     return getattr(data_cfg, SPLIT_LIST_KEYS[split])
 
 
+def require_split_list(data_cfg: Any) -> str:
+    """The file list of [data] split for a `folder` / `classes` corpus ("" for train without one: every file);
+    DatasetError naming the key when another split has none."""
+    listing = split_list(data_cfg, data_cfg.split)
+    if data_cfg.split != "train" and not listing:
+        raise DatasetError(f"[data] split = {data_cfg.split!r} needs [data] {SPLIT_LIST_KEYS[data_cfg.split]} = "
+                           f"the file list of that split")
+    return listing
+
+
 def list_split_files(root: Path, data_cfg: Any) -> SourceList:
     """`folder`: the files of [data] split's list (split_list), or every audio file under root."""
-    key = SPLIT_LIST_KEYS[data_cfg.split]
-    if data_cfg.split != "train" and not split_list(data_cfg, data_cfg.split):
-        raise DatasetError(f"[data] split = {data_cfg.split!r} needs [data] {key} = the file list of that split")
-    return list_folder(root, split_list(data_cfg, data_cfg.split), key)
+    return list_folder(root, require_split_list(data_cfg), SPLIT_LIST_KEYS[data_cfg.split])
 
 
 def list_classes(root: Path, data_cfg: Any) -> SourceList:
@@ -286,7 +293,7 @@ class Corpus:
 
     list_files(root, data_cfg, seed) → its SourceList (the split / file list / notes the [data] table asks
     for).  find(root) → the folder holding it under root, None when absent (only corpora with an archive
-    have one).  url / sha256 / size: its standard archive; `url_offline` when that host is gone (the URL is
+    have one).  splits: it has named splits of its own; list_splits: its splits are the recipe's file lists.  url / sha256 / size: its standard archive; `url_offline` when that host is gone (the URL is
     kept for the archive's name and checksum, and download needs [data] url).  last: top-level names
     extracted last, whose presence says the corpus is complete."""
     name: str
@@ -294,6 +301,7 @@ class Corpus:
     list_files: Callable[[Path, Any, int], SourceList]
     find: Callable[[Path], Path | None] | None = None
     splits: bool = False
+    list_splits: bool = False      # its splits are file lists ([data] file_list / valid_list / test_list)
     class_names: tuple[str, ...] | None = None
     url: str = ""
     sha256: str = ""
@@ -331,8 +339,10 @@ def archive_name(url: str) -> str:
 
 
 CORPORA: dict[str, Corpus] = {c.name: c for c in (
-    Corpus("folder", "audio folder", lambda root, d, seed: list_split_files(root, d)),
-    Corpus("classes", "folder of class folders", lambda root, d, seed: list_classes(root, d)),
+    Corpus("folder", "audio folder", lambda root, d, seed: list_split_files(root, d),
+           list_splits=True),
+    Corpus("classes", "folder of class folders", lambda root, d, seed: list_classes(root, d),
+           list_splits=True),
     Corpus("notes", "generated notes", list_notes),
     Corpus("speechcommands", "Speech Commands", lambda root, d, seed: list_speechcommands(root, d.split),
            find=speechcommands_dir, splits=True, class_names=SC09_WORDS, url=SPEECHCOMMANDS_URL,
@@ -351,7 +361,7 @@ CORPORA: dict[str, Corpus] = {c.name: c for c in (
 # Datasets with named splits, those whose splits are file lists ([data] file_list / valid_list / test_list; the
 # others take split = "train" only), and those with an archive to download.
 SPLIT_DATASETS = tuple(name for name, c in CORPORA.items() if c.splits)
-LIST_DATASETS = ("folder", "classes")
+LIST_DATASETS = tuple(name for name, c in CORPORA.items() if c.list_splits)
 DOWNLOAD_DATASETS = tuple(name for name, c in CORPORA.items() if c.downloadable)
 
 # SHA-256 of the standard archives (the values torchaudio's datasets verify).  Keyed by file name, so a

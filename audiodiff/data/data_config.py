@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from ..domains import DOMAINS
 from ..options import option
-from .corpora import CORPORA, DOWNLOAD_DATASETS, LIST_DATASETS, SPLIT_DATASETS, SPLIT_LIST_KEYS, SPLITS
+from .corpora import (CORPORA, DOWNLOAD_DATASETS, LIST_DATASETS, SPLIT_DATASETS, SPLIT_LIST_KEYS, SPLITS,
+                      require_split_list)
 from .notes import QUICKSTART_NOTES
 
 
@@ -62,10 +63,8 @@ def check_data(data: DataConfig) -> None:
         bad = [n for n in data.notes if not isinstance(n, int) or not 0 <= n <= 127]
         if bad or not data.notes:
             raise ValueError("[data] notes must be a non-empty list of MIDI numbers 0..127")
-    if data.split != "train" and data.dataset in LIST_DATASETS:
-        key = SPLIT_LIST_KEYS[data.split]
-        if not getattr(data, key):
-            raise ValueError(f"[data] split = {data.split!r} needs [data] {key} = the file list of that split")
+    if data.dataset in LIST_DATASETS:
+        require_split_list(data)
     elif data.split != "train" and not corpus.splits:
         raise ValueError(f"[data] split = {data.split!r}: dataset {data.dataset!r} has no splits "
                          f"(only {', '.join(SPLIT_DATASETS)} do, and folder / classes with file lists); use "
