@@ -14,7 +14,7 @@ int16-valued tensor through soundfile.)
     python -m benchmarks.vocoder_real train-ours recipes/vocoder-cpu --out runs/vocoder-cpu --snapshots 10,20
     # 2. re-synthesise held-out utterances of the voice and of voices it never heard, score, print the table
     python -m benchmarks.vocoder_real score --ours runs/vocoder-cpu --peer runs/peer-vocoder \\
-        --voices data/real/speech/allison-en/22050,data/real/speech/carlo-it/22050 --n 12
+        --voices data/real/speech/allison-en/22050,data/real/speech/carlo-it/22050,data/real/speech/june-fr/22050
 
 Snapshots: the peer's weights are copied at the first step boundary past each mark; audiodiff's run writes a
 checkpoint every `checkpoint_every` steps and a watcher copies the first one past each mark (its learning rate then
@@ -28,7 +28,9 @@ utterance at a time, after one untimed call.  Output: a table and JSON (benchmar
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -45,8 +47,10 @@ from audiodiff.audio import load_audio, save_wav
 from audiodiff.eval.metrics import mean_ci
 from audiodiff.eval.speech import score_speech
 
-from ._common import cpu_name, write_json
+from ._common import cpu_name
+from .lib import envelope, write_result
 
+NAME = "vocoder_real"
 RESULTS = Path(__file__).resolve().parent / "results"
 SCORED = ("pesq", "mr_stft", "log_mel_l1", "estoi")
 LOWER_IS_BETTER = {"mr_stft", "log_mel_l1", "rtf"}
@@ -147,7 +151,8 @@ class PeerVocoder:
         self.weights, self.fast, self.work = str(weights), fast, work
 
     def __call__(self, path: Path, wave: np.ndarray, rate: int) -> np.ndarray:
-        link = _link_all([path], self.work)[0]
+        folder = hashlib.sha1(str(path.resolve().parent).encode()).hexdigest()[:12]   # voices share file names
+        link = _link_all([path], self.work / folder)[0]
         spec = Path(f"{link}.spec.npy")
         if not spec.exists():
             self.preprocess.transform(str(link))
@@ -158,23 +163,33 @@ class PeerVocoder:
 
 
 # ---------------------------------------------------------------------------------------------------- ours
-def _watch(run: Path, out: Path, marks: list[float], stop: threading.Event) -> None:
-    """Copy run's weights + config to out/<mark>min/ once its config says it has trained past each mark."""
+def _snapshot_due(run: Path, out: Path, pending: list[float]) -> None:
+    """Copy run's weights + config to out/<mark>min/ for every pending mark its config says it has trained past."""
+    try:
+        cfg = json.loads((run / "config.json").read_text())
+        if not pending or cfg.get("trained_minutes", 0) < pending[0]:
+            return
+        weights = (run / "model.safetensors").read_bytes()
+        if json.loads((run / "config.json").read_text()).get("step") != cfg.get("step"):
+            return                           # a checkpoint landed between the reads: the next poll takes it
+    except (OSError, ValueError):
+        return
+    while pending and cfg.get("trained_minutes", 0) >= pending[0]:
+        dest = out / f"{pending.pop(0):g}min"
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "model.safetensors").write_bytes(weights)
+        (dest / "config.json").write_text(json.dumps(cfg, indent=2))
+        print(f"ours: snapshot {dest.name} at step {cfg.get('step')} ({cfg.get('trained_minutes')} min)", flush=True)
+
+
+def _watch(run: Path, out: Path, marks: list[float], stop: threading.Event, every: float = 2.0) -> None:
+    """Poll run every `every` seconds until `stop`, then once more, snapshotting each mark it passes."""
     pending = sorted(marks)
-    while pending and not stop.wait(2.0):
-        try:
-            cfg = json.loads((run / "config.json").read_text())
-            weights = (run / "model.safetensors").read_bytes()
-            if json.loads((run / "config.json").read_text()).get("step") != cfg.get("step"):
-                continue                     # a checkpoint landed between the two reads: try again
-        except (OSError, ValueError):
-            continue
-        while pending and cfg.get("trained_minutes", 0) >= pending[0]:
-            dest = out / f"{pending.pop(0):g}min"
-            dest.mkdir(parents=True, exist_ok=True)
-            (dest / "model.safetensors").write_bytes(weights)
-            (dest / "config.json").write_text(json.dumps(cfg, indent=2))
-            print(f"ours: snapshot {dest.name} at step {cfg.get('step')} ({cfg.get('trained_minutes')} min)", flush=True)
+    while pending:
+        stopped = stop.wait(every)
+        _snapshot_due(run, out, pending)
+        if stopped:
+            return
 
 
 def train_ours(recipe: str, out: Path, marks: list[float], minutes: float | None) -> int:
@@ -235,31 +250,54 @@ def griffin_lim_call(run: Path) -> Callable[[Path, np.ndarray, int], np.ndarray]
     return call
 
 
-def systems(args: argparse.Namespace) -> list[tuple[str, Callable[[], Callable]]]:
-    """(row name, factory) for every system the options ask for; factories load lazily."""
-    rows: list[tuple[str, Callable[[], Callable]]] = []
-    ours = Path(args.ours)
-    for snap in sorted((ours / "snapshots").glob("*min"), key=lambda p: float(p.name[:-3])):
-        rows.append((f"audiodiff {snap.name}", lambda s=snap: ours_call(s)))
-    rows.append(("audiodiff final", lambda: ours_call(ours)))
+def _snapshots(folder: Path, suffix: str) -> list[Path]:
+    """folder's `<minutes>min<suffix>` snapshots, by minutes."""
+    found = [p for p in folder.glob(f"*min{suffix}") if p.name[:-len(f"min{suffix}")].replace(".", "", 1).isdigit()]
+    return sorted(found, key=lambda p: float(p.name[:-len(f"min{suffix}")]))
+
+
+def _trained(run: Path) -> str:
+    """'<minutes> min, step <n>' from a run's (or snapshot's) config.json, for row names."""
+    try:
+        cfg = json.loads((run / "config.json").read_text())
+        return f"{cfg['trained_minutes']:g} min, step {cfg['step']}"
+    except (OSError, ValueError, KeyError):
+        return run.name
+
+
+def systems(args: argparse.Namespace) -> list[tuple[str, Callable[[], Callable], bool]]:
+    """(row name, factory, on every voice) for every system the options ask for; factories load lazily.  The
+    training curve's snapshots and the peer's 50-step chain run on the trained voice only (the peer is slow)."""
+    ours, rows = Path(args.ours), []
+    for snap in _snapshots(ours / "snapshots", ""):
+        rows.append((f"audiodiff {_trained(snap)}", lambda s=snap: ours_call(s), False))
+    rows.append((f"audiodiff final {_trained(ours)}", lambda: ours_call(ours), True))
     for student in args.student or []:
-        rows.append((f"audiodiff student {Path(student).name}", lambda s=student: ours_call(Path(s))))
+        rows.append((f"audiodiff student {Path(student).name}", lambda s=student: ours_call(Path(s)), True))
     if args.peer:
         work = Path(args.out) / "peer-mels"
-        for snap in sorted((Path(args.peer) / "snapshots").glob("*min.pt"), key=lambda p: float(p.name[:-6])):
-            rows.append((f"peer {snap.name[:-3]} 6-step", lambda s=snap: PeerVocoder(s, True, work)))
+        snaps = _snapshots(Path(args.peer) / "snapshots", ".pt")
+        if not snaps:
+            raise InputError(f"--peer {args.peer}: no snapshots/<minutes>min.pt (run train-peer first)")
+        for snap in snaps:
+            rows.append((f"peer {snap.stem} 6-step", lambda s=snap: PeerVocoder(s, True, work), snap == snaps[-1]))
         if args.peer_full:
-            final = max((Path(args.peer) / "snapshots").glob("*min.pt"), key=lambda p: float(p.name[:-6]))
-            rows.append((f"peer {final.name[:-3]} 50-step", lambda s=final: PeerVocoder(s, False, work)))
-    rows.append(("Griffin-Lim", lambda: griffin_lim_call(ours)))
+            rows.append((f"peer {snaps[-1].stem} 50-step", lambda s=snaps[-1]: PeerVocoder(s, False, work), False))
+    rows.append(("Griffin-Lim", lambda: griffin_lim_call(ours), True))
     return rows
 
 
-def score(args: argparse.Namespace) -> dict:
+def row_folder(row: str) -> str:
+    """A row's output folder name: its name with every run of other characters than letters, digits, '.' and
+    '-' made one '_'."""
+    return re.sub(r"[^\w.-]+", "_", row)
+
+
+def score(args: argparse.Namespace, argv: list[str] | None) -> dict:
     out = Path(args.out)
     voices = [Path(v) for v in args.voices.split(",")]
     metrics = ",".join(SCORED + (("dnsmos",) if args.dnsmos else ()))
-    result: dict[str, Any] = {"machine": cpu_name(), "threads": torch.get_num_threads(), "n": args.n,
+    result: dict[str, Any] = {**envelope(NAME, argv=argv), "threads": torch.get_num_threads(), "n": args.n,
                               "ours": args.ours, "peer": args.peer, "voices": {}}
     rows = systems(args)
     for voice in voices:
@@ -270,10 +308,10 @@ def score(args: argparse.Namespace) -> dict:
         ref_dir.mkdir(parents=True, exist_ok=True)
         for f in files:
             shutil.copyfile(f, ref_dir / f.name)
-        for row, factory in rows:
-            if "50-step" in row and voice != voices[0]:
-                continue                               # the peer's full chain: the trained voice only (slow)
-            sys_dir = out / name / row.replace(" ", "_")
+        for row, factory, every_voice in rows:
+            if not every_voice and voice != voices[0]:
+                continue
+            sys_dir = out / name / row_folder(row)
             rtf = resynthesise(row, factory(), files, sys_dir)
             per_file = score_speech(sys_dir, ref_dir, metrics=metrics)["files"]
             keys = dict.fromkeys(k for f in per_file for k in f if k != "file")
@@ -328,7 +366,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     sc.add_argument("--peer-full", action="store_true", help="also the peer's 50-step chain (final, first voice)")
     sc.add_argument("--voices", required=True, help="voice folders at 22.05 kHz, comma-separated; the first is "
                                                     "the one both trained on")
-    sc.add_argument("--n", type=int, default=12, help="held-out utterances per voice (test_list.txt order)")
+    sc.add_argument("--n", type=int, default=6, help="held-out utterances per voice (test_list.txt order)")
     sc.add_argument("--dnsmos", action="store_true", help="also DNSMOS (about 1 s per second of audio)")
     sc.add_argument("--out", default="/tmp/vocoder_real")
     sc.add_argument("--json", default=str(RESULTS / "vocoder_real.json"))
@@ -345,8 +383,8 @@ def main(argv: list[str] | None = None) -> dict:
             if code:
                 raise SystemExit(code)
             return {}
-        result = score(args)
-        print(f"\nwritten {write_json(args.json, result)}")
+        result = score(args, argv)
+        print(f"\nwritten {write_result(args.json, result)}")
         return result
     except InputError as exc:
         raise SystemExit(f"vocoder_real: {exc}") from None

@@ -183,6 +183,28 @@ def test_resynthesize_keeps_the_length_and_resamples_with_a_log_message(overfit_
                for r in audiodiff_log.records)
 
 
+@pytest.mark.slow
+def test_a_long_recording_is_vocoded_in_windows_no_longer_than_the_window(overfit_run):
+    run, clip, _ = overfit_run
+    pipe = load(run, device="cpu")
+    long = clip.repeat(6)                                         # 3,072 samples = 96 frames of 32
+    lengths: list[int] = []
+    hook = pipe.model.register_forward_pre_hook(lambda module, args: lengths.append(args[0].shape[-1]))
+    try:
+        whole = pipe.resynthesize(long, seed=0)                   # default window (10 s): one pass
+        assert max(lengths) == len(long)
+        lengths.clear()
+        windowed = pipe.resynthesize(long, seed=0, window=700)    # 700 is not a whole number of hops
+    finally:
+        hook.remove()
+    assert whole.shape == windowed.shape == long.shape and torch.isfinite(windowed).all()
+    assert max(lengths) <= 700 + 2 * pipe.features.hop_length < len(long)
+    d_whole = mel_distance(pipe.features, long, whole)
+    d_windowed = mel_distance(pipe.features, long, windowed)
+    d_gl = mel_distance(pipe.features, long, pipe.features.decode_griffin_lim(pipe.features.encode(long)))
+    assert d_windowed < d_gl and d_windowed < 1.5 * d_whole, (d_windowed, d_whole, d_gl)
+
+
 # ----------------------------------------------------------------- audiodiff vocode
 @pytest.mark.slow
 def test_cli_vocode_a_wav_at_another_rate(overfit_run, tmp_path, audiodiff_log):

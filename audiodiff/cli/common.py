@@ -101,7 +101,7 @@ MODEL_HELP = ("Run directory or export, or hf://ORG/NAME[@REVISION] from the Hug
 PRECISION_HELP = "The network's precision: auto (bf16 where the hardware has it: CUDA compute 8.0+, CPUs with " \
     "AMX / AVX512-BF16) | fp32 | bf16."
 WINDOW_HELP = ("Long recordings are processed in cross-faded windows of this many samples at the model's rate "
-               "(default: the run's clip_length).")
+               "(default: the run's clip_length; for vocode, 10 s).")
 
 # Options several commands take, declared once: `device: Device = "auto"`.
 Device = Annotated[str, typer.Option("--device", callback=_check_device, help="auto (CUDA when present) | cpu | cuda.")]

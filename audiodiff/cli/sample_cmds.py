@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from ..sampling import SAMPLERS, get_sampler, own_spacings, samplers_where
-from .common import (Device, Force, Model, Precision, Progress, Seed, app, check_out_file, fail, load_pipeline, log,
-                     require_file)
+from .common import (Device, Force, Model, Precision, Progress, Seed, Window, app, check_out_file, fail,
+                     load_pipeline, log, require_file)
 
 
 @app.command()
@@ -184,6 +184,7 @@ def vocode(
     sampler: Optional[str] = typer.Option(None, "--sampler", help=f"One of {', '.join(SAMPLERS)} (default: the "
                                           "run's \\[sample] sampler)."),
     seed: Seed = None,
+    window: Window = None,
     device: Device = "auto",
     precision: Precision = "auto",
     progress: Progress = True,
@@ -201,7 +202,7 @@ def vocode(
     pipe = load_pipeline(model, device, precision)
     if not hasattr(pipe, "vocode"):
         fail(f"{model or 'this run'} is not a vocoder (its domain is {pipe.domain!r}): pass a vocoder run with --model")
-    options = dict(steps=steps, sampler=sampler, seed=seed, progress=progress)
+    options = dict(steps=steps, sampler=sampler, seed=seed, progress=progress, window=window)
     if audio.suffix.lower() == ".npy":
         try:
             mel = np.load(audio, allow_pickle=False)

@@ -11,6 +11,11 @@ import torch
 from ..features import MelFeatures
 from .base import Pipeline, as_tensor, log
 
+# vocode: audio longer than this is made in cross-faded windows (windows.map_windows), so memory is bounded by
+# one window.  DiffWave is convolutional and needs no window for quality; the windows are long because where two
+# overlap, two independently sampled waveforms of the same mel are cross-faded.
+VOCODE_WINDOW_SECONDS = 10.0
+
 
 class VocoderPipeline(Pipeline, domain="vocoder"):
     """vocode(mel) → audio; resynthesize(audio) → audio through its own mel."""
@@ -21,14 +26,15 @@ class VocoderPipeline(Pipeline, domain="vocoder"):
 
     def vocode(self, mel: Any, steps: int | None = None, sampler: str | None = None, seed: int | None = None,
                generator: torch.Generator | None = None, features: MelFeatures | None = None,
-               progress: bool = False, **options: Any) -> Any:
+               progress: bool = False, window: int | None = None, **options: Any) -> Any:
         """A vocoder run: normalised mel [n_mels, F] or [B, n_mels, F] (numpy or torch) → audio [F·hop] or
         [B, F·hop] in [−1, 1] at `sample_rate`, the same array type as the input.
 
         The mel is taken as normalised with this run's statistics, or with `features`' (e.g. a mel-domain
         run's `pipe.features`), which must describe the same transform.  Sampler options default to the
         run's [sample] settings (DiffWave's 6-step fast schedule in recipes/ljspeech-vocoder); `options` as in
-        `sample`."""
+        `sample`.  Audio longer than `window` samples (default VOCODE_WINDOW_SECONDS) is made in cross-faded
+        windows of the mel, so any length fits in memory."""
         is_numpy = isinstance(mel, np.ndarray)
         m = as_tensor(mel).float()
         squeeze = m.ndim == 2
@@ -40,8 +46,18 @@ class VocoderPipeline(Pipeline, domain="vocoder"):
         if features is not None:
             m = self.features.renormalise(m, features)
         m = m.to(self.device)
-        x = self._generate(m.shape[0], 1, self.features.samples(m.shape[-1]), steps=steps, sampler=sampler,
-                           seed=seed, generator=generator, progress=progress, cond={"mel": m}, **options)
+        hop, length = self.features.hop_length, self.features.samples(m.shape[-1])
+        window = round(VOCODE_WINDOW_SECONDS * self.sample_rate) if window is None else int(window)
+        generator = generator or self._generator(seed)
+
+        def part(sl: slice) -> torch.Tensor:        # the samples sl of the whole: vocode the frames that hold them
+            first, last = sl.start // hop, -(-sl.stop // hop)
+            x = self._generate(m.shape[0], 1, (last - first) * hop, steps=steps, sampler=sampler,
+                               generator=generator, progress=progress and length <= window,
+                               cond={"mel": m[..., first:last]}, **options)
+            return x[..., sl.start - first * hop:sl.stop - first * hop]
+
+        x = self._windows(part, (m.shape[0], 1, length), window, progress and length > window, "vocode")
         wave = x[:, 0].clamp(-1.0, 1.0).float().cpu()
         wave = wave[0] if squeeze else wave
         return wave.numpy() if is_numpy else wave
