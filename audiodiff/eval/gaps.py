@@ -10,7 +10,8 @@ equal the reference; the metrics look at the gap only (LSD at the frames that ov
     gap_lsd    log-spectral distance (dB) over the STFT frames that overlap the gap: 512-sample Hann frames on a
                grid of hop 128 anchored at sample 0 (zeros past the signal's ends), power spectra normalised so a
                full-scale sinusoid at a bin centre reads 0 dB, floored at −100 dB; per frame
-               sqrt(mean over the 257 bins of (10·log10 P_ref − 10·log10 P_fill)²); the mean over those frames.
+               sqrt(mean over the 257 bins of (10·log10 P_ref − 10·log10 P_fill)²); the mean over those frames
+               (the spectra are audiodiff/eval/spectra.framed_power_db's).
                Frames reach up to 511 samples beyond the gap into the context, where the two signals agree: a
                short gap's LSD is diluted by context, a long gap's mostly is not.
     random_gaps  seeded gap starts keeping `margin` samples of context each side.
@@ -25,23 +26,11 @@ from typing import Any
 
 import numpy as np
 
-FRAME = 512          # LSD frame length (samples), Hann window
-HOP = 128            # LSD hop (samples)
-FLOOR_DB = -100.0    # power floor (dB relative to a full-scale sinusoid)
-
-
-def _mono(x: Any, name: str) -> np.ndarray:
-    """numpy / torch [L] → float64 numpy [L]."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be mono audio [L], got shape {a.shape}")
-    return a
+from .spectra import FLOOR_DB, FRAME, HOP, as_mono, framed_power_db
 
 
 def _pair(reference: Any, filled: Any, start: int, length: int) -> tuple[np.ndarray, np.ndarray]:
-    ref, fill = _mono(reference, "reference"), _mono(filled, "filled")
+    ref, fill = as_mono(reference, "reference"), as_mono(filled, "filled")
     if ref.shape != fill.shape:
         raise ValueError(f"reference {ref.shape} and filled {fill.shape} differ in length")
     if length < 1 or start < 0 or start + length > ref.size:
@@ -69,19 +58,6 @@ def gap_frames(start: int, length: int, frame: int = FRAME, hop: int = HOP) -> n
     return np.arange(first, last + 1, dtype=np.int64) * hop
 
 
-def _power_db(x: np.ndarray, starts: np.ndarray, frame: int) -> np.ndarray:
-    """Frames of x (zeros past its ends) at `starts` → dB power spectra [F, frame // 2 + 1], floored."""
-    lo, hi = int(starts[0]), int(starts[-1]) + frame
-    region = np.zeros(hi - lo)                       # x over [lo, hi), zeros outside [0, L)
-    a, b = max(lo, 0), min(hi, x.size)
-    region[a - lo:b - lo] = x[a:b]
-    window = np.hanning(frame + 1)[:frame]           # periodic Hann
-    idx = (starts - lo)[:, None] + np.arange(frame)[None, :]
-    spectra = np.fft.rfft(region[idx] * window, axis=-1)
-    power = (2.0 * np.abs(spectra) / window.sum()) ** 2   # a full-scale sinusoid at a bin centre → 1 (0 dB)
-    return 10.0 * np.log10(np.maximum(power, 10.0 ** (FLOOR_DB / 10.0)))
-
-
 def gap_lsd(reference: Any, filled: Any, start: int, length: int, sample_rate: int | None = None,
             frame: int = FRAME, hop: int = HOP) -> float:
     """Log-spectral distance (dB) of `filled` against `reference` (both [L]) over the frames overlapping the gap
@@ -89,7 +65,7 @@ def gap_lsd(reference: Any, filled: Any, start: int, length: int, sample_rate: i
     (512 / 128 = 32 / 8 ms at 16 kHz)."""
     ref, fill = _pair(reference, filled, start, length)
     starts = gap_frames(start, length, frame, hop)
-    diff = _power_db(ref, starts, frame) - _power_db(fill, starts, frame)
+    diff = framed_power_db(ref, frame, hop, starts, FLOOR_DB) - framed_power_db(fill, frame, hop, starts, FLOOR_DB)
     return float(np.mean(np.sqrt(np.mean(diff * diff, axis=-1))))
 
 
