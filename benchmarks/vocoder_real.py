@@ -125,7 +125,7 @@ def train_peer(data: Path, out: Path, minutes: float, marks: list[float], seed: 
     elapsed, began = 0.0, time.perf_counter()
     while pending:
         for features in loader:
-            loss = float(learner.train_step(features))
+            loss = float(learner.train_step(features).detach())
             learner.step += 1
             elapsed = time.perf_counter() - began
             log.append({"step": learner.step, "seconds": round(elapsed, 1), "loss": round(loss, 4)})
