@@ -37,10 +37,14 @@ from .install import torchaudio
 from .png import mel_image, png_bytes, save_mel_png, write_png
 
 # png's writers are re-exported: callers know them as features.write_png, features.save_mel_png, …
-__all__ = ["MEL_SCALES", "NORMS", "POWERS", "PREVIEW_RANGE_DB", "TRANSFORM_KEYS", "MelFeatures", "clip_sample",
+__all__ = ["MEL_SCALES", "NORMALISED_MEDIAN", "NORMS", "POWERS", "PREVIEW_RANGE_DB", "TRANSFORM_KEYS", "MelFeatures", "clip_sample",
            "mel_image", "png_bytes", "preview_features", "preview_image", "preview_range", "save_mel_png", "write_png"]
 
 NORMS = ("minmax", "meanstd")
+# The largest |median| a normalised mel has: both norms centre the training clips' log-mels near 0 (minmax in
+# [−1, 1], meanstd at mean 0), while a log-mel passed without normalisation has its median near −5 (its floor is
+# log(1e-5) ≈ −11.5).  The median, not the extremes: a briefly trained mel model's samples overshoot the range.
+NORMALISED_MEDIAN = 2.0
 MEL_SCALES = ("htk", "slaney")
 POWERS = (1.0, 2.0)   # |S| (magnitude) or |S|² (power)
 # Everything that changes what a normalised mel means, apart from the statistics.
@@ -288,6 +292,15 @@ class MelFeatures:
         wave = gl(spec).clamp(-1.0, 1.0)
         wave = torch.nan_to_num(wave)
         return wave[0] if squeeze else wave
+
+    def check_normalised(self, mel: Tensor | np.ndarray, user: str = "this transform") -> None:
+        """Raise ValueError when mel cannot be a normalised mel (|median| > NORMALISED_MEDIAN): the usual mistake
+        is a log-mel that never went through `normalise` / `encode`."""
+        median = float(np.median(np.asarray(mel, dtype=np.float32)))
+        if abs(median) > NORMALISED_MEDIAN:
+            raise ValueError(f"{user} expects a mel normalised with its statistics (median near 0), got a median of "
+                             f"{median:.3g}: pass features.encode(audio), not log_mel, or say whose statistics "
+                             f"normalised it (features= / --mel-from)")
 
     def check_mel(self, mel: Tensor, user: str = "this transform") -> None:
         """Raise ValueError (`user` expects …) unless `mel` is [B, n_mels, frames] with these n_mels, frames >= 1."""

@@ -249,6 +249,18 @@ def test_cli_vocode_a_saved_mel(overfit_run, tmp_path):
                                  "--no-progress"])
     assert isinstance(result.exception, ValueError)               # main() prints it as a one-line error
     assert "expects mel spectrograms with 16 mel bins, got 12" in str(result.exception)
+    raw = tmp_path / "raw.npy"                                    # a log-mel never normalised: down to −11.5
+    np.save(raw, pipe.features.log_mel(clip).numpy())
+    result = runner.invoke(app, ["vocode", str(raw), "--model", str(run), "--out", str(tmp_path / "raw.wav"),
+                                 "--no-progress"])
+    assert result.exit_code == 1 and not (tmp_path / "raw.wav").exists()
+    assert "raw.npy: the vocoder expects a mel normalised with its statistics" in result.output
+    assert "features.encode(audio), not log_mel" in result.output
+    louder = tmp_path / "louder.npy"                              # a louder recording's mel is still in range
+    np.save(louder, pipe.features.encode(clip * 1.25).numpy())
+    result = runner.invoke(app, ["vocode", str(louder), "--model", str(run), "--out", str(tmp_path / "l.wav"),
+                                 "--no-progress"])
+    assert result.exit_code == 0, (result.output, result.exception)
 
 
 @pytest.mark.slow

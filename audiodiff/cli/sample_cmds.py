@@ -224,6 +224,10 @@ def vocode(
             except ValueError as exc:
                 fail(str(exc))
             features = source.features
+        try:
+            (features or pipe.features).check_normalised(mel, f"{audio}: the vocoder")
+        except ValueError as exc:
+            fail(str(exc))
         wave = pipe.vocode(mel.astype(np.float32), features=features, **options)
         what = f"{mel.shape[1]} mel frames"
     else:
