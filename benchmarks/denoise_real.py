@@ -50,7 +50,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from audiodiff.atomic import OutputError, atomic_write
+from audiodiff.atomic import atomic_write
 from audiodiff.audio import load_audio, save_wav
 from audiodiff.eval import score_speech
 from audiodiff.eval.metrics import mean_ci
@@ -61,16 +61,16 @@ ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("benchmarks_common", Path(__file__).with_name("_common.py"))
 _common = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_common)
+_spec = importlib.util.spec_from_file_location("benchmarks_lib_cli", Path(__file__).with_name("lib") / "cli.py")
+_cli = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_cli)
+InputError, run_cli = _cli.InputError, _cli.run_cli
 
 NOISES = ("real", "white")
 PEAK = 0.99
 BUILTIN_ROWS = ("noisy", "nr-stationary", "nr-nonstationary", "wiener")
 DEFAULT_ROWS = ",".join(BUILTIN_ROWS)
 COLUMNS = {"pesq": "PESQ", "estoi": "ESTOI", "si_sdr": "SI-SDR dB", "dnsmos_ovrl": "DNSMOS OVRL", "rtf": "RTF"}
-
-
-class InputError(ValueError):
-    """Bad input (a missing folder, list or option value); the message names it."""
 
 
 # ---------------------------------------------------------------------------------------------------------- the set
@@ -502,11 +502,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     """Command line → the result dict (also written as JSON); bad input exits with one `error: …` line."""
-    args = parse(argv)
-    try:
-        return run(args, argv)
-    except (InputError, OutputError) as exc:   # OutputError: a file that cannot be written, named
-        raise SystemExit(f"error: {exc}") from None
+    return run_cli(parse, run, argv)
 
 
 if __name__ == "__main__":

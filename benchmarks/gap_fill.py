@@ -43,13 +43,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from audiodiff.atomic import OutputError
 from audiodiff.audio import AUDIO_EXTENSIONS, AudioReadError, load_audio
 from audiodiff.eval.gaps import gap_lsd, gap_snr, random_gaps
 from audiodiff.eval.metrics import mean_ci
 from audiodiff.progress import progress
 
 from .lib import envelope, write_result
+from .lib.cli import InputError, run_cli
 from .lib.ar_fill import DEFAULT_CONTEXT_S, DEFAULT_ITERATIONS, DEFAULT_ORDER, ar_fill, linear_crossfade_fill, \
     silence_fill
 
@@ -59,10 +59,6 @@ BUILTIN = ("silence", "crossfade", "ar")
 METRICS = {"snr_db": "SNR in the gap (dB)", "lsd_db": "LSD over frames overlapping the gap (dB)",
            "seconds": "seconds per fill"}
 PAGE_CONTEXT_S = 0.5   # audio kept each side of the gap on the report page
-
-
-class InputError(ValueError):
-    """Bad input (a missing folder, an empty list, a clip too short, an option value); the message names it."""
 
 
 @dataclass
@@ -379,11 +375,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     """Command line → the result dict (also written as JSON); bad input exits with one `error: …` line."""
-    args = parse(argv)
-    try:
-        return run(args, argv)
-    except (InputError, OutputError) as exc:
-        raise SystemExit(f"error: {exc}") from None
+    return run_cli(parse, run, argv)
 
 
 if __name__ == "__main__":

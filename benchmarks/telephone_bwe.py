@@ -46,13 +46,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from audiodiff.atomic import OutputError
 from audiodiff.audio import AudioReadError, load_audio, save_wav
 from audiodiff.eval.metrics import mean_ci
 from audiodiff.eval.spectra import lsd
 from audiodiff.eval.speech import MetricError, choose_metrics, pesq_wb
 
 from .lib import envelope, write_result
+from .lib.cli import InputError, run_cli
 
 NAME = "telephone_bwe"
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,10 +61,6 @@ BUILD = "python3 ../shared/data/real/build_speech.py"
 BANDS = {"lsd_full": None, "lsd_high": (4000.0, 8000.0), "lsd_low": (0.0, 4000.0)}
 COLUMNS = {"lsd_full": "LSD 0-8k dB", "lsd_high": "LSD 4-8k dB", "lsd_low": "LSD 0-4k dB", "pesq": "PESQ-WB",
            "rtf": "RTF"}
-
-
-class InputError(ValueError):
-    """Bad input (a missing folder or file, a wrong rate, an option value); the message names it and what to do."""
 
 
 @dataclass
@@ -271,11 +267,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     """Command line → the result dict (also written as JSON); bad input exits with one `error: …` line."""
-    args = parse(argv)
-    try:
-        return run(args, argv)
-    except (InputError, OutputError) as exc:   # OutputError: a WAV that cannot be written, named
-        raise SystemExit(f"error: {exc}") from None
+    return run_cli(parse, run, argv)
 
 
 if __name__ == "__main__":

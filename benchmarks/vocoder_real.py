@@ -49,15 +49,12 @@ from audiodiff.eval.speech import score_speech
 
 from ._common import cpu_name
 from .lib import envelope, write_result
+from .lib.cli import InputError, run_cli
 
 NAME = "vocoder_real"
 RESULTS = Path(__file__).resolve().parent / "results"
 SCORED = ("pesq", "mr_stft", "log_mel_l1", "estoi")
 LOWER_IS_BETTER = {"mr_stft", "log_mel_l1", "rtf"}
-
-
-class InputError(ValueError):
-    """A bad option or folder: printed as one line by main()."""
 
 
 # ---------------------------------------------------------------------------------------------------- the peer
@@ -373,21 +370,23 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def run(args: argparse.Namespace, argv: list[str] | None) -> dict:
+    """The subcommand args.command → its result (train-peer: the training record; score: the scores)."""
+    if args.command == "train-peer":
+        return train_peer(Path(args.data), Path(args.out), args.minutes, _marks(args.snapshots))
+    if args.command == "train-ours":
+        code = train_ours(args.recipe, Path(args.out), _marks(args.snapshots), args.minutes)
+        if code:
+            raise SystemExit(code)
+        return {}
+    result = score(args, argv)
+    print(f"\nwritten {write_result(args.json, result)}")
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict:
-    args = parse(argv)
-    try:
-        if args.command == "train-peer":
-            return train_peer(Path(args.data), Path(args.out), args.minutes, _marks(args.snapshots))
-        if args.command == "train-ours":
-            code = train_ours(args.recipe, Path(args.out), _marks(args.snapshots), args.minutes)
-            if code:
-                raise SystemExit(code)
-            return {}
-        result = score(args, argv)
-        print(f"\nwritten {write_result(args.json, result)}")
-        return result
-    except InputError as exc:
-        raise SystemExit(f"vocoder_real: {exc}") from None
+    """Command line → the subcommand's result; bad input exits with one `error: …` line."""
+    return run_cli(parse, run, argv)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def test_a_voice_folder_with_a_missing_file_is_one_line(tmp_path):
     (folder / "wavs" / "u3.wav").unlink()
     with pytest.raises(bench.InputError, match=r"1 listed files missing, first .*u3\.wav.*build_speech"):
         bench.voice_files(folder, "test_list.txt")
-    with pytest.raises(SystemExit, match="vocoder_real: .*u3.wav"):
+    with pytest.raises(SystemExit, match="error: .*u3.wav"):
         bench.main(["score", "--ours", str(tmp_path), "--voices", str(folder), "--out", str(tmp_path / "o")])
 
 

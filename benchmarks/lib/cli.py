@@ -1,0 +1,24 @@
+"""A benchmark's command line: bad input ends in one `error: …` line naming what to fix, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Callable
+
+from audiodiff.atomic import OutputError
+
+
+class InputError(ValueError):
+    """Bad input (a missing folder or file, an empty list, an option value); the message names it and what to do."""
+
+
+def run_cli(parse: Callable[[list[str] | None], argparse.Namespace],
+            run: Callable[[argparse.Namespace, list[str] | None], dict[str, Any]],
+            argv: list[str] | None) -> dict[str, Any]:
+    """parse(argv), then run(args, argv) → its result; InputError and OutputError (an output that cannot be
+    written, named) exit with their one line."""
+    args = parse(argv)
+    try:
+        return run(args, argv)
+    except (InputError, OutputError) as exc:
+        raise SystemExit(f"error: {exc}") from None
