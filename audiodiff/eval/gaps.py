@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .spectra import FLOOR_DB, FRAME, HOP, as_mono, framed_power_db
+from .spectra import FRAME, HOP, as_mono, lsd
 
 
 def _pair(reference: Any, filled: Any, start: int, length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,9 +64,7 @@ def gap_lsd(reference: Any, filled: Any, start: int, length: int, sample_rate: i
     (module docstring).  `sample_rate` is recorded for the caller's sake only: frames are counted in samples
     (512 / 128 = 32 / 8 ms at 16 kHz)."""
     ref, fill = _pair(reference, filled, start, length)
-    starts = gap_frames(start, length, frame, hop)
-    diff = framed_power_db(ref, frame, hop, starts, FLOOR_DB) - framed_power_db(fill, frame, hop, starts, FLOOR_DB)
-    return float(np.mean(np.sqrt(np.mean(diff * diff, axis=-1))))
+    return lsd(ref, fill, frame=frame, hop=hop, starts=gap_frames(start, length, frame, hop))
 
 
 def random_gaps(n_samples: int, length: int, count: int, rng: np.random.Generator | int | None,

@@ -69,21 +69,23 @@ def band_bins(sample_rate: int, frame: int, band: tuple[float, float] | None) ->
     return mask
 
 
-def lsd(reference: Any, estimate: Any, sample_rate: int, band: tuple[float, float] | None = None,
-        frame: int = FRAME, hop: int = HOP, floor_db: float = FLOOR_DB) -> float:
+def lsd(reference: Any, estimate: Any, sample_rate: int | None = None, band: tuple[float, float] | None = None,
+        frame: int = FRAME, hop: int = HOP, floor_db: float = FLOOR_DB, starts: np.ndarray | None = None) -> float:
     """Log-spectral distance (dB) of estimate [L] against reference [L] (same length) over `band` (Hz, [lo, hi);
-    None = 0 … sample_rate / 2):
+    None = 0 … sample_rate / 2; a band needs sample_rate):
 
         LSD = mean over frames t of sqrt( mean over bins k in the band of (P_ref(t, k) − P_est(t, k))² )
 
-    with P = framed_power_db(·, frame, hop, floor_db) on the default grid (frames every hop from sample 0 that fit
-    in the signal)."""
+    with P = framed_power_db(·, frame, hop, starts, floor_db): by default frames every hop from sample 0 that fit in
+    the signal; `starts` picks others (gaps.gap_lsd: the frames overlapping a gap)."""
     ref, est = as_mono(reference, "reference"), as_mono(estimate, "estimate")
     if ref.shape != est.shape:
         raise ValueError(f"reference {ref.shape} and estimate {est.shape} differ in length")
     if ref.size == 0:
         raise ValueError("reference and estimate hold no samples")
-    bins = band_bins(sample_rate, frame, band)
-    diff = (framed_power_db(ref, frame, hop, floor_db=floor_db) - framed_power_db(est, frame, hop, floor_db=floor_db))
-    diff = diff[:, bins]
+    diff = framed_power_db(ref, frame, hop, starts, floor_db) - framed_power_db(est, frame, hop, starts, floor_db)
+    if band is not None:
+        if sample_rate is None:
+            raise ValueError("a band needs the sample rate")
+        diff = diff[:, band_bins(sample_rate, frame, band)]
     return float(np.mean(np.sqrt(np.mean(diff * diff, axis=-1))))
