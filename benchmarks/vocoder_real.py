@@ -44,17 +44,17 @@ import soundfile as sf
 import torch
 
 from audiodiff.audio import load_audio, save_wav
+from audiodiff.data.corpora import DatasetError, list_folder
 from audiodiff.eval.metrics import mean_ci
 from audiodiff.eval.speech import score_speech
 
-from ._common import cpu_name
 from .lib import envelope, write_result
 from .lib.cli import InputError, run_cli
 
 NAME = "vocoder_real"
 RESULTS = Path(__file__).resolve().parent / "results"
 SCORED = ("pesq", "mr_stft", "log_mel_l1", "estoi")
-LOWER_IS_BETTER = {"mr_stft", "log_mel_l1", "rtf"}
+BUILD = "build the voices with: python3 ../shared/data/real/build_speech.py"
 
 
 # ---------------------------------------------------------------------------------------------------- the peer
@@ -74,16 +74,16 @@ def _peer_modules():
 
 
 def voice_files(folder: Path, listing: str) -> list[Path]:
-    """The WAVs a build_speech.py voice folder's `listing` (train_list.txt / test_list.txt) names, or every WAV."""
+    """The files a build_speech.py voice folder's `listing` (train_list.txt / test_list.txt) names, or without it
+    every audio file under the folder (the project's own lister, corpora.list_folder), each checked to exist."""
     lst = folder / listing
-    if lst.is_file():
-        files = [folder / line.strip() for line in lst.read_text().splitlines() if line.strip()]
-    else:
-        files = sorted(folder.rglob("*.wav"))
+    try:
+        files = [s.path for s in list_folder(folder, str(lst) if lst.is_file() else "").sources]
+    except DatasetError as exc:
+        raise InputError(f"{exc} ({BUILD})") from None
     missing = [f for f in files if not f.is_file()]
-    if not files or missing:
-        raise InputError(f"{folder}: {'no WAV files' if not files else f'{len(missing)} listed files missing, first {missing[0]}'}"
-                         f" (build the voices with: python3 ../shared/data/real/build_speech.py)")
+    if missing:
+        raise InputError(f"{folder}: {len(missing)} listed files missing, first {missing[0]} ({BUILD})")
     return files
 
 
@@ -133,8 +133,8 @@ def train_peer(data: Path, out: Path, minutes: float, marks: list[float], seed: 
                            snaps / f"{mark:g}min.pt")
             if not pending:
                 break
-    record = {"steps": learner.step, "minutes": elapsed / 60, "params": {k: v for k, v in params.items()},
-              "machine": cpu_name(), "log": log}
+    record = {**envelope(NAME), "steps": learner.step, "minutes": elapsed / 60,
+              "params": {k: v for k, v in params.items()}, "log": log}
     (out / "peer_training.json").write_text(json.dumps(record, indent=1))
     print(f"peer: {learner.step} steps in {elapsed / 60:.1f} min", flush=True)
     return record
