@@ -201,9 +201,14 @@ class GaussianDiffusion:
     # ----------------------------------------------------------------- sampling
     def sample(self, model: Model, shape: tuple[int, ...], sampler: str = "ddpm", steps: int | None = None,
                **kwargs: Any) -> Tensor:
-        """Run the reverse chain from x_T ~ N(0, I); see `audiodiff.sampling.sample` for options.  The sampling
+        """Run the reverse chain from x_T ~ N(0, I) with `sampler` (a name of audiodiff.sampling.SAMPLERS) and
+        `steps` (None: every training step).  The sampler's options among kwargs (eta, variance, fast_betas,
+        spacing, lambda_min, levels, clip_x0, dynamic_percentile) make one SamplerCall, checked once
+        (SamplerCall.of); the rest (generator, device, x_start/t_start, constraint, resample, jump_length,
+        progress_bar, conditioning) go to `audiodiff.sampling.sample`, which documents them all.  The sampling
         package reads only `schedule` and `predict` of this object, so it imports nothing from this module."""
-        return sampling.sample(self, model, shape, sampler=sampler, steps=steps, **kwargs)
+        options, rest = sampling.split_options(kwargs)
+        return sampling.sample(self, model, shape, sampling.SamplerCall.of(sampler, steps, **options), **rest)
 
     def to_config(self) -> dict[str, Any]:
         return {**self.schedule.to_config(), "prediction": self.prediction, "loss": self.loss_type,

@@ -1,23 +1,57 @@
 """Training-free tasks built on the reverse chain: denoising, inpainting, bandwidth extension.
 
 All work on tensors [B, C, L] at the model's rate and go through `sampling.sample`, so they share the
-schedule, the samplers and the ε / v / x0 conversions with plain generation.
+schedule, the samplers and the ε / v / x0 conversions with plain generation.  Each task's own sampler is
+declared once (TASK_SAMPLERS); `task_call` lays a run's [sample] settings under it (what the Pipeline's
+denoise, inpaint and upsample use), and each task takes that SamplerCall as `call=`, or a sampler name, steps
+and options as GaussianDiffusion.sample's keywords.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import torch
 from torch import Tensor
 
 from .diffusion import GaussianDiffusion, Model
 from .progress import progress as progress_bar
-from .sampling import get_sampler, max_steps_from, randn, sample
+from .sampling import SampleOptions, SamplerCall, max_steps_from, randn, sample, split_options
 from .windows import DEFAULT_OVERLAP
 
 MAD_TO_SIGMA = 0.6744897501960817  # median |N(0, 1)|
+
+# Each task's sampler when none is given: denoising is deterministic DDIM (η = 0) from the noise's level, the
+# fills draw with DDPM (and can take RePaint's jumps).  A run's [sample] sampler does not replace these (its
+# default, ddpm, would make every denoise a posterior draw); its other settings apply (task_call).
+TASK_SAMPLERS: Mapping[str, str] = MappingProxyType({"denoise": "ddim", "inpaint": "ddpm", "upsample": "ddpm"})
+
+
+def task_call(task: str, sampler: str | None = None, steps: int | None = None, run: SampleOptions | None = None,
+              **options: Any) -> SamplerCall:
+    """The SamplerCall of `task` (a key of TASK_SAMPLERS): `sampler` (None: the task's own) with `steps` and
+    `options` over the run's [sample] settings (`run`; None: the defaults), laid as SampleOptions.resolve lays
+    them: the run's steps, spacing, eta / variance, fast_betas and clip_x0 apply where the sampler takes them.
+    Denoising starts part-way, so a run's levels and lambda_min (made for chains from pure noise) and a spacing
+    that cannot start part-way ("leading") are left out there."""
+    if task not in TASK_SAMPLERS:
+        raise ValueError(f"unknown task {task!r}: choose one of {', '.join(TASK_SAMPLERS)}")
+    return (run or SampleOptions()).resolve(sampler or TASK_SAMPLERS[task], steps, part_way=task == "denoise",
+                                            **options)
+
+
+def _call(task: str, sampler: str | None, steps: int | None, call: SamplerCall | None,
+          kwargs: dict[str, Any]) -> tuple[SamplerCall, dict[str, Any]]:
+    """(the task's SamplerCall, the loop's keywords): `call` as given, else made from the sampler, steps and
+    the sampler options among kwargs (task_call without a run)."""
+    options, rest = split_options(kwargs)
+    if call is None:
+        return task_call(task, sampler, steps, **options), rest
+    if sampler is not None or steps is not None or options:
+        raise TypeError(f"{task}: give call= or a sampler, steps and sampler options, not both")
+    return call, rest
 
 
 def estimate_noise_sigma(y: Tensor, order: int = 4) -> Tensor:
@@ -43,50 +77,60 @@ def denoising_start(diffusion: GaussianDiffusion, sigma: float) -> tuple[float, 
     return t_start, level
 
 
-def denoise(diffusion: GaussianDiffusion, model: Model, noisy: Tensor, sigma: float, sampler: str = "ddim",
-            steps: int | None = None, generator: torch.Generator | None = None, **kwargs: Any) -> Tensor:
+def denoise(diffusion: GaussianDiffusion, model: Model, noisy: Tensor, sigma: float, sampler: str | None = None,
+            steps: int | None = None, generator: torch.Generator | None = None, *, call: SamplerCall | None = None,
+            **kwargs: Any) -> Tensor:
     """Run the reverse chain from the noise level matching σ, starting at √ᾱ·noisy.  noisy: [B, C, L].
 
+    sampler None: TASK_SAMPLERS["denoise"]; `call`: a SamplerCall instead of sampler, steps and the sampler
+    options among kwargs (task_call makes one with a run's settings); the other kwargs go to `sample`.
     σ beyond the schedule's noisiest level is clamped there (the model has never seen more noise);
     `steps` is an upper bound: a low σ leaves fewer training steps below its level (a sampler that cannot
     start part-way is left for `sample` to refuse by name).
     """
+    call, rest = _call("denoise", sampler, steps, call, kwargs)
     t_start, level = denoising_start(diffusion, sigma)
-    if steps is not None and get_sampler(sampler).starts_part_way:
-        steps = min(int(steps), max_steps_from(t_start))
+    if call.steps is not None and call.sampler.starts_part_way:
+        call = call.with_steps(min(call.steps, max_steps_from(t_start)))
     x_start = level ** 0.5 * noisy
-    return sample(diffusion, model, noisy.shape, sampler=sampler, steps=steps, generator=generator,
-                  x_start=x_start, t_start=t_start, **kwargs)
+    return sample(diffusion, model, noisy.shape, call, generator=generator, x_start=x_start, t_start=t_start, **rest)
 
 
-def inpaint(diffusion: GaussianDiffusion, model: Model, audio: Tensor, known: Tensor, sampler: str = "ddpm",
-            steps: int | None = None, resample: int = 1, generator: torch.Generator | None = None,
-            **kwargs: Any) -> Tensor:
+def inpaint(diffusion: GaussianDiffusion, model: Model, audio: Tensor, known: Tensor, sampler: str | None = None,
+            steps: int | None = None, resample: int = 1, generator: torch.Generator | None = None, *,
+            call: SamplerCall | None = None, **kwargs: Any) -> Tensor:
     """Fill where `known` is False; known samples come back exactly.  audio, known: [B, C, L].
 
     After every step the known part is replaced by a fresh draw of q(x_prev | audio) (replacement
-    guidance); resample > 1 adds RePaint's jumps for more coherent fills.
+    guidance); resample > 1 adds RePaint's jumps for more coherent fills.  sampler None:
+    TASK_SAMPLERS["inpaint"]; `call` and kwargs as in `denoise`.
     """
+    call, rest = _call("inpaint", sampler, steps, call, kwargs)
     known = known.to(device=audio.device, dtype=torch.bool).expand_as(audio)
 
     def constraint(x: Tensor, a_prev: float) -> Tensor:
         noisy = a_prev ** 0.5 * audio + (1 - a_prev) ** 0.5 * randn(x.shape, generator, x.device, x.dtype)
         return torch.where(known, noisy, x)
 
-    return sample(diffusion, model, audio.shape, sampler=sampler, steps=steps, generator=generator,
-                  device=audio.device, constraint=constraint, resample=resample, **kwargs)
+    return sample(diffusion, model, audio.shape, call, generator=generator, device=audio.device,
+                  constraint=constraint, resample=resample, **rest)
 
 
 def continuation(diffusion: GaussianDiffusion, model: Model, shape: tuple[int, int, int], window: int,
                  overlap: int | None = None, generator: torch.Generator | None = None,
                  device: torch.device | str | None = None, progress: bool = False, resample: int = 1,
-                 jump_length: int = 1, **kwargs: Any) -> Tensor:
+                 jump_length: int = 1, call: SamplerCall | None = None, **options: Any) -> Tensor:
     """x of `shape` [B, C, L], longer than the `window` the model was trained on, made window by window: the first
     window is sampled freely and each next one is inpainted with its first `overlap` positions (default
     windows.DEFAULT_OVERLAP of the window) known, set to the end of the window before.  The known part comes back
     exactly, so the model continues what it made and no window is ever longer than it was trained on.  resample /
     jump_length: RePaint's jumps for the inpainted windows (tighter seams at that many times the network calls).
-    kwargs: the sampler's."""
+    call: the SamplerCall of every window; else `options` (sampler, steps and the sampler's options) make one
+    (SamplerCall.of, as GaussianDiffusion.sample does)."""
+    if call is None:
+        call = SamplerCall.of(**options)
+    elif options:
+        raise TypeError(f"continuation: give call= or {', '.join(sorted(options))}, not both")
     b, c, length = shape
     overlap = continuation_overlap(window, overlap)
     hop = window - overlap
@@ -96,13 +140,13 @@ def continuation(diffusion: GaussianDiffusion, model: Model, shape: tuple[int, i
     out: Tensor | None = None
     for k in progress_bar(range(count), total=count, description="windows", enabled=progress):
         if out is None:
-            x = sample(diffusion, model, (b, c, window), generator=generator, device=device, **kwargs)
+            x = sample(diffusion, model, (b, c, window), call, generator=generator, device=device)
             out = torch.zeros(b, c, hop * (count - 1) + window, dtype=x.dtype, device=x.device)
         else:
             given = torch.zeros(b, c, window, dtype=out.dtype, device=out.device)
             given[..., :overlap] = out[..., k * hop:k * hop + overlap]
             x = inpaint(diffusion, model, given, known, generator=generator, resample=resample,
-                        jump_length=jump_length, **kwargs)
+                        jump_length=jump_length, call=call)
         out[..., k * hop:k * hop + window] = x
     return out[..., :length]
 
@@ -134,13 +178,16 @@ def lowpass(x: Tensor, fraction: float) -> Tensor:
 
 
 def bandwidth_extension(diffusion: GaussianDiffusion, model: Model, audio: Tensor, fraction: float,
-                        sampler: str = "ddpm", steps: int | None = None, resample: int = 1,
-                        generator: torch.Generator | None = None, **kwargs: Any) -> Tensor:
+                        sampler: str | None = None, steps: int | None = None, resample: int = 1,
+                        generator: torch.Generator | None = None, *, call: SamplerCall | None = None,
+                        **kwargs: Any) -> Tensor:
     """Keep audio's band below fraction × Nyquist, generate the rest.  audio: [B, C, L] at the model rate.
 
     Each step replaces the low band of the state by that of a fresh draw of q(x_prev | audio), so the
-    output's low band equals the input's exactly.
+    output's low band equals the input's exactly.  sampler None: TASK_SAMPLERS["upsample"]; `call` and kwargs as
+    in `denoise`.
     """
+    call, rest = _call("upsample", sampler, steps, call, kwargs)
     if not 0 < fraction <= 1:
         raise ValueError(f"the kept band must be a fraction in (0, 1] of Nyquist, got {fraction}")
 
@@ -148,5 +195,5 @@ def bandwidth_extension(diffusion: GaussianDiffusion, model: Model, audio: Tenso
         noisy = a_prev ** 0.5 * audio + (1 - a_prev) ** 0.5 * randn(x.shape, generator, x.device, x.dtype)
         return x - lowpass(x, fraction) + lowpass(noisy, fraction)
 
-    return sample(diffusion, model, audio.shape, sampler=sampler, steps=steps, generator=generator,
-                  device=audio.device, constraint=constraint, resample=resample, **kwargs)
+    return sample(diffusion, model, audio.shape, call, generator=generator, device=audio.device,
+                  constraint=constraint, resample=resample, **rest)

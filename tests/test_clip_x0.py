@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from audiodiff.diffusion import GaussianDiffusion
-from audiodiff.sampling import sample
 from audiodiff.schedule import NoiseSchedule
 from helpers.oracle import GaussianOracle
 
@@ -51,14 +50,14 @@ def test_dynamic_threshold_scales_each_example_by_its_own_percentile():
 def test_clip_none_changes_nothing_and_unknown_mode_is_refused():
     diffusion = GaussianDiffusion(SCHED, prediction="eps")
     oracle = GaussianOracle(SCHED, "eps", mu=(3.0, -3.0))
-    a = sample(diffusion, oracle, (2, 2, 32), sampler="ddim", steps=8, generator=torch.Generator().manual_seed(0))
-    b = sample(diffusion, oracle, (2, 2, 32), sampler="ddim", steps=8, clip_x0="none",
-               generator=torch.Generator().manual_seed(0))
+    a = diffusion.sample(oracle, (2, 2, 32), sampler="ddim", steps=8, generator=torch.Generator().manual_seed(0))
+    b = diffusion.sample(oracle, (2, 2, 32), sampler="ddim", steps=8, clip_x0="none",
+                         generator=torch.Generator().manual_seed(0))
     assert torch.equal(a, b)
     with pytest.raises(ValueError, match="clip_x0"):
-        sample(diffusion, oracle, (2, 2, 32), sampler="ddim", steps=8, clip_x0="soft")
+        diffusion.sample(oracle, (2, 2, 32), sampler="ddim", steps=8, clip_x0="soft")
     with pytest.raises(ValueError, match="dynamic_percentile"):
-        sample(diffusion, oracle, (2, 2, 32), sampler="ddim", steps=8, clip_x0="dynamic", dynamic_percentile=0)
+        diffusion.sample(oracle, (2, 2, 32), sampler="ddim", steps=8, clip_x0="dynamic", dynamic_percentile=0)
 
 
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim", "fast", "dpm++"])
@@ -69,7 +68,7 @@ def test_every_sampler_keeps_its_output_in_range_with_clipping(sampler):
     oracle = GaussianOracle(SCHED, "eps", mu=(3.0, -3.0))
     steps = None if sampler == "fast" else 10
     kw = dict(sampler=sampler, steps=steps)
-    free = sample(diffusion, oracle, (8, 2, 32), generator=torch.Generator().manual_seed(0), **kw)
-    clipped = sample(diffusion, oracle, (8, 2, 32), clip_x0="clip", generator=torch.Generator().manual_seed(0), **kw)
+    free = diffusion.sample(oracle, (8, 2, 32), generator=torch.Generator().manual_seed(0), **kw)
+    clipped = diffusion.sample(oracle, (8, 2, 32), clip_x0="clip", generator=torch.Generator().manual_seed(0), **kw)
     assert free.abs().max() > 2
     assert torch.isfinite(clipped).all() and clipped.abs().max() < 1.2

@@ -18,7 +18,7 @@ from audiodiff.cli import app
 from audiodiff.diffusion import GaussianDiffusion
 from audiodiff.nets import DiffWave
 from audiodiff.recipe import recipe_from_dict
-from audiodiff.sampling import ddim, placed_plan, sample
+from audiodiff.sampling import ddim, placed_plan
 from audiodiff.schedule import NoiseSchedule
 from audiodiff.sampling.spacing import nested_levels
 from audiodiff.training import Trainer, TrainingError
@@ -88,10 +88,10 @@ def test_a_perfect_student_chain_reproduces_the_teacher_chain(prediction):
         return diffusion.distillation_target(analytic_teacher, x, t, ab, teacher_plan.t_model[k + 1].expand(len(t)),
                                              teacher_plan.alpha_bar[k + 1], teacher_plan.alpha_bar_prev[k + 1])
 
-    want = sample(diffusion, analytic_teacher, (2, 1, 128), sampler="ddim", levels=nested_levels(1000, 8),
-                  generator=torch.Generator().manual_seed(3))
-    got = sample(diffusion, student, (2, 1, 128), sampler="ddim", levels=nested_levels(1000, 4),
-                 generator=torch.Generator().manual_seed(3))
+    want = diffusion.sample(analytic_teacher, (2, 1, 128), sampler="ddim", levels=nested_levels(1000, 8),
+                            generator=torch.Generator().manual_seed(3))
+    got = diffusion.sample(student, (2, 1, 128), sampler="ddim", levels=nested_levels(1000, 4),
+                           generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-3)   # eps: x̂0 = (x − s·ε̂)/a is large at the top
 
 

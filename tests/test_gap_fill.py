@@ -152,8 +152,8 @@ def test_benchmark_runs_end_to_end_on_a_folder(tmp_path, capsys):
 
 def test_benchmark_model_rows_call_the_run_inpaint(tmp_path, monkeypatch):
     sched = audiodiff.NoiseSchedule.linear(20, 1e-4, 0.2)
-    pipe = audiodiff.Pipeline(OracleNet(sched), audiodiff.GaussianDiffusion(sched),
-                              {"sample_rate": RATE, "clip_length": 2000, "sample": {"sampler": "ddpm"}})
+    pipe = audiodiff.Pipeline.for_config(OracleNet(sched), audiodiff.GaussianDiffusion(sched),
+                                         {"sample_rate": RATE, "clip_length": 2000, "sample": {"sampler": "ddpm"}})
     calls = []
     real = pipe.inpaint
     monkeypatch.setattr(pipe, "inpaint", lambda *a, **k: calls.append((a[0].shape, k)) or real(*a, **k))

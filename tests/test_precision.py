@@ -102,7 +102,8 @@ def test_bf16_training_reaches_the_fp32_loss_and_samples_stay_finite(wav_folder,
 # ----------------------------------------------------------------- sampling
 def _pipeline(net, prec: str) -> Pipeline:
     config = {"sample_rate": 8000, "clip_length": 512, "model": {}, "sample": {"sampler": "ddim", "steps": 8}}
-    return Pipeline(net, GaussianDiffusion(NoiseSchedule.linear(50, 1e-4, 0.05)), config, "cpu", precision=prec)
+    return Pipeline.for_config(net, GaussianDiffusion(NoiseSchedule.linear(50, 1e-4, 0.05)), config, "cpu",
+                               precision=prec)
 
 
 @pytest.mark.parametrize("make", [lambda: DiffWave(4, 16, 2), lambda: UNet1D(**{k: v for k, v in QUICK_UNET.items()

@@ -21,7 +21,7 @@ import torch
 from audiodiff.diffusion import GaussianDiffusion
 from audiodiff.recipe import load_recipe
 from audiodiff.sampling import (DIFFWAVE_FAST_BETAS, DIFFWAVE_FAST_BETAS_T200, fast_plan, make_plan, repaint_order,
-                                sample, spaced_plan)
+                                spaced_plan)
 from audiodiff.schedule import NoiseSchedule
 from audiodiff.tasks import inpaint
 from helpers.oracle import (MU, SIGMA, GaussianOracle, assert_moments, channel_stats, cumprod_py, exact_output_law,
@@ -445,7 +445,7 @@ def test_bad_sampler_arguments_raise(name):
         raise AssertionError("the model must not be called for invalid arguments")
 
     with pytest.raises(ValueError):
-        sample(GaussianDiffusion(SCHED), model, (2, 2, 3), generator=gen(0), **BAD[name])
+        GaussianDiffusion(SCHED).sample(model, (2, 2, 3), generator=gen(0), **BAD[name])
 
 
 def test_fast_steps_equal_to_list_length_is_accepted():

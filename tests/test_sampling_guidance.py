@@ -4,7 +4,7 @@ loop's default device is the network's, with no attribute pasted onto a closure.
 import torch
 
 from audiodiff import GaussianDiffusion, NoiseSchedule
-from audiodiff.sampling import ClassifierFreeGuidance, classifier_free_guidance, model_device, sample
+from audiodiff.sampling import ClassifierFreeGuidance, classifier_free_guidance, model_device
 
 
 class Net(torch.nn.Module):
@@ -32,7 +32,7 @@ def test_loop_samples_on_the_wrapped_networks_device():
     guided = classifier_free_guidance(net, torch.tensor([0, 1]), 2.0)
     assert model_device(guided) == torch.device("meta")
     d = GaussianDiffusion(NoiseSchedule.linear(10, 1e-3, 0.2))
-    assert sample(d, guided, (2, 1, 4), sampler="ddim", steps=3).device.type == "meta"
+    assert d.sample(guided, (2, 1, 4), sampler="ddim", steps=3).device.type == "meta"
 
 
 def test_a_plain_function_model_has_no_parameters_and_samples_on_cpu_or_the_given_device():
@@ -43,4 +43,4 @@ def test_a_plain_function_model_has_no_parameters_and_samples_on_cpu_or_the_give
     guided = classifier_free_guidance(model, torch.tensor([2]), 1.5)
     assert list(guided.parameters()) == [] and model_device(guided) == torch.device("cpu")
     d = GaussianDiffusion(NoiseSchedule.linear(10, 1e-3, 0.2))
-    assert sample(d, guided, (1, 1, 4), sampler="ddpm", steps=2, device="meta").device.type == "meta"
+    assert d.sample(guided, (1, 1, 4), sampler="ddpm", steps=2, device="meta").device.type == "meta"

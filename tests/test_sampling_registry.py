@@ -8,8 +8,8 @@ import torch
 
 from audiodiff import GaussianDiffusion, NoiseSchedule
 from audiodiff.recipe import SampleConfig
-from audiodiff.sampling import (SAMPLERS, SampleOptions, Sampler, get_sampler, placed_plan, registry, sample,
-                                samplers_where)
+from audiodiff.sampling import (SAMPLERS, SampleOptions, Sampler, SamplerCall, get_sampler, placed_plan, registry,
+                                sample, samplers_where)
 from helpers.oracle import GaussianOracle
 
 SCHED = NoiseSchedule.linear(20, 1e-3, 0.3)
@@ -40,7 +40,7 @@ def test_an_option_the_sampler_does_not_take_is_refused_naming_who_takes_it(samp
         raise AssertionError("the model must not be called for invalid arguments")
 
     with pytest.raises(ValueError, match=f"{option} applies to sampler") as info:
-        sample(GaussianDiffusion(SCHED), model, (1, 1, 2), sampler=sampler, **{option: value})
+        GaussianDiffusion(SCHED).sample(model, (1, 1, 2), sampler=sampler, **{option: value})
     takers = samplers_where(lambda s: option in s.options)
     assert all(repr(n) in str(info.value) for n in takers) and repr(sampler) in str(info.value)
 
@@ -54,13 +54,14 @@ def test_a_fifth_sampler_is_one_record_and_one_update_rule(monkeypatch):
     monkeypatch.setattr(registry, "SAMPLERS", MappingProxyType({**SAMPLERS, record.name: record}))
     d = GaussianDiffusion(SCHED)
     oracle = GaussianOracle(SCHED, "eps")
-    out = sample(d, oracle, (3, 2, 4), sampler="x0-walk", steps=5, spacing="karras", generator=torch.Generator())
+    call = SamplerCall.of("x0-walk", steps=5, spacing="karras")
+    out = sample(d, oracle, (3, 2, 4), call, generator=torch.Generator())
     assert out.shape == (3, 2, 4) and len(oracle.calls) == 5
     with pytest.raises(ValueError, match="resample"):                    # capabilities read from the record
-        sample(d, oracle, (3, 2, 4), sampler="x0-walk", resample=2)
+        sample(d, oracle, (3, 2, 4), SamplerCall.of("x0-walk"), resample=2)
     with pytest.raises(ValueError, match="eta applies to sampler 'ddim' only, not 'x0-walk'"):
-        sample(d, oracle, (3, 2, 4), sampler="x0-walk", eta=0.1)
-    assert SampleOptions(steps=7).resolve(sampler="x0-walk") == {"sampler": "x0-walk", "steps": 7}
+        d.sample(oracle, (3, 2, 4), sampler="x0-walk", eta=0.1)
+    assert SampleOptions(steps=7).resolve(sampler="x0-walk") == SamplerCall(record, 7)
 
 
 def test_sample_config_is_the_sampling_options_record():
@@ -68,30 +69,45 @@ def test_sample_config_is_the_sampling_options_record():
     assert SampleOptions().fast_betas == [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]
 
 
+def fields(call: SamplerCall) -> dict:
+    """A call as the keyword arguments it was (the sampler's name, steps when set, every option set)."""
+    clip = {"clip_x0": call.clip_x0, "dynamic_percentile": call.dynamic_percentile} if call.clip_x0 != "none" else {}
+    steps = {} if call.steps is None else {"steps": call.steps}
+    return {"sampler": call.name, **steps, **call.plan_options, **call.step_options, **clip}
+
+
 @pytest.mark.parametrize("given, want", [
     (dict(), {"sampler": "ddpm", "steps": 8, "variance": "beta"}),
     (dict(sampler="ddim"), {"sampler": "ddim", "steps": 8, "eta": 0.3}),
     (dict(sampler="ddim", eta=0.0, steps=3), {"sampler": "ddim", "steps": 3, "eta": 0.0}),
-    (dict(sampler="fast"), {"sampler": "fast", "variance": "beta", "fast_betas": [0.1, 0.5]}),   # no run steps
-    (dict(sampler="fast", spacing="karras"), {"sampler": "fast", "spacing": "karras", "variance": "beta",
-                                              "fast_betas": [0.1, 0.5]}),        # given: sample() says why not
+    (dict(sampler="fast"), {"sampler": "fast", "variance": "beta", "fast_betas": (0.1, 0.5)}),   # no run steps
 ])
 def test_resolve_takes_from_the_run_only_what_the_sampler_takes(given, want):
     run = SampleOptions(sampler="ddpm", steps=8, eta=0.3, variance="beta", fast_betas=[0.1, 0.5])
-    assert run.resolve(**given) == want
+    call = run.resolve(**given)
+    assert isinstance(call, SamplerCall) and call.sampler is SAMPLERS[want["sampler"]]
+    assert fields(call) == want
+    assert call == SamplerCall.of(**want)
+
+
+def test_resolve_refuses_a_given_option_the_sampler_does_not_take():
+    run = SampleOptions(sampler="ddpm", steps=8, fast_betas=[0.1, 0.5])
+    with pytest.raises(ValueError, match="spacing applies to sampler 'ddpm', 'ddim' and 'dpm\\+\\+' only, not 'fast'"):
+        run.resolve(sampler="fast", spacing="karras")      # refused when the call is made, not in the loop
 
 
 def test_resolve_placement_levels_lambda_min_and_clipping():
     run = SampleOptions(sampler="dpm++", steps=8, levels=[19, 10, 0], lambda_min=-4.0, clip_x0="dynamic",
                         dynamic_percentile=0.9)
     clip = {"clip_x0": "dynamic", "dynamic_percentile": 0.9}
-    assert run.resolve() == {"sampler": "dpm++", "levels": [19, 10, 0], **clip}
-    assert run.resolve(steps=4) == {"sampler": "dpm++", "steps": 4, **clip}   # trailing default: no λ clip
-    assert run.resolve(steps=4, spacing="logsnr") == {"sampler": "dpm++", "steps": 4, "spacing": "logsnr",
-                                                      "lambda_min": -4.0, **clip}
-    assert run.resolve(steps=4, sampler="ddim") == {"sampler": "ddim", "steps": 4, "eta": 0.0, **clip}
-    assert run.resolve(spacing="karras", clip_x0="none") == {"sampler": "dpm++", "steps": 8, "spacing": "karras",
-                                                             "lambda_min": -4.0, "clip_x0": "none"}
+    assert fields(run.resolve()) == {"sampler": "dpm++", "levels": (19, 10, 0), **clip}
+    assert fields(run.resolve(steps=4)) == {"sampler": "dpm++", "steps": 4, **clip}   # trailing default: no λ clip
+    assert fields(run.resolve(steps=4, spacing="logsnr")) == {"sampler": "dpm++", "steps": 4, "spacing": "logsnr",
+                                                              "lambda_min": -4.0, **clip}
+    assert fields(run.resolve(steps=4, sampler="ddim")) == {"sampler": "ddim", "steps": 4, "eta": 0.0, **clip}
+    unclipped = run.resolve(spacing="karras", clip_x0="none")
+    assert fields(unclipped) == {"sampler": "dpm++", "steps": 8, "spacing": "karras", "lambda_min": -4.0}
+    assert unclipped.clip_x0 == "none"
     with pytest.raises(TypeError, match="etta"):
         run.resolve(etta=0.1)
 

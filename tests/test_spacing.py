@@ -10,7 +10,7 @@ import torch
 import audiodiff
 from audiodiff.diffusion import GaussianDiffusion
 from audiodiff.recipe import RecipeError, recipe_from_dict
-from audiodiff.sampling import make_plan, sample
+from audiodiff.sampling import make_plan
 from audiodiff.schedule import NoiseSchedule
 from audiodiff.sampling.spacing import SPACINGS, half_logsnr
 from audiodiff.training import Trainer
@@ -136,7 +136,7 @@ def test_trailing_from_a_fractional_start_takes_every_level_there_is():
 
 def test_every_placing_sampler_defaults_to_trailing():
     """No spacing → trailing for ddpm, ddim and dpm++: it had the highest mean quality over 2–50 steps in
-    benchmarks/few_step.py on cosine and linear quickstart runs (README's sampler table)."""
+    benchmarks/studies/few_step.py on cosine and linear quickstart runs (README's sampler table)."""
     for sampler in ("ddim", "ddpm", "dpm++"):
         got, want = make_plan(LINEAR, sampler, 12, None), plan(LINEAR, 12, "trailing")
         assert torch.equal(got.t_model, want.t_model) and torch.equal(got.alpha_bar, want.alpha_bar)
@@ -148,8 +148,8 @@ def test_every_placing_sampler_defaults_to_trailing():
 @pytest.mark.parametrize("spacing", SPACINGS)
 def test_samplers_run_every_spacing_on_the_oracle(sampler, spacing):
     oracle = GaussianOracle(COSINE.schedule, "v")
-    x = sample(COSINE, oracle, (64, 2, 16), sampler=sampler, steps=8, spacing=spacing,
-               generator=torch.Generator().manual_seed(0))
+    x = COSINE.sample(oracle, (64, 2, 16), sampler=sampler, steps=8, spacing=spacing,
+                      generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(x).all() and len(oracle.calls) == 8
     told = torch.stack([c[0] for c in oracle.calls]).double()
     assert torch.allclose(told, plan(COSINE, 8, spacing, sampler=sampler).t_model.float().double())
@@ -157,7 +157,7 @@ def test_samplers_run_every_spacing_on_the_oracle(sampler, spacing):
 
 def test_sampler_with_custom_levels_calls_the_network_at_them():
     oracle = GaussianOracle(LINEAR.schedule, "eps")
-    x = sample(LINEAR, oracle, (4, 2, 8), sampler="ddim", levels=[999, 600, 250.5, 30, 0])
+    x = LINEAR.sample(oracle, (4, 2, 8), sampler="ddim", levels=[999, 600, 250.5, 30, 0])
     assert torch.isfinite(x).all()
     assert [round(c[0].item(), 3) for c in oracle.calls] == [999, 600, 250.5, 30, 0]
 

@@ -167,7 +167,7 @@ def test_inpaint_keeps_every_known_sample_exactly(pipe):
 def test_upsample_keeps_the_input_band():
     sched = audiodiff.NoiseSchedule.linear(100, 1e-4, 0.1)
     config = {"sample_rate": SAMPLE_RATE, "clip_length": 400, "sample": {"sampler": "ddpm"}}
-    pipe = audiodiff.Pipeline(OracleNet(sched), audiodiff.GaussianDiffusion(sched), config)
+    pipe = audiodiff.Pipeline.for_config(OracleNet(sched), audiodiff.GaussianDiffusion(sched), config)
     low_rate = SAMPLE_RATE // 2
     audio = torch.from_numpy(tone(200, low_rate, freq=400.0))
     out = pipe.upsample(audio, low_rate, seed=0)

@@ -79,8 +79,8 @@ def test_the_delay_aligns_the_reference(tmp_path):
 
 def test_model_rows_call_the_run_upsample(tmp_path, monkeypatch):
     sched = audiodiff.NoiseSchedule.linear(20, 1e-4, 0.2)
-    pipe = audiodiff.Pipeline(OracleNet(sched), audiodiff.GaussianDiffusion(sched),
-                              {"sample_rate": 16000, "clip_length": 8000, "sample": {"sampler": "ddpm"}})
+    pipe = audiodiff.Pipeline.for_config(OracleNet(sched), audiodiff.GaussianDiffusion(sched),
+                                         {"sample_rate": 16000, "clip_length": 8000, "sample": {"sampler": "ddpm"}})
     calls = []
     real = pipe.upsample
     monkeypatch.setattr(pipe, "upsample", lambda *a, **k: calls.append((a[0].shape, k)) or real(*a, **k))

@@ -39,7 +39,8 @@ class LengthRecorder(torch.nn.Module):
 def recording_pipe(run) -> audiodiff.Pipeline:
     """fp32: on a bf16 CPU "auto" would sample through a cast copy of the recorder, whose lengths are not these."""
     pipe = audiodiff.load(run, device="cpu", precision="fp32")
-    return audiodiff.Pipeline(LengthRecorder(pipe.model), pipe.diffusion, pipe.config, device="cpu", precision="fp32")
+    return audiodiff.Pipeline.for_config(LengthRecorder(pipe.model), pipe.diffusion, pipe.config, device="cpu",
+                                         precision="fp32")
 
 
 @pytest.mark.parametrize("length, window, overlap", [(1000, 256, 64), (257, 256, 64), (10_007, 300, 150),
@@ -88,7 +89,7 @@ def test_windowed_denoise_equals_whole_denoise_for_a_pointwise_model():
     give exactly what one pass over the whole input gives."""
     sched = audiodiff.NoiseSchedule.linear(100, 1e-4, 0.1)
     config = {"sample_rate": SAMPLE_RATE, "clip_length": 128, "sample": {"sampler": "ddim"}}
-    pipe = audiodiff.Pipeline(OracleNet(sched), audiodiff.GaussianDiffusion(sched), config)
+    pipe = audiodiff.Pipeline.for_config(OracleNet(sched), audiodiff.GaussianDiffusion(sched), config)
     noisy = torch.randn(3000, generator=torch.Generator().manual_seed(0)) * 0.25
     windowed = pipe.denoise(noisy, sigma=0.1, steps=10, seed=0)
     whole = pipe.denoise(noisy, sigma=0.1, steps=10, seed=0, window=4000)

@@ -7,9 +7,32 @@ from typing import Optional
 
 import typer
 
-from ..sampling import SAMPLERS, get_sampler, own_spacings, samplers_where
+from ..options import option_meta
+from ..sampling import SampleOptions, get_sampler, own_spacings, samplers_where
 from .common import (Device, Force, Model, Precision, Progress, Seed, Window, app, check_out_file, fail,
                      load_pipeline, log, require_file)
+
+
+def declared(key: str) -> tuple[str, ...]:
+    """The choices SampleOptions declares for `key` ([sample] in a recipe), less "" (the recipe's "not set")."""
+    return tuple(c for c in option_meta(SampleOptions, key)["choices"] if c)
+
+
+def choice_of(key: str, flag: str):
+    """A Typer callback judging `flag` against the declared choices of [sample] `key` while parsing (before any
+    run is looked for): one usage-error line naming them."""
+    choices = declared(key)
+
+    def check(value: Optional[str]) -> Optional[str]:
+        if value is not None and value not in choices:
+            raise typer.BadParameter(f"{value!r}: use one of {', '.join(choices)}", param_hint=flag)
+        return value
+
+    return check
+
+
+# --sampler, --spacing and --clip-x0 take what [sample] takes
+SAMPLER_CHOICES, SPACING_CHOICES, CLIP_CHOICES = declared("sampler"), declared("spacing"), declared("clip_x0")
 
 
 @app.command()
@@ -19,8 +42,9 @@ def sample(
     model: Model = None,
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Reverse steps (default: the run's \\[sample] "
                                         "steps, else every training step)."),
-    sampler: Optional[str] = typer.Option(None, "--sampler", help=f"One of {', '.join(SAMPLERS)} "
-                                          "(default: the run's \\[sample] sampler)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", callback=choice_of("sampler", "--sampler"),
+                                          help=f"One of {', '.join(SAMPLER_CHOICES)} (default: the run's \\[sample] "
+                                          "sampler)."),
     eta: Optional[float] = typer.Option(None, "--eta", min=0.0, max=1.0, help="DDIM η (ddim only)."),
     seed: Seed = None,
     label: Optional[str] = typer.Option(None, "--label", help="Class to generate (class-conditional models): an "
@@ -42,11 +66,12 @@ def sample(
     force: bool = typer.Option(False, "--force", help="Write into an --out folder that already holds sample_* "
                                "files (they are replaced, and any this run does not write are removed), and "
                                "replace an existing --report page."),
-    spacing: Optional[str] = typer.Option(None, "--spacing", help="Where the steps go: uniform | trailing | leading "
-                                          "| logsnr | karras (default: the run's recipe spacing, else the "
-                                          f"sampler's own: {own_spacings()})."),
-    clip_x0: Optional[str] = typer.Option(None, "--clip-x0", help="Clip each x̂0: none | clip | dynamic (Imagen's "
-                                          "dynamic thresholding; default: the run's recipe clip_x0, else none)."),
+    spacing: Optional[str] = typer.Option(None, "--spacing", callback=choice_of("spacing", "--spacing"),
+                                          help=f"Where the steps go: {' | '.join(SPACING_CHOICES)} (default: the run's "
+                                          f"recipe spacing, else the sampler's own: {own_spacings()})."),
+    clip_x0: Optional[str] = typer.Option(None, "--clip-x0", callback=choice_of("clip_x0", "--clip-x0"),
+                                          help=f"Clip each x̂0: {' | '.join(CLIP_CHOICES)} (Imagen's dynamic "
+                                          "thresholding; default: the run's recipe clip_x0, else none)."),
     seconds: Optional[float] = typer.Option(None, "--seconds", min=0.001, help="Make clips this long "
                                             "whatever the run's clip length, window by window: each new window "
                                             "continues the last quarter of the one before (music; default: one "
@@ -58,16 +83,7 @@ def sample(
     """Generate --n clips with a trained model and write them as 16-bit WAV files."""
     from ..audio import save_wav, trim_trailing_silence
     from ..outputs import check_sample_folder, remove_stale_samples
-    from ..sampling import CLIP_X0
-    from ..sampling.spacing import SPACINGS
 
-    if spacing is not None and spacing not in SPACINGS:
-        raise typer.BadParameter(f"{spacing!r}: use one of {', '.join(SPACINGS)}", param_hint="--spacing")
-    if clip_x0 is not None and clip_x0 not in CLIP_X0:
-        raise typer.BadParameter(f"{clip_x0!r}: use one of {', '.join(CLIP_X0)}", param_hint="--clip-x0")
-
-    if sampler is not None and sampler not in SAMPLERS:
-        raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
     if report is not None and report.is_dir():
         raise typer.BadParameter(f"{report} is a folder: name the page's file, e.g. {report / 'report.html'}",
                                  param_hint="--report")
@@ -181,8 +197,9 @@ def vocode(
     mel_from: Optional[Path] = typer.Option(None, "--mel-from", help="For a .npy: the mel-domain run whose "
                                             "statistics normalised it (default: the vocoder's own)."),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Reverse steps (default: the run's \\[sample])."),
-    sampler: Optional[str] = typer.Option(None, "--sampler", help=f"One of {', '.join(SAMPLERS)} (default: the "
-                                          "run's \\[sample] sampler)."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", callback=choice_of("sampler", "--sampler"),
+                                          help=f"One of {', '.join(SAMPLER_CHOICES)} (default: the run's \\[sample] "
+                                          "sampler)."),
     seed: Seed = None,
     window: Window = None,
     device: Device = "auto",
@@ -195,8 +212,6 @@ def vocode(
 
     from ..audio import load_audio, save_wav
 
-    if sampler is not None and sampler not in SAMPLERS:
-        raise typer.BadParameter(f"{sampler!r}: use one of {', '.join(SAMPLERS)}", param_hint="--sampler")
     require_file(audio)
     check_out_file(out, force)
     pipe = load_pipeline(model, device, precision)

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from ..sampling import samplers_where
+from ..tasks import TASK_SAMPLERS
 from .common import (Device, Force, Model, Precision, Progress, Seed, Window, app, check_out_file, fail,
                      load_pipeline, read_input)
 
@@ -21,10 +22,10 @@ def denoise(
     model: Model = None,
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Most reverse steps to run (not for a "
                                         "one-call spectral_mask denoiser)."),
-    sampler: Optional[str] = typer.Option(None, "--sampler", help="A waveform run: ddim (deterministic, the "
-                                          "default) or ddpm (a posterior draw). A supervised diffusion denoiser run: "
-                                          "any sampler (default: the run's [sample] sampler); a spectral_mask run "
-                                          "takes none."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help=f"A waveform run: {TASK_SAMPLERS['denoise']} "
+                                          "(deterministic, the default) or ddpm (a posterior draw). A supervised "
+                                          "diffusion denoiser run: any sampler (default: the run's [sample] "
+                                          "sampler); a spectral_mask run takes none."),
     seed: Seed = None,
     device: Device = "auto",
     precision: Precision = "auto",

@@ -155,9 +155,9 @@ def model_card(pipe: Any, sampler: str | None = None, steps: int | None = None, 
     `vocoder`, else Griffin-Lim) and audiodiff version; `extra` entries are appended.  Entries that do not
     apply are left out."""
     config, run = pipe.config, pipe.sample_options
-    chain = run.resolve(sampler=sampler, steps=steps, eta=eta)   # what Pipeline.sample ran with
-    sampler, eta = chain["sampler"], chain.get("eta")
-    steps = chain.get("steps") or len(chain.get("levels") or chain.get("fast_betas") or []) or \
+    call = run.resolve(sampler=sampler, steps=steps, eta=eta)   # what Pipeline.sample ran with
+    sampler, eta, plan = call.name, call.step_options.get("eta"), call.plan_options
+    steps = call.steps or len(plan.get("levels") or plan.get("fast_betas") or []) or \
         f"{pipe.diffusion.num_steps} (every training step)"
     n_params = sum(p.numel() for p in pipe.model.parameters())
     card = {

@@ -1,15 +1,18 @@
 """A trained run bound to its schedule and audio settings: loading, the reverse chain, export.
 
-`Pipeline(model, diffusion, config)` and `Pipeline.from_pretrained(path)` build the class of the run's domain
-(config.json "domain"): WaveformPipeline (sample, denoise, inpaint, upsample), MelPipeline (sample_mel, decode,
-sample), VocoderPipeline (vocode, resynthesize) or DenoiserPipeline (denoise).  Each registers itself here by subclassing with `domain=`, so
-a new domain is one subclass; a method of another domain's pipeline raises WrongDomainError naming what to use.
+`Pipeline.for_config(model, diffusion, config)`, the one factory, and `Pipeline.from_pretrained(path)` (which
+`audiodiff.load` calls) build the class of the run's domain (config.json "domain"): WaveformPipeline (sample,
+denoise, inpaint, upsample), MelPipeline (sample_mel, decode, sample), VocoderPipeline (vocode, resynthesize) or
+DenoiserPipeline (denoise).  Each registers itself here by subclassing with `domain=`, so a new domain is one
+subclass; a method of another domain's pipeline raises WrongDomainError naming what to use.  `Pipeline(model,
+diffusion, config)` still builds the domain's class, with a DeprecationWarning.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
@@ -27,7 +30,7 @@ from ..features import MelFeatures
 from ..model_check import ModelFileError, check_config, check_weights
 from ..nets import build_network, is_classifier_config
 from ..precision import PRECISIONS, cast_network, compile_network, resolve_precision
-from ..sampling import SampleOptions, classifier_free_guidance
+from ..sampling import SampleOptions, classifier_free_guidance, sample
 from ..windows import map_windows
 
 log = logging.getLogger("audiodiff")
@@ -54,11 +57,27 @@ class Pipeline:
 
     def __new__(cls, model: nn.Module, diffusion: GaussianDiffusion, config: dict[str, Any], *args: Any, **kwargs: Any):
         wanted = Pipeline.by_domain[get_domain(config.get("domain", "waveform")).name]
-        if cls is Pipeline:   # the class of the run's domain
+        if cls is Pipeline:   # the old factory: still the class of the run's domain
+            warnings.warn("Pipeline(model, diffusion, config) is deprecated: use Pipeline.for_config(model, diffusion, "
+                          "config), which returns the class of the run's domain, or audiodiff.load(run)",
+                          DeprecationWarning, stacklevel=2)
             cls = wanted
         elif not issubclass(cls, wanted):
-            raise ValueError(f"{cls.__name__} cannot hold a {wanted.domain!r} run: use audiodiff.load or Pipeline")
+            raise ValueError(f"{cls.__name__} cannot hold a {wanted.domain!r} run: use audiodiff.load or "
+                             f"Pipeline.for_config")
         return super().__new__(cls)
+
+    @classmethod
+    def for_config(cls, model: nn.Module, diffusion: GaussianDiffusion, config: dict[str, Any],
+                   device: torch.device | str = "cpu", precision: str = "auto", compile: bool = False) -> "Pipeline":
+        """The pipeline of the run's domain (config["domain"], default "waveform") holding `model` and
+        `diffusion`: WaveformPipeline, MelPipeline, VocoderPipeline or DenoiserPipeline.  Called on a subclass
+        (e.g. GeneratingPipeline), ValueError unless the domain's class is one of it."""
+        wanted = Pipeline.by_domain[get_domain(config.get("domain", "waveform")).name]
+        if not issubclass(wanted, cls):
+            raise ValueError(f"{cls.__name__} cannot hold a {wanted.domain!r} run: use audiodiff.load or "
+                             f"Pipeline.for_config")
+        return wanted(model, diffusion, config, device, precision=precision, compile=compile)
 
     def __init__(self, model: nn.Module, diffusion: GaussianDiffusion, config: dict[str, Any],
                  device: torch.device | str = "cpu", precision: str = "auto", compile: bool = False):
@@ -120,7 +139,7 @@ class Pipeline:
         ckpt.load_weights(path, model)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        pipe = cls(model, diffusion, config, device, precision=precision, compile=compile)
+        pipe = cls.for_config(model, diffusion, config, device, precision=precision, compile=compile)
         pipe.source = path
         return pipe
 
@@ -153,7 +172,7 @@ class Pipeline:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         run = self.sample_options
-        chain = run.resolve(sampler=sampler, steps=steps, **options)
+        call = run.resolve(sampler=sampler, steps=steps, **options)
         generator = generator or self._generator(seed)
         model = self.sampling_network()
         if labels is None or isinstance(labels, (int, str)):
@@ -170,9 +189,9 @@ class Pipeline:
             if cond:
                 raise ValueError("windowed continuation is for generation from noise, not for conditioned chains")
             return tasks.continuation(self.diffusion, model, (n, channels, length), window, generator=generator,
-                                      device=self.device, progress=progress, **chain)
-        return self.diffusion.sample(model, (n, channels, length), generator=generator, device=self.device,
-                                     progress_bar=progress, **chain, **(cond or {}))
+                                      device=self.device, progress=progress, call=call)
+        return sample(self.diffusion, model, (n, channels, length), call, generator=generator, device=self.device,
+                      progress_bar=progress, **(cond or {}))
 
     def class_labels(self, label: int | str | None, n: int) -> list[int] | None:
         """The class of each of n samples: `label` an index, a class name (config.json "class_names") or "each"
@@ -293,7 +312,7 @@ class GeneratingPipeline(Pipeline):
         makes one pass at that many samples, which a network may not handle beyond the length it trained on.
 
         `options`: any other sampler option of `audiodiff.sampling.SampleOptions` (eta, variance, fast_betas,
-        spacing, lambda_min, levels, clip_x0, dynamic_percentile), as in `audiodiff.sampling.sample`; unset ones
+        spacing, lambda_min, levels, clip_x0, dynamic_percentile), as in `GaussianDiffusion.sample`; unset ones
         take the run's [sample] settings where the sampler takes them (`SampleOptions.resolve`).
         labels (one class for all: an index or a class name; n of them; or "each": the classes in turn) need a
         class-conditional model, which otherwise samples its [sample] label (unconditionally when that is

@@ -3,15 +3,18 @@
 - registry.py: one record per sampler (SAMPLERS, name → Sampler): plan builder, update rule, options, abilities
 - plans.py:    Plan and the plan builders (every step, re-spaced, λ-uniform, spacings, DiffWave's fast schedule)
 - steps.py:    update rules (ancestral, DDIM, DPM-Solver++ 2M), each owning its state
-- loop.py:     `sample` (validation against the record, RePaint's jumps, constraints) and `make_plan`
-- sample_options.py: SampleOptions, the run's [sample] settings (recipe, config.json, Pipeline defaults)
+- call.py:     SamplerCall, one chain's sampler settings resolved once (the record, steps, plan and step options)
+- loop.py:     `sample(diffusion, model, shape, call, ...)` (RePaint's jumps, constraints) and `make_plan`
+- sample_options.py: SampleOptions, the run's [sample] settings (recipe, config.json, Pipeline defaults), which
+               `resolve` to a SamplerCall
 - guidance.py: classifier-free guidance as a model wrapper
 - spacing.py:  where a plan's steps go (trailing, leading, Karras, λ-clipped log-SNR, custom levels)
 """
 
 from .spacing import max_steps_from
 from .guidance import ClassifierFreeGuidance, classifier_free_guidance
-from .loop import CLIP_X0, Constraint, Denoiser, Model, make_plan, model_device, repaint_order, sample
+from .call import CLIP_X0, SamplerCall, option_names, split_options
+from .loop import Constraint, Denoiser, Model, make_plan, model_device, repaint_order, sample
 from .sample_options import CALL_OPTIONS, SampleOptions
 from .plans import (DIFFWAVE_FAST_BETAS, DIFFWAVE_FAST_BETAS_T200, Plan, check_fast_betas, fast_betas_plan,
                     fast_plan, half_lambda, logsnr_plan, placed_plan, spaced_plan)
@@ -20,6 +23,7 @@ from .steps import VARIANCES, DPMSolverPP2M, Step, ancestral, ddim, ddim_mean, r
 
 __all__ = ["CALL_OPTIONS", "CLIP_X0", "ClassifierFreeGuidance", "Constraint", "DIFFWAVE_FAST_BETAS",
            "DIFFWAVE_FAST_BETAS_T200", "DPMSolverPP2M", "Denoiser", "Model", "Plan", "SAMPLERS", "SampleOptions",
-           "Sampler", "Step", "VARIANCES", "ancestral", "check_fast_betas", "classifier_free_guidance", "ddim", "ddim_mean",
-           "fast_betas_plan", "fast_plan", "get_sampler", "half_lambda", "logsnr_plan", "make_plan", "max_steps_from",
-           "model_device", "own_spacings", "placed_plan", "randn", "repaint_order", "sample", "samplers_where", "spaced_plan"]
+           "Sampler", "SamplerCall", "Step", "VARIANCES", "ancestral", "check_fast_betas", "classifier_free_guidance",
+           "ddim", "ddim_mean", "fast_betas_plan", "fast_plan", "get_sampler", "half_lambda", "logsnr_plan",
+           "make_plan", "max_steps_from", "model_device", "option_names", "own_spacings", "placed_plan", "randn",
+           "repaint_order", "sample", "samplers_where", "spaced_plan", "split_options"]

@@ -35,7 +35,7 @@ class Sampler:
     plan_options: tuple[str, ...] = ()
     step_options: tuple[str, ...] = ()
     spacing: str | None = "trailing"  # the default `spacing` of a sampler taking one (audiodiff/sampling/spacing.py;
-                                      # chosen by benchmarks/few_step.py, see the README's sampler table)
+                                      # chosen by benchmarks/studies/few_step.py, see the README's sampler table)
     counted: bool = True
     starts_part_way: bool = True      # can begin at a given level t_start from a given x_start
     resamples: bool = False           # can take RePaint's jumps back up (resample > 1)

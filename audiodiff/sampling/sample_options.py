@@ -2,8 +2,9 @@
 
 The same record is the recipe's [sample] table (recipe.SampleConfig is this class), config.json's "sample"
 entry, and the Pipeline's defaults: `resolve` lays the options given to a call over the run's ones and returns
-the keyword arguments of `sampling.sample`, taking from the run only what the chosen sampler takes (its
-registry record).  Recipe encodings: steps 0, spacing "", lambda_min 0 and levels [] mean "not set".
+the SamplerCall that `sampling.sample` takes, taking from the run only what the chosen sampler takes (its
+registry record, looked up there once).  Recipe encodings: steps 0, spacing "", lambda_min 0 and levels [] mean
+"not set".
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..options import option
-from .spacing import LAMBDA_SPACINGS, SPACINGS, check_levels
-from .loop import CLIP_X0
+from .call import CLIP_X0, SamplerCall
+from .spacing import LAMBDA_SPACINGS, PART_WAY_SPACINGS, SPACINGS, check_levels
 from .plans import DIFFWAVE_FAST_BETAS, check_fast_betas
 from .registry import SAMPLERS, get_sampler, own_spacings
 from .steps import VARIANCES
@@ -60,29 +61,33 @@ class SampleOptions:
         if self.steps > num_steps:
             raise ValueError(f"steps = {self.steps}: must be <= the diffusion steps ({num_steps})")
 
-    def resolve(self, sampler: str | None = None, steps: int | None = None, **given: Any) -> dict[str, Any]:
-        """Keyword arguments for `sampling.sample`: `given` options (None = unset; any field but sampler, steps and
-        guidance) over this run's.  A given option passes as is (sample() refuses one the sampler does not take);
-        the run's apply only where the sampler takes them, its levels only when neither steps nor spacing is given,
-        its lambda_min only with a spacing that clips."""
+    def resolve(self, sampler: str | None = None, steps: int | None = None, *, part_way: bool = False,
+                **given: Any) -> SamplerCall:
+        """The SamplerCall of `sampler` (None: this run's) with the `given` options (None = unset; any field but
+        sampler, steps and guidance) over this run's.  A given option is kept as is (the call refuses one the
+        sampler does not take); the run's apply only where the sampler takes them, its levels only when neither
+        steps nor spacing is given, its lambda_min only with a spacing that clips.  part_way: the chain starts at a
+        given level (denoising), so the run's levels and lambda_min (made for a chain from pure noise) and a
+        spacing that cannot start there are left out."""
         unknown = set(given) - set(CALL_OPTIONS)
         if unknown:
             raise TypeError(f"unknown sampler option(s) {', '.join(sorted(unknown))}: choose from "
                             f"{', '.join(CALL_OPTIONS)}")
         record = get_sampler(sampler or self.sampler)
         takes = record.options
-        out: dict[str, Any] = {"sampler": record.name, **{k: v for k, v in given.items() if v is not None}}
-        if steps is not None:
-            out["steps"] = steps
-        if "levels" in takes and self.levels and steps is None and not {"spacing", "levels"} & set(out):
+        out: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        placed = {"spacing", "levels"} & set(out)   # given placement: the run's levels do not apply
+        if "levels" in takes and self.levels and steps is None and not part_way and not placed:
             out["levels"] = list(self.levels)
         elif "levels" not in out:
             if record.counted and steps is None and self.steps:
-                out["steps"] = self.steps
-            if "spacing" in takes and "spacing" not in out and self.spacing:
+                steps = self.steps
+            if "spacing" in takes and "spacing" not in out and self.spacing and (
+                    not part_way or self.spacing in PART_WAY_SPACINGS):
                 out["spacing"] = self.spacing
             spacing = out.get("spacing", record.spacing)
-            if "lambda_min" in takes and "lambda_min" not in out and self.lambda_min and spacing in LAMBDA_SPACINGS:
+            if ("lambda_min" in takes and "lambda_min" not in out and self.lambda_min and spacing in LAMBDA_SPACINGS
+                    and not part_way):
                 out["lambda_min"] = float(self.lambda_min)
         for key in ("eta", "variance", "fast_betas"):
             if key in takes and key not in out:
@@ -90,7 +95,7 @@ class SampleOptions:
         if out.get("clip_x0", self.clip_x0) != "none":
             out.setdefault("clip_x0", self.clip_x0)
             out.setdefault("dynamic_percentile", float(self.dynamic_percentile))
-        return out
+        return SamplerCall.of(record, steps, **out)
 
 
 # What a call (Pipeline.sample, sample_mel, vocode) may set besides sampler and steps; guidance goes with labels,

@@ -8,7 +8,7 @@ into a Plan (sampling/plans.py); "uniform" and "logsnr" are its `spaced_plan` / 
 - "uniform": t evenly spaced from the start to step 0 (both kept).
 - "trailing": diffusers' timestep_spacing="trailing": round(T − k·T/S) − 1, k = 0..S−1; starts at the top,
   the last step jumps from about T/S − 1 straight to x_0 (never visits step 0).  Every sampler's default:
-  it had the highest mean quality over 2–50 steps in benchmarks/few_step.py on cosine and linear runs.
+  it had the highest mean quality over 2–50 steps in benchmarks/studies/few_step.py on cosine and linear runs.
 - "leading": diffusers' "leading": k·⌊T/S⌋, k = S−1..0; ends at step 0 but starts below the top (the
   pure-noise input is told it is at step (S−1)·⌊T/S⌋; Lin et al. 2024 show why that hurts).
 - "logsnr": half log-SNR λ evenly spaced.
@@ -36,6 +36,7 @@ from ..schedule import NoiseSchedule
 
 SPACINGS = ("uniform", "trailing", "leading", "logsnr", "karras")
 LAMBDA_SPACINGS = ("logsnr", "karras")   # the spacings `lambda_min` clips
+PART_WAY_SPACINGS = ("uniform", "trailing", "logsnr", "karras")   # those that can start at a given level (t_start)
 KARRAS_RHO = 7.0
 
 
@@ -57,9 +58,10 @@ def check_spacing(spacing: str, lambda_min: float | None, t_start: float | None)
         if t_start is not None:
             raise ValueError("lambda_min clips a chain that starts from pure noise; a part-way start "
                              "(t_start) must begin at its own noise level")
-    if spacing == "leading" and t_start is not None:
-        raise ValueError("spacing 'leading' starts below the given level; use 'uniform', 'trailing', 'logsnr' "
-                         "or 'karras' to start part-way")
+    if spacing not in PART_WAY_SPACINGS and t_start is not None:
+        *others, last = PART_WAY_SPACINGS
+        raise ValueError(f"spacing {spacing!r} starts below the given level; use {', '.join(map(repr, others))} or "
+                         f"{last!r} to start part-way")
 
 
 def top_alpha_bar(schedule: NoiseSchedule, top: float, lambda_min: float | None) -> Tensor:
