@@ -307,7 +307,7 @@ def test_previews_log_sample_statistics_against_the_data(wav_folder, tmp_path):
     stats = {t.split("/", 1)[1]: acc.Scalars(t)[-1].value for t in acc.Tags()["scalars"]
              if t.startswith("preview_stats/")}
     assert {"mean", "std", "clipped", "rms_db", "data_std", "band_gap_db"} <= set(stats)
-    data = torch.stack([trainer._dataset[i]["audio"].reshape(-1) for i in range(2)])
+    data = torch.stack([trainer.data.dataset[i]["audio"].reshape(-1) for i in range(2)])
     assert math.isclose(stats["data_std"], wave_stats(data)["std"], rel_tol=1e-4)
     sample = audiodiff.load(run, device="cpu").sample(n=2, seed=0)
     assert math.isclose(stats["std"], wave_stats(sample)["std"], rel_tol=1e-3)

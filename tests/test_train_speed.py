@@ -22,14 +22,14 @@ def test_cpu_run_leaves_the_cores_to_the_compute_threads(wav_folder, tmp_path, m
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        assert trainer._loader_workers() == 1          # 2 cores, 1 compute thread: one core is free
+        assert trainer.data.loader_workers() == 1          # 2 cores, 1 compute thread: one core is free
         torch.set_num_threads(2)
-        assert trainer._loader_workers() == 0          # both cores compute: load in the main process
+        assert trainer.data.loader_workers() == 0          # both cores compute: load in the main process
     finally:
         torch.set_num_threads(threads)
     raw["data"]["num_workers"] = 0
     assert Trainer(recipe_from_dict(raw, source="tiny"), tmp_path / "run0", device="cpu",
-                   show_progress=False)._loader_workers() == 0
+                   show_progress=False).data.loader_workers() == 0
 
 
 def test_optimizer_is_fused(wav_folder, tmp_path):

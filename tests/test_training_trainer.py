@@ -12,6 +12,8 @@ from torch import nn
 from audiodiff import domains
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.training import Trainer
+from audiodiff.training.objectives import Objective
+from helpers.recipes import tiny_recipe_dict
 
 trainer_mod = importlib.import_module("audiodiff.training.trainer")
 
@@ -65,3 +67,45 @@ def test_micro_batches_get_their_own_conditioning_through_chunk_cond(tmp_path, m
     assert [n for n, _ in recorder.calls] == [2, 2]
     for (_, cond), part in zip(recorder.calls, mel.chunk(2)):
         assert torch.equal(cond["mel"], part)               # micro-batch i sees examples 2i, 2i + 1's mels
+
+
+class GiveBackTheInput(Objective):
+    """A new kind of training in one class: the network gives back its input at a random step.  It counts the
+    steps it was run for (state a checkpoint keeps), fixes its own learning rate and logs a scalar."""
+
+    def __init__(self):
+        self.steps_seen = 0
+
+    def draw(self, x0, generator):
+        return {"t": torch.randint(0, 10, (x0.shape[0],), generator=generator)}
+
+    def loss_terms(self, model, x0, drawn, cond):
+        return (model(x0, drawn["t"].float()) - x0).pow(2).flatten(1).mean(1)
+
+    def before_step(self, trainer):
+        self.steps_seen += 1
+
+    def lr_factor(self, s):
+        return 0.5
+
+    def state_dict(self):
+        return {"give_back": {"steps_seen": self.steps_seen}}
+
+    def load_state_dict(self, state):
+        self.steps_seen = int(state["give_back"]["steps_seen"])
+
+
+def test_a_new_objective_is_one_class_that_fit_runs_checkpoints_and_resumes(wav_folder, tmp_path):
+    """Through fit(), not only train_step: the objective's learning rate is the optimiser's, its state is in the
+    checkpoint, and a resumed run carries it on (3 steps, then 2 more: 5 seen, not 2)."""
+    raw = tiny_recipe_dict(wav_folder, max_steps=3, learning_rate=1e-3, checkpoint_every=100)
+    first = Trainer(recipe_from_dict(raw), tmp_path / "run", device="cpu", show_progress=False,
+                    objective=GiveBackTheInput())
+    first.fit()
+    assert first.objective.steps_seen == 3 and first.step == 3
+    assert first.optimizer.param_groups[0]["lr"] == 0.5 * 1e-3
+    resumed = Trainer(recipe_from_dict(raw), tmp_path / "run", device="cpu", max_steps=5, show_progress=False,
+                      objective=GiveBackTheInput())
+    assert resumed.objective.steps_seen == 3                 # restored from training_state.pt
+    resumed.fit()
+    assert resumed.objective.steps_seen == 5 and resumed.step == 5

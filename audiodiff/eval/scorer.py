@@ -1,5 +1,5 @@
 """Using the evaluation classifier (recipes/sc09-classifier, nets/audio_classifier.py), and what its trainer
-(audiodiff/training/classification.py: ClassifierTrainer) draws on: augmentation, splits, accuracy, metrics.jsonl.
+(audiodiff/training/classification.py: Classification) draws on: augmentation, splits, accuracy, metrics.jsonl.
 
 Augmentation, drawn from the trainer's seeded noise generator (so a resumed run sees the same batches):
 a time shift of up to ±SHIFT_SECONDS (zero-filled), a gain of ±GAIN_DB, and with probability NOISE_PROB

@@ -122,7 +122,7 @@ def network_objective(model_cfg: Any) -> str:
 
 
 def is_classifier_config(model_cfg: Any) -> bool:
-    """Whether a [model] table builds a classification network (trained by ClassifierTrainer, used by eval)."""
+    """Whether a [model] table builds a classification network (trained with training/classification.Classification, used by eval)."""
     return network_objective(model_cfg) == "classification"
 
 

@@ -1,17 +1,17 @@
 """Training: the Trainer and its loop, the classifier's trainer, and what they stand on.
 
-    trainer.py      Trainer: the loop (batch → micro-batches → clip → step → EMA → log → checkpoint)
-    objectives.py   what a step optimises, one class each: diffusion, spectral regression (objective_for)
-    training_data.py the dataset, its labels and features, the loader, each batch as the domain feeds the net
-    classification.py ClassifierTrainer: the same loop with cross-entropy, for the evaluation classifier
-    distillation.py distill(run, steps, out): progressive distillation to few DDIM steps (DistillTrainer)
-    run.py          train(recipe, run_dir): picks the trainer for the recipe
+    trainer.py      Trainer: the one loop (batch → micro-batches → clip → step → EMA → log → checkpoint)
+    objectives.py   what a step optimises, one class each, and its hooks: diffusion, spectral regression
+    classification.py Classification: the evaluation classifier's objective (cross-entropy, accuracy)
+    distillation.py distill(run, steps, out): ProgressiveDistillation, the objective that halves DDIM steps
+    training_data.py TrainingData: the dataset, its labels and features, the loader, each batch as the net takes it
+    run.py          train(recipe, run_dir): trains or resumes any recipe
     train_config.py TrainConfig: the [train] table's keys, defaults and ranges
     lr.py           the learning-rate multiplier: warm-up, then constant or cosine (over steps or a time budget)
     budget.py       the wall-clock budget ([train] minutes, --minutes) and the training clock
-    state.py        config.json, RNG streams, checkpoint / resume, run-directory checks and lock
+    state.py        RunState: checkpoint / resume; config.json, RNG streams, run-directory checks and lock
     distributed.py  the process group, barriers, per-rank seeds
-    monitor.py      TensorBoard scalars and previews, the mel image renderer, the progress line
+    monitor.py      Monitor: TensorBoard scalars and previews, the mel image renderer; the progress line
     evaluation.py   FID / IS of EMA samples every [train] eval_every steps
 
 The trainer's modules load on first use of their names (`from audiodiff.training import Trainer`):
@@ -28,8 +28,8 @@ from .train_config import TrainConfig
 from .errors import TrainingError
 
 # public name → the module of this package that defines it
-_LAZY = {"Trainer": "trainer", "MAX_BAD_STEPS": "trainer", "ClassifierTrainer": "classifier", "train": "run",
-         "DistillTrainer": "distillation", "distill": "distillation",
+_LAZY = {"Trainer": "trainer", "MAX_BAD_STEPS": "trainer", "train": "run", "Objective": "objectives",
+         "Classification": "classification", "ProgressiveDistillation": "distillation", "distill": "distillation",
          "run_config": "state", "mel_image": "monitor", "LOSS_BINS": "monitor", "RANK_SEED_STRIDE": "distributed"}
 
 __all__ = ["TrainConfig", "TrainingError", *_LAZY]

@@ -8,7 +8,8 @@ in ONE DDIM step from level 2i to level 2i+2 (or x_0) what the teacher makes in 
 (default) or truncated-SNR loss (`GaussianDiffusion.distillation_weight`).  The learning rate decays linearly to 0
 within each round, whose optimiser starts fresh.
 
-Everything else is the Trainer's (trainer.py): the teacher run's own dataset and batches (its config.json
+`ProgressiveDistillation` is the objective the Trainer's one loop runs (trainer.py, objectives.py); everything
+else is the Trainer's: the teacher run's own dataset and batches (its config.json
 recipe), conditioning (labels, a vocoder's mel), EMA, gradient clipping, atomic checkpoints, exact resume after
 kill -9 by running the same command (the round, the teacher's weights and the step are in training_state.pt),
 TensorBoard (plus distill/round and distill/student_steps), the progress bar and the run lock.
@@ -26,16 +27,17 @@ import math
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 from .. import checkpoint as ckpt
-from ..diffusion import DISTILL_WEIGHTINGS
+from ..diffusion import DISTILL_WEIGHTINGS, GaussianDiffusion
 from ..nets import build_network, is_classifier_config, network_objective
 from ..recipe import recipe_from_dict
 from ..sampling import placed_plan
 from ..sampling.spacing import nested_levels
 from .errors import TrainingError
-from .objectives import ProgressiveDistillation
+from .objectives import Objective
 from .trainer import Trainer
 
 log = logging.getLogger("audiodiff")
@@ -81,8 +83,8 @@ def distill(run: str | Path, steps: int = 4, out: str | Path | None = None, from
     raw["model"] = dict(teacher_cfg["model"])
     raw["name"] = f"{raw.get('name', run.name)}-{steps}step"
     recipe = recipe_from_dict(raw, source=f"{run / ckpt.CONFIG} (its recipe)")
-    trainer = DistillTrainer(recipe, out, teacher_run=run, teacher_config=teacher_cfg, settings=settings,
-                             device=device, show_progress=show_progress)
+    trainer = Trainer(recipe, out, device=device, show_progress=show_progress,
+                      objective=ProgressiveDistillation(run, teacher_cfg, settings))
     return trainer.fit()
 
 
@@ -139,95 +141,110 @@ def _check_out(out: Path, run: Path, settings: dict[str, Any]) -> None:
                             f"run it with the same settings to resume it, or choose another --out")
 
 
-class DistillTrainer(Trainer):
-    """The Trainer with the progressive-distillation objective; see the module docstring."""
+class ProgressiveDistillation(Objective):
+    """Salimans & Ho (2022), round by round (see the module docstring).  At level 2i of the teacher's 2N-level
+    DDIM plan, x_t = the clean x0 noised there; the student's output must be what makes its one DDIM step land
+    where the teacher's two land (GaussianDiffusion.distillation_target), squared error weighted by the settings'
+    `weighting` (distillation_weight).  Holds the teacher network and the round; both are in the checkpoint."""
 
-    def __init__(self, recipe, run_dir: str | Path, teacher_run: Path, teacher_config: dict[str, Any],
-                 settings: dict[str, Any], **kwargs: Any):
-        self.teacher_run = Path(teacher_run)
-        self.teacher_config = teacher_config
-        self.settings = settings
+    def __init__(self, teacher_run: Path, teacher_config: dict[str, Any], settings: dict[str, Any]):
+        self.teacher_run, self.teacher_config, self.settings = Path(teacher_run), teacher_config, settings
         self.iters = int(settings["iters_per_round"])
         self.rounds = int(math.log2(settings["from_steps"] // settings["steps"]))
         self.round = 0
-        super().__init__(recipe, run_dir, **kwargs)
+        self.teacher: nn.Module | None = None
+        self.diffusion: GaussianDiffusion | None = None
+        self.plan: tuple[Tensor, Tensor, Tensor] | None = None
+        self.sample: dict[str, Any] = {}
 
-    def _build(self) -> None:
-        for key in ("features", "class_names"):   # the teacher's mel statistics and classes, never refitted
-            if key in self.teacher_config:
-                self.config[key] = copy.deepcopy(self.teacher_config[key])
-        self.teacher = build_network(self.teacher_config["model"]).to(self.device).eval().requires_grad_(False)
-        super()._build()   # the student, EMA, optimiser, then _resume
-        self.objective = ProgressiveDistillation(self.diffusion, self.teacher, self.settings["weighting"])
-        if self.last_checkpoint_step is None:   # a fresh start: teacher, student and EMA from the run's EMA weights
-            ckpt.load_weights(self.teacher_run, self.teacher)
-            self.model.load_state_dict(self.teacher.state_dict())
-            self.ema.module.load_state_dict(self.teacher.state_dict())
-        self._set_round(self.round)
-
-    # ----------------------------------------------------------------- rounds
     @property
     def student_steps(self) -> int:
         return self.settings["from_steps"] >> (self.round + 1)
 
-    def _set_round(self, r: int) -> None:
+    # ----------------------------------------------------------------- the loss
+    def draw(self, x0: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
+        """The student's step index i [B] in [0, N), noise like x0, and the training step t there (loss bins)."""
+        i = torch.randint(0, self.student_steps, (x0.shape[0],), device=x0.device, generator=generator)
+        noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
+        return {"i": i, "noise": noise, "t": self.plan[0][2 * i].long()}
+
+    def loss_terms(self, model: nn.Module, x0: Tensor, drawn: dict[str, Tensor], cond: dict[str, Tensor]) -> Tensor:
+        t_plan, ab_plan, prev_plan = self.plan
+        shape = (-1,) + (1,) * (x0.ndim - 1)
+        k = 2 * drawn["i"]
+        t, ab = t_plan[k], ab_plan[k].reshape(shape)
+        x_t = self.diffusion.at_level(x0, drawn["noise"], ab)
+        with torch.no_grad():
+            target = self.diffusion.distillation_target(
+                self.teacher, x_t, t, ab, t_plan[k + 1], ab_plan[k + 1].reshape(shape), prev_plan[k + 1].reshape(shape),
+                clip_x0=self.sample.get("clip_x0", "none"),
+                dynamic_percentile=self.sample.get("dynamic_percentile", 0.995), **cond)
+        out = model(x_t, t.to(torch.float32), **cond)
+        err = (out.float() - target.float()).pow(2).flatten(1).mean(dim=1)
+        return err * self.diffusion.distillation_weight(ab, self.settings["weighting"]).to(err.device)
+
+    # ----------------------------------------------------------------- around the step
+    def attach(self, trainer: Any) -> None:
+        """The teacher's mel statistics and classes (never refitted) into the run's config; the teacher network."""
+        for key in ("features", "class_names"):
+            if key in self.teacher_config:
+                trainer.config[key] = copy.deepcopy(self.teacher_config[key])
+        self.diffusion = trainer.diffusion
+        self.teacher = build_network(self.teacher_config["model"]).to(trainer.device).eval().requires_grad_(False)
+
+    def start(self, trainer: Any) -> None:
+        """A fresh start: teacher, student and EMA from the run's EMA weights; then the (possibly resumed) round."""
+        if trainer.last_checkpoint_step is None:
+            ckpt.load_weights(self.teacher_run, self.teacher)
+            trainer.model.load_state_dict(self.teacher.state_dict())
+            trainer.ema.module.load_state_dict(self.teacher.state_dict())
+        self._set_round(trainer, self.round)
+        if trainer.is_main and trainer.step < trainer.max_steps:
+            log.info("distilling %s (%d → %d DDIM steps, %d round(s) of %d steps) into %s; round %d: %d → %d steps",
+                     self.teacher_run, self.settings["from_steps"], self.settings["steps"], self.rounds, self.iters,
+                     trainer.run_dir, self.round + 1, 2 * self.student_steps, self.student_steps)
+
+    def before_step(self, trainer: Any) -> None:
+        """At a round's end the last round's student (its EMA weights) becomes the teacher and the new student's
+        start, with a fresh optimiser."""
+        r = trainer.step // self.iters
+        if r == self.round:
+            return
+        weights = trainer.ema.module.state_dict()
+        self.teacher.load_state_dict(weights)
+        trainer.model.load_state_dict(weights)
+        trainer.optimizer.state.clear()
+        self._set_round(trainer, r)
+        if trainer.is_main:
+            log.info("round %d/%d: distilling %d → %d DDIM steps", r + 1, self.rounds, 2 * self.student_steps,
+                     self.student_steps)
+
+    def _set_round(self, trainer: Any, r: int) -> None:
         """Round r: the teacher's 2N-level DDIM plan on the device, and config.json's [sample] = the N-step student."""
         self.round = r
         n = self.student_steps
         plan = placed_plan(self.diffusion.schedule, None, None, levels=nested_levels(self.diffusion.num_steps, 2 * n))
-        self.config["sample"] = {**self.config["sample"], **student_sample(self.diffusion.num_steps, n)}
-        self.objective.set_round(tuple(v.to(self.device) for v in (plan.t_model, plan.alpha_bar, plan.alpha_bar_prev)),
-                                 n, self.config["sample"])
-        self.config["distill"] = {**self.settings, "teacher_step": self.teacher_config.get("step"), "round": r,
-                                  "rounds": self.rounds, "student_steps": n}
-
-    def _next_round(self, r: int) -> None:
-        """The last round's student (its EMA weights) becomes the teacher and the new student's start."""
-        weights = self.ema.module.state_dict()
-        self.teacher.load_state_dict(weights)
-        self.model.load_state_dict(weights)
-        self.optimizer.state.clear()
-        self._set_round(r)
-        if self.is_main:
-            log.info("round %d/%d: distilling %d → %d DDIM steps", r + 1, self.rounds, 2 * self.student_steps,
-                     self.student_steps)
+        self.plan = tuple(v.to(trainer.device) for v in (plan.t_model, plan.alpha_bar, plan.alpha_bar_prev))
+        trainer.config["sample"] = {**trainer.config["sample"], **student_sample(self.diffusion.num_steps, n)}
+        self.sample = trainer.config["sample"]
+        trainer.config["distill"] = {**self.settings, "teacher_step": self.teacher_config.get("step"), "round": r,
+                                     "rounds": self.rounds, "student_steps": n}
 
     def lr_factor(self, s: int) -> float:
         """Linear decay from the full rate to 0 within each round (Salimans & Ho 2022)."""
         return 1.0 - (s % self.iters) / self.iters
 
-    def _extra_state(self) -> dict[str, Any]:
+    def checkpoint_due(self, step: int) -> bool:
+        """The end of every round."""
+        return step % self.iters == 0
+
+    def scalars(self) -> dict[str, float]:
+        return {"distill/round": self.round, "distill/student_steps": self.student_steps}
+
+    def state_dict(self) -> dict[str, Any]:
         return {"distill": {"round": self.round, "teacher": self.teacher.state_dict()}}
 
-    def _load_extra_state(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         saved = state["distill"]
         self.teacher.load_state_dict(saved["teacher"])
         self.round = int(saved["round"])
-
-    # ----------------------------------------------------------------- one optimiser step
-    def train_step(self, x0: Tensor, **cond: Tensor) -> float | None:
-        """The Trainer's step on the distillation objective, moving to the next round first when one is due."""
-        r = self.step // self.iters
-        if r != self.round:
-            self._next_round(r)
-        return super().train_step(x0, **cond)
-
-    # ----------------------------------------------------------------- the run
-    def _fit(self) -> None:
-        if self.is_main and self.step < self.max_steps:
-            log.info("distilling %s (%d → %d DDIM steps, %d round(s) of %d steps) into %s; round %d: %d → %d steps",
-                     self.teacher_run, self.settings["from_steps"], self.settings["steps"], self.rounds, self.iters,
-                     self.run_dir, self.round + 1, 2 * self.student_steps, self.student_steps)
-        super()._fit()
-
-    def _when_due(self) -> None:
-        """The Trainer's schedule, plus a checkpoint at the end of every round."""
-        super()._when_due()
-        if self.step % self.iters == 0 and self.step < self.max_steps and self.last_checkpoint_step != self.step:
-            self.save_checkpoint()
-
-    def _log_scalars(self, losses: list[float], rate: float) -> None:
-        super()._log_scalars(losses, rate)
-        if self.writer is not None:
-            self.writer.add_scalar("distill/round", self.round, self.step)
-            self.writer.add_scalar("distill/student_steps", self.student_steps, self.step)

@@ -52,6 +52,16 @@ def local_world_size() -> int:
     return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
+def compute_threads(asked: int) -> int:
+    """torch's thread count for a run: `asked` ([train] threads) when set, else at most the cores this process
+    may use shared among the run's local processes (torch's default can exceed them, and spinning threads then
+    slow every step: a third of the fair share on a busy machine), never more than the caller set (a script or
+    test that asked for fewer keeps them)."""
+    from ..install import cores_available
+
+    return asked or max(1, min(torch.get_num_threads(), cores_available() // local_world_size()))
+
+
 def setup_distributed(device: torch.device) -> tuple[torch.device, int, int, int, bool]:
     """(device, rank, local_rank, world_size, whether we initialised the process group).
 

@@ -67,7 +67,7 @@ class TrainingEvaluator:
     def _samples(self) -> tuple[torch.Tensor, list[str | None] | None]:
         """eval_n clips [n, L] at the classifier's rate and length, and their class names when conditional."""
         t = self.trainer
-        pipe = Pipeline(t.ema.module, t.diffusion, t.config, device=t.device)
+        pipe = Pipeline.for_config(t.ema.module, t.diffusion, t.config, device=t.device)
         n = t.cfg.eval_n
         num_classes = int(getattr(t.ema.module, "num_classes", 0) or 0)
         names = t.config.get("class_names") or []

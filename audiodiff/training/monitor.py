@@ -50,59 +50,77 @@ def open_writer(run_dir: Path, step: int):
     return SummaryWriter(log_dir=str(run_dir / TB_DIR), purge_step=step or None)
 
 
-class Monitoring:
-    """The Trainer's TensorBoard steps (a mixin: it reads the trainer's writer, step, scheduler and ranks).
-    `_loss_bins` [2, LOSS_BINS] holds the per-bin loss sums and counts since the last log, on the device."""
+class Monitor:
+    """A run's TensorBoard: the writer (rank 0, [train] tensorboard), the per-bin losses [2, LOSS_BINS] (sums and
+    counts since the last log, on the device) and the gradient norms since the last log.  Every rank holds one:
+    the per-bin sums are reduced across ranks."""
 
-    def _record_loss_bins(self, t: torch.Tensor, losses: torch.Tensor) -> None:
+    def __init__(self, num_steps: int, device: torch.device, world_size: int):
+        self.num_steps, self.world_size = num_steps, world_size
+        self.writer = None
+        self.loss_bins = torch.zeros(2, LOSS_BINS, device=device)
+        self.grad_norm_sum = 0.0
+
+    def open(self, run_dir: Path, step: int) -> None:
+        """Rank 0 of a run with [train] tensorboard: the writer on RUN_DIR/tb (see open_writer)."""
+        self.writer = open_writer(run_dir, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def record_loss_bins(self, t: torch.Tensor, losses: torch.Tensor) -> None:
         """Per-example losses [B] at steps t [B] into the loss_by_t bins (no host sync)."""
-        bins = (t * LOSS_BINS // self.diffusion.num_steps).clamp_(max=LOSS_BINS - 1)
+        bins = (t * LOSS_BINS // self.num_steps).clamp_(max=LOSS_BINS - 1)
         values = losses.float()
-        self._loss_bins[0].index_add_(0, bins, values)
-        self._loss_bins[1].index_add_(0, bins, torch.ones_like(values))
+        self.loss_bins[0].index_add_(0, bins, values)
+        self.loss_bins[1].index_add_(0, bins, torch.ones_like(values))
 
-    def _log_scalars(self, losses: list[float], rate: float) -> None:
+    def log_scalars(self, step: int, losses: list[float], rate: float, lr: float, skipped: int,
+                    extra: dict[str, float]) -> None:
         """Every rank calls it (the per-bin sums are reduced across ranks); rank 0 writes."""
-        bins = self._loss_bins
+        bins = self.loss_bins
         if self.world_size > 1:
             bins = bins.clone()
             dist.all_reduce(bins)
         sums, counts = bins.tolist()
-        self._loss_bins.zero_()
-        grad_norm, self._grad_norm_sum = self._grad_norm_sum, 0.0
+        self.loss_bins.zero_()
+        grad_norm, self.grad_norm_sum = self.grad_norm_sum, 0.0
         w = self.writer
         if w is None:
             return
-        step = self.step
         if losses:
             w.add_scalar("train/loss", sum(losses) / len(losses), step)
             w.add_scalar("train/grad_norm", grad_norm / len(losses), step)
-        w.add_scalar("train/lr", self.scheduler.get_last_lr()[0], step)
+        w.add_scalar("train/lr", lr, step)
         w.add_scalar("train/steps_per_s", rate, step)
-        w.add_scalar("train/skipped_steps", self.skipped_total, step)
-        width = self.diffusion.num_steps / LOSS_BINS
+        w.add_scalar("train/skipped_steps", skipped, step)
+        width = self.num_steps / LOSS_BINS
         for i, (s, c) in enumerate(zip(sums, counts)):
             if c:
                 lo, hi = math.ceil(i * width), math.ceil((i + 1) * width) - 1
                 w.add_scalar(f"loss_by_t/{i}_t{lo}-{hi}", s / c, step)
+        for name, value in extra.items():
+            w.add_scalar(name, value, step)
 
-    def _preview(self) -> None:
-        """Clips from the EMA weights, made as `audiodiff sample` makes them by default, into TensorBoard."""
+    def preview(self, step: int, pipe: Pipeline, n: int, dataset) -> None:
+        """n clips from `pipe` (the EMA weights, made as `audiodiff sample` makes them by default) into
+        TensorBoard, with their level, clipping and band energy against the training clips of `dataset`."""
         start = time.perf_counter()
-        pipe = Pipeline(self.ema.module, self.diffusion, self.config, device=self.device)
-        wav = preview_clips(pipe, self.cfg.preview_n, self._dataset.clips, seed=0)
+        wav = preview_clips(pipe, n, dataset.clips, seed=0)
         for i, clip in enumerate(wav):
-            self.writer.add_audio(f"preview/audio_{i}", clip[None], self.step, sample_rate=pipe.sample_rate)
-        self.writer.add_image("preview/mel", mel_image(wav, pipe.sample_rate), self.step)
-        log.info("step %d: %d preview clip(s) written to TensorBoard in %.1f s", self.step, len(wav),
+            self.writer.add_audio(f"preview/audio_{i}", clip[None], step, sample_rate=pipe.sample_rate)
+        self.writer.add_image("preview/mel", mel_image(wav, pipe.sample_rate), step)
+        log.info("step %d: %d preview clip(s) written to TensorBoard in %.1f s", step, len(wav),
                  time.perf_counter() - start)
-        if self._dataset is not None and len(self._dataset):
-            data = torch.stack([c.reshape(-1) for c in clip_sample(self._dataset.clips, len(wav), seed=0)])
+        if len(dataset):
+            data = torch.stack([c.reshape(-1) for c in clip_sample(dataset.clips, len(wav), seed=0)])
             stats = compare_to_data(wav.reshape(len(wav), -1), data, pipe.sample_rate)
             for name, value in stats.items():   # early warning: level, spread, clipping, band energy vs the data
-                self.writer.add_scalar(f"preview_stats/{name}", value, self.step)
+                self.writer.add_scalar(f"preview_stats/{name}", value, step)
             log.info("step %d: preview std %.3g (data %.3g), %.2g%% at full scale, largest octave-band gap %.1f dB",
-                     self.step, stats["std"], stats["data_std"], 100 * stats["clipped"], stats["band_gap_db"])
+                     step, stats["std"], stats["data_std"], 100 * stats["clipped"], stats["band_gap_db"])
 
 
 class StepMeter:
@@ -113,12 +131,16 @@ class StepMeter:
         self.losses: list[float] = []
         self._window = (step, self.t0)
 
-    def window_rate(self, step: int, now: float) -> float:
-        return (step - self._window[0]) / max(now - self._window[1], 1e-9)
-
-    def new_window(self, step: int, now: float) -> None:
+    def close_window(self, step: int, skipped: int) -> tuple[str, float]:
+        """At a log step: the progress line ("loss … steps/s", the rate since the run started) and the rate of
+        this window (train/steps_per_s); the next window starts now (the caller clears `losses` once logged)."""
+        now = time.perf_counter()
+        rate = (step - self.start_step) / (now - self.t0)
+        info = f"loss {sum(self.losses) / max(len(self.losses), 1):.4f}  {rate:.2f} steps/s" + (
+            f"  skipped {skipped}" if skipped else "")
+        window_rate = (step - self._window[0]) / max(now - self._window[1], 1e-9)
         self._window = (step, now)
-        self.losses.clear()
+        return info, window_rate
 
 
 class ProgressBar:

@@ -3,13 +3,19 @@
 An objective draws its randomness for the whole batch first (`draw`, from the trainer's noise generator, so
 splitting the batch into micro-batches or processes does not change the numbers), then gives per-example loss
 terms for one micro-batch (`loss_terms`: x0 [b, C, L] and the drawn tensors and conditioning cut to the same b).
+Around the step it may hold state that a checkpoint keeps (`state_dict`), set the learning rate (`lr_factor`),
+act before a step (`before_step`: distillation's rounds), ask for a checkpoint, add TensorBoard scalars, and say
+how the run is evaluated (`evaluator`) and what happens at its end (`after_fit`).  The hooks take the Trainer
+as an explicit argument; its public parts are `model`, `ema`, `optimizer`, `diffusion`, `config`, `cfg`, `step`,
+`device`, `run_dir`, `is_main`, `data` (training_data.TrainingData) and `writer`.
 
     DiffusionObjective   an ε-network: x_t at a random step, the loss of GaussianDiffusion.loss_terms
     SpectralRegression   a network that answers in one call (nets: objective = "regression"): its output for the
                          noisy input cond_wave against the clean x0, in a power-law compressed spectral loss
-    Classification       a classifier (nets: objective = "classification"): cross-entropy on augmented clips
-    ProgressiveDistillation  a student's one DDIM step against its teacher's two (training/distillation.py sets
-                         it up and moves it from round to round)
+    Classification       a classifier (nets: objective = "classification", training/classification.py):
+                         cross-entropy on augmented clips, validation and test accuracy
+    ProgressiveDistillation  a student's one DDIM step against its teacher's two, round by round
+                         (training/distillation.py)
 
 `objective_for(model_cfg, diffusion)` picks one from the network's declared objective.
 """
@@ -19,7 +25,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..diffusion import GaussianDiffusion
@@ -28,7 +33,11 @@ from ..nets.spectral_mask import COMPRESSION
 
 
 class Objective:
-    """The per-step loss of one kind of network.  Subclasses override `loss_terms` (and `draw` if random)."""
+    """The per-step loss of one kind of network, and what it adds around the step.  Subclasses override
+    `loss_terms` (and `draw` if random); every other hook has a default that changes nothing."""
+
+    labels_are_targets = False   # True: the batch's labels are what the network learns (never dropped, required)
+    makes_audio = True           # False: no TensorBoard audio previews (a classifier)
 
     def draw(self, x0: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
         """Random tensors for the whole batch x0 [B, …], each [B, …] (cut along dim 0 with the batch)."""
@@ -37,6 +46,47 @@ class Objective:
     def loss_terms(self, model: nn.Module, x0: Tensor, drawn: dict[str, Tensor], cond: dict[str, Tensor]) -> Tensor:
         """Per-example losses [b] of model on the micro-batch x0 [b, C, L]."""
         raise NotImplementedError
+
+    # ----------------------------------------------------------------- around the step (defaults: nothing)
+    def attach(self, trainer: Any) -> None:
+        """Before the network is built and a checkpoint read: build what the objective holds (a teacher)."""
+
+    def start(self, trainer: Any) -> None:
+        """After the network, optimiser and any checkpoint are in place, before the first step."""
+
+    def before_step(self, trainer: Any) -> None:
+        """Before each optimiser step (trainer.step updates done so far)."""
+
+    def lr_factor(self, s: int) -> float | None:
+        """The learning-rate multiplier after s updates, or None for the run's own schedule (lr.py)."""
+        return None
+
+    def checkpoint_due(self, step: int) -> bool:
+        """A checkpoint at this step besides the run's [train] checkpoint_every ones."""
+        return False
+
+    def scalars(self) -> dict[str, float]:
+        """TensorBoard scalars logged with the loss."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """What training_state.pt keeps of the objective (merged into it at the top level)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from a training_state.pt dict what `state_dict` saved (KeyError / ValueError if it does not fit)."""
+
+    def evaluator(self, trainer: Any) -> Any:
+        """What scores the run every [train] eval_every steps (an object with `run()`), or None: by default FID / IS
+        of EMA samples (evaluation.py)."""
+        if not trainer.cfg.eval_every:
+            return None
+        from .evaluation import TrainingEvaluator
+
+        return TrainingEvaluator(trainer)
+
+    def after_fit(self, trainer: Any) -> None:
+        """At the end of fit(), also when the run had nothing left to train."""
 
 
 class DiffusionObjective(Objective):
@@ -91,66 +141,14 @@ class SpectralRegression(Objective):
         return self.spectral_loss(model(cond["cond_wave"]), x0)
 
 
-class Classification(Objective):
-    """Cross-entropy of the network's logits on clips augmented by a random shift, gain and white noise
-    (eval/scorer.augment, drawn for the whole batch) against cond["labels"] [b]."""
-
-    def __init__(self, sample_rate: int):
-        self.sample_rate = sample_rate
-
-    def draw(self, x0: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
-        from ..eval.scorer import augment
-
-        return {"augmented": augment(x0, self.sample_rate, generator)}
-
-    def loss_terms(self, model: nn.Module, x0: Tensor, drawn: dict[str, Tensor], cond: dict[str, Tensor]) -> Tensor:
-        return F.cross_entropy(model(drawn["augmented"]).float(), cond["labels"], reduction="none")
-
-
-class ProgressiveDistillation(Objective):
-    """Salimans & Ho (2022): at level 2i of the teacher's 2N-level DDIM plan, x_t = the clean x0 noised there; the
-    student's output must be what makes its one DDIM step land where the teacher's two land
-    (GaussianDiffusion.distillation_target), squared error weighted by `weighting` (distillation_weight).  The
-    plan is the round's (set_round)."""
-
-    def __init__(self, diffusion: GaussianDiffusion, teacher: nn.Module, weighting: str):
-        self.diffusion, self.teacher, self.weighting = diffusion, teacher, weighting
-        self.plan: tuple[Tensor, Tensor, Tensor] | None = None
-        self.student_steps = 0
-        self.sample: dict[str, Any] = {}
-
-    def set_round(self, plan: tuple[Tensor, Tensor, Tensor], student_steps: int, sample: dict[str, Any]) -> None:
-        """The round's plan (t_model, ᾱ, ᾱ_prev of its 2N levels, on the device), N, and the [sample] options
-        (clip_x0) the teacher's steps use."""
-        self.plan, self.student_steps, self.sample = plan, student_steps, sample
-
-    def draw(self, x0: Tensor, generator: torch.Generator) -> dict[str, Tensor]:
-        """The student's step index i [B] in [0, N), noise like x0, and the training step t there (loss bins)."""
-        i = torch.randint(0, self.student_steps, (x0.shape[0],), device=x0.device, generator=generator)
-        noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
-        return {"i": i, "noise": noise, "t": self.plan[0][2 * i].long()}
-
-    def loss_terms(self, model: nn.Module, x0: Tensor, drawn: dict[str, Tensor], cond: dict[str, Tensor]) -> Tensor:
-        t_plan, ab_plan, prev_plan = self.plan
-        shape = (-1,) + (1,) * (x0.ndim - 1)
-        k = 2 * drawn["i"]
-        t, ab = t_plan[k], ab_plan[k].reshape(shape)
-        x_t = self.diffusion.at_level(x0, drawn["noise"], ab)
-        with torch.no_grad():
-            target = self.diffusion.distillation_target(
-                self.teacher, x_t, t, ab, t_plan[k + 1], ab_plan[k + 1].reshape(shape), prev_plan[k + 1].reshape(shape),
-                clip_x0=self.sample.get("clip_x0", "none"),
-                dynamic_percentile=self.sample.get("dynamic_percentile", 0.995), **cond)
-        out = model(x_t, t.to(torch.float32), **cond)
-        err = (out.float() - target.float()).pow(2).flatten(1).mean(dim=1)
-        return err * self.diffusion.distillation_weight(ab, self.weighting).to(err.device)
-
-
-def objective_for(model_cfg: dict[str, Any], diffusion: GaussianDiffusion) -> Objective:
-    """The objective a [model] table's network is trained by (nets.network_objective)."""
+def objective_for(model_cfg: dict[str, Any], diffusion: GaussianDiffusion, data_rate: int | None = None) -> Objective:
+    """The objective a [model] table's network is trained by (nets.network_objective).  data_rate: the [data]
+    sample rate, which a classifier's [model] sample_rate follows (set into model_cfg when absent)."""
     kind = network_objective(model_cfg)
     if kind == "regression":
         return SpectralRegression()
     if kind == "classification":
-        return Classification(int(model_cfg["sample_rate"]))
+        from .classification import Classification
+
+        return Classification.for_model(model_cfg, data_rate)
     return DiffusionObjective(diffusion)

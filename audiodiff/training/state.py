@@ -12,12 +12,13 @@ import contextlib
 import logging
 import os
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from .. import checkpoint as ckpt
 from ..domains import domain_config
@@ -144,25 +145,61 @@ def disk_errors(run_dir: Path, last_checkpoint_step: int | None) -> Iterator[Non
                             f"and run the same command to resume") from exc
 
 
-class RunState:
-    """The Trainer's resume and checkpoint steps (a mixin: it reads the trainer's model, EMA, optimiser,
-    scheduler, noise generator, step counters and ranks)."""
+@dataclass
+class Checkpointed:
+    """What a checkpoint holds of a run and restores in place: the network, its EMA, the optimiser and its
+    learning-rate schedule, the noise generator and the objective's own state (objectives.Objective.state_dict)."""
 
-    def _resume(self) -> None:
+    model: nn.Module
+    ema: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    noise_rng: torch.Generator
+    objective: Any
+
+
+@dataclass
+class Progress:
+    """How far a run got: optimiser steps, skipped (non-finite) steps, training seconds and the time budget."""
+
+    step: int = 0
+    skipped: int = 0
+    train_seconds: float = 0.0
+    budget_seconds: float | None = None
+
+    def record(self, machine: dict[str, Any]) -> dict[str, Any]:
+        """What config.json says of the training so far: steps, training minutes, the budget, the machine."""
+        budget = None if self.budget_seconds is None else round(self.budget_seconds / 60, 2)
+        return {"step": self.step, "trained_minutes": round(self.train_seconds / 60, 2), "budget_minutes": budget,
+                "machine": machine}
+
+
+class RunState:
+    """A run directory's training state (training_state.pt beside the EMA weights and config.json): resume from it
+    and save it.  Every rank holds one; rank 0 writes, the others' RNG streams are gathered into it."""
+
+    def __init__(self, run_dir: Path, restart: bool, seed: int, rank: int, world_size: int):
+        self.run_dir, self.restart, self.seed, self.rank, self.world_size = run_dir, restart, seed, rank, world_size
+        self.is_main = rank == 0
+        self.last_checkpoint_step: int | None = None
+
+    def resume(self, parts: Checkpointed) -> Progress:
+        """Load the run's checkpoint into `parts` and return its progress; a fresh Progress when there is none
+        or `restart`.  A checkpoint that does not fit, or weights without one, stop the run in one line."""
         if self.restart:
             if self.is_main and (self.run_dir / ckpt.WEIGHTS).is_file():
                 log.info("--restart: training %s again from step 0; its checkpoint is replaced at the first save",
                          self.run_dir)
-            return
+            return Progress()
         state = ckpt.load_state(self.run_dir)
         if state is None:
             if (self.run_dir / ckpt.WEIGHTS).is_file():
                 raise TrainingError(f"{self.run_dir} holds trained weights ({ckpt.WEIGHTS}) but no {ckpt.STATE} "
                                     f"to resume from: pass --restart to train it again from step 0 (replacing "
                                     f"them), or choose another --out")
-            return
+            return Progress()
         try:
-            self._load_state(state)
+            progress = self._load(state, parts)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
             lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
             reason = " ".join(lines[:2])[:200] or type(exc).__name__     # torch's size mismatch is on line 2
@@ -170,21 +207,21 @@ class RunState:
                                 f"{reason}): restore it from a backup, or pass --restart to train from step 0 "
                                 f"(replacing {ckpt.WEIGHTS})") from None
         if self.is_main:
-            log.info("resuming %s from step %d", self.run_dir, self.step)
+            log.info("resuming %s from step %d", self.run_dir, progress.step)
+        return progress
 
-    def _load_state(self, state: dict[str, Any]) -> None:
-        """Model, EMA, optimiser, scheduler, step and RNG streams from a training_state.pt dict."""
+    def _load(self, state: dict[str, Any], parts: Checkpointed) -> Progress:
+        """Model, EMA, optimiser, scheduler, RNG streams and the objective's state from a training_state.pt dict."""
         if not isinstance(state, dict) or not isinstance(state.get("step"), int) or state["step"] < 0:
             raise ValueError("not a training state: no step count")
-        self.model.load_state_dict(state["model"])
-        self.ema.load_state_dict(state["ema"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.step = int(state["step"])
-        self.skipped_total = int(state.get("skipped", 0))
-        self.clock.spent = float(state.get("train_seconds", 0.0))     # checkpoints before the time budget: 0
-        self.saved_budget = state.get("budget_seconds")
-        self.last_checkpoint_step = self.step
+        parts.model.load_state_dict(state["model"])
+        parts.ema.load_state_dict(state["ema"])
+        parts.optimizer.load_state_dict(state["optimizer"])
+        parts.scheduler.load_state_dict(state["scheduler"])
+        progress = Progress(step=int(state["step"]), skipped=int(state.get("skipped", 0)),
+                            train_seconds=float(state.get("train_seconds", 0.0)),   # before the time budget: 0
+                            budget_seconds=state.get("budget_seconds"))
+        self.last_checkpoint_step = progress.step
         ranks = state.get("ranks")
         if ranks is not None and len(ranks) == self.world_size:
             mine = ranks[self.rank]
@@ -192,45 +229,31 @@ class RunState:
             mine = state
         else:   # a different number of processes than the checkpoint's: fresh, distinct streams
             mine = None
-            self.noise_rng.manual_seed(rank_seed(self.cfg.seed + 1, self.rank, self.step))
-            torch.manual_seed(rank_seed(self.cfg.seed, self.rank, self.step))
+            parts.noise_rng.manual_seed(rank_seed(self.seed + 1, self.rank, progress.step))
+            torch.manual_seed(rank_seed(self.seed, self.rank, progress.step))
         if mine is not None:
-            self.noise_rng.set_state(mine["noise_rng"])
+            parts.noise_rng.set_state(mine["noise_rng"])
             set_rng_state(mine["rng"])
-        self._load_extra_state(state)
+        parts.objective.load_state_dict(state)
+        return progress
 
-    def progress_record(self) -> dict[str, Any]:
-        """What config.json says of the training so far: steps, training minutes, the budget, the machine."""
-        budget = self.budget.seconds
-        return {"step": self.step, "trained_minutes": round(self.clock.elapsed() / 60, 2),
-                "budget_minutes": None if budget is None else round(budget / 60, 2), "machine": self.machine}
-
-    def _extra_state(self) -> dict[str, Any]:
-        """What a trainer subclass adds to training_state.pt (distillation: its round and teacher weights)."""
-        return {}
-
-    def _load_extra_state(self, state: dict[str, Any]) -> None:
-        """Restore what `_extra_state` saved (raise KeyError / ValueError when it does not fit)."""
-
-    def save_checkpoint(self) -> None:
-        """Training state, EMA weights and config, replaced together (see checkpoint.save_checkpoint).
+    def save(self, parts: Checkpointed, progress: Progress, config: dict[str, Any]) -> None:
+        """Training state, EMA weights and `config` (config.json), replaced together (checkpoint.save_checkpoint).
 
         Every rank calls it (the ranks' RNG states are gathered); only rank 0 writes."""
-        rng = {"noise_rng": self.noise_rng.get_state(), "rng": rng_state()}
+        rng = {"noise_rng": parts.noise_rng.get_state(), "rng": rng_state()}
         ranks = None
         if self.world_size > 1:
             ranks = [None] * self.world_size
             dist.all_gather_object(ranks, rng)
         if self.is_main:
-            state = {"step": self.step, "skipped": self.skipped_total, "train_seconds": self.clock.elapsed(),
-                     "budget_seconds": self.budget.seconds, "model": self.model.state_dict(),
-                     "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
-                     "scheduler": self.scheduler.state_dict(), **rng, **self._extra_state()}
+            state = {"step": progress.step, "skipped": progress.skipped, "train_seconds": progress.train_seconds,
+                     "budget_seconds": progress.budget_seconds, "model": parts.model.state_dict(),
+                     "ema": parts.ema.state_dict(), "optimizer": parts.optimizer.state_dict(),
+                     "scheduler": parts.scheduler.state_dict(), **rng, **parts.objective.state_dict()}
             if ranks is not None:
                 state["ranks"] = ranks
             with disk_errors(self.run_dir, self.last_checkpoint_step):
-                ckpt.save_checkpoint(self.run_dir, state, self.ema.module, {**self.config, **self.progress_record()},
-                                     metadata={"step": str(self.step)})
-            if self.writer is not None:
-                self.writer.flush()
-        self.last_checkpoint_step = self.step
+                ckpt.save_checkpoint(self.run_dir, state, parts.ema.module, config,
+                                     metadata={"step": str(progress.step)})
+        self.last_checkpoint_step = progress.step
