@@ -25,21 +25,17 @@ with a 95 % Student-t confidence half-width.  Writes JSON (--json; envelope: com
 the set's description), prints tables, and with --report PATH.html a page that plays noisy / every row / clean
 side by side for --report-files mixtures.
 
-    python benchmarks/denoise_real.py --voice allison-en --run runs/denoiser --steps 1,4 --student runs/den-1step
-    python benchmarks/denoise_real.py --voice june-fr --run runs/denoiser --report june.html       # unheard voice
-    python benchmarks/denoise_real.py --n 2 --no-dnsmos --rows noisy,wiener                       # smoke run
+    python -m benchmarks.denoise_real --voice allison-en --run runs/denoiser --steps 1,4 --student runs/den-1step
+    python -m benchmarks.denoise_real --voice june-fr --run runs/denoiser --report june.html       # unheard voice
+    python -m benchmarks.denoise_real --n 2 --no-dnsmos --rows noisy,wiener                       # smoke run
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import datetime
-import importlib.util
 import json
-import shlex
 import shutil
-import subprocess
 import sys
 import time
 import zlib
@@ -55,16 +51,10 @@ from audiodiff.audio import load_audio, save_wav
 from audiodiff.eval import score_speech
 from audiodiff.eval.metrics import mean_ci
 from audiodiff.eval.speech import choose_metrics
-from audiodiff.install import machine_record
 
-ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("benchmarks_common", Path(__file__).with_name("_common.py"))
-_common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_common)
-_spec = importlib.util.spec_from_file_location("benchmarks_lib_cli", Path(__file__).with_name("lib") / "cli.py")
-_cli = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_cli)
-InputError, run_cli = _cli.InputError, _cli.run_cli
+from .lib import RESULTS, envelope, write_result
+from .lib.cli import InputError, run_cli
+from .lib.envelope import ROOT
 
 NOISES = ("real", "white")
 PEAK = 0.99
@@ -340,18 +330,6 @@ def cells(files: list[dict], conditions: list[str], columns: list[str]) -> dict:
             "all": block(files)}
 
 
-def git_state() -> tuple[str | None, bool | None]:
-    """(HEAD commit, whether the work tree differs from it); (None, None) outside a git checkout."""
-    try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
-        status = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True, text=True,
-                                check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return None, None
-    return head, bool(status.strip())
-
-
 def _fmt(cell: dict, column: str) -> str:
     if cell["mean"] is None:
         return "–"
@@ -466,7 +444,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
     print(f"set: {len(mixtures)} mixtures in {set_dir}", file=sys.stderr, flush=True)
     if args.build_only:
         return {"set": manifest["set"], "mixtures": mixtures}
-    outputs = args.outputs or ROOT / "benchmarks/results" / f"denoise_real-{args.voice}"
+    outputs = args.outputs or RESULTS / f"denoise_real-{args.voice}"
     outputs.mkdir(parents=True, exist_ok=True)
     (outputs / ".gitignore").write_text("*\n")   # outputs of licensed recordings: never committed
     columns = ["pesq", "estoi", "si_sdr"] + ([] if args.no_dnsmos else ["dnsmos_ovrl"]) + ["rtf"]
@@ -483,17 +461,13 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
         skipped += [f"{row.name}: {line}" for line in scored["skipped"]]
         result_rows[row.name] = {"about": row.about, **cells(files[row.name], conditions, columns)}
         print(f"{row.name}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-    commit, dirty = git_state()
-    result = {"benchmark": "denoise_real", "commit": commit, "dirty": dirty, "machine": machine_record("cpu"),
-              "threads": args.threads, "command": shlex.join(["python", "benchmarks/denoise_real.py",
-                                                               *(sys.argv[1:] if argv is None else argv)]),
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    result = {**envelope("denoise_real", argv=argv), "threads": args.threads,
               "set": {**manifest["set"], "folder": str(set_dir)}, "metrics": metric_names, "columns": columns,
               "conditions": [{"name": c, "noise": c.split("_")[0], "snr_db": next(m["snr_db"] for m in mixtures
                                                                                    if m["condition"] == c),
                               "n": sum(m["condition"] == c for m in mixtures)} for c in conditions],
               "rows": result_rows, "skipped": skipped, "mixtures": mixtures, "files": files}
-    _common.write_json(args.json or ROOT / "benchmarks/results" / f"denoise_real-{args.voice}.json", result)
+    write_result(args.json or RESULTS / f"denoise_real-{args.voice}.json", result)
     print_tables(result)
     if args.report:
         write_page(args.report, result, set_dir, out_dirs, args.report_files)

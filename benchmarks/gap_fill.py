@@ -52,9 +52,9 @@ from .lib import envelope, write_result
 from .lib.cli import InputError, run_cli
 from .lib.ar_fill import DEFAULT_CONTEXT_S, DEFAULT_ITERATIONS, DEFAULT_ORDER, ar_fill, linear_crossfade_fill, \
     silence_fill
+from .lib.envelope import ROOT
 
 NAME = "gap_fill"
-ROOT = Path(__file__).resolve().parents[1]
 BUILTIN = ("silence", "crossfade", "ar")
 METRICS = {"snr_db": "SNR in the gap (dB)", "lsd_db": "LSD over frames overlapping the gap (dB)",
            "seconds": "seconds per fill"}

@@ -27,94 +27,34 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
-from .lib import Timing, envelope, read_result, spread_ratio, time_calls, write_result
-from .trainer_overhead import write_tones
+from .lib import envelope, read_result, spread_ratio, time_calls, write_result
+from .lib.envelope import RESULTS, ROOT
+from .lib.fixtures import DIFFWAVE, diffwave, train_step
+from .lib.trainer import trainer_vs_raw
 
 NAME = "suite"
-ROOT = Path(__file__).resolve().parents[1]
 
-# (DiffWave residual_layers, residual_channels, dilation_cycle, batch, length, repeats) by size
-DIFFWAVE = {"smallest": (2, 8, 2, 1, 256, 2), "quick": (12, 64, 6, 2, 4000, 8), "full": (36, 256, 12, 2, 4000, 10)}
 UNET2D = {"smallest": (8, 2), "quick": (8, 6), "full": (32, 10)}          # (batch, repeats)
 MASKER = {"smallest": (1.0, 2), "quick": (10.0, 5), "full": (10.0, 10)}   # (seconds of audio, repeats)
-WARM_STEPS = 3   # trainer_overhead: steps left out at the start of each side (allocation, first batches)
-
-
-def _diffwave(size: str) -> tuple[torch.nn.Module, Any, torch.Tensor, int]:
-    from audiodiff import DiffWave, GaussianDiffusion, NoiseSchedule
-
-    layers, channels, cycle, batch, length, repeats = DIFFWAVE[size]
-    torch.manual_seed(0)
-    net = DiffWave(residual_layers=layers, residual_channels=channels, dilation_cycle=cycle)
-    diffusion = GaussianDiffusion(NoiseSchedule.linear(200, 1e-4, 0.02))
-    x0 = torch.rand(batch, 1, length) * 1.6 - 0.8
-    return net, diffusion, x0, repeats
-
-
-def _train_step(net: torch.nn.Module, diffusion: Any, x0: torch.Tensor) -> Callable[[], None]:
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-4, fused=True)
-
-    def step() -> None:
-        diffusion.loss(net, x0).backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    return step
 
 
 def diffwave_step(size: str) -> dict:
-    net, diffusion, x0, repeats = _diffwave(size)
-    return {"unit": "s/step", "shape": list(x0.shape), **time_calls(_train_step(net, diffusion, x0), repeats).to_dict()}
+    net, diffusion, x0, repeats = diffwave(size)
+    return {"unit": "s/step", "shape": list(x0.shape), **time_calls(train_step(net, diffusion, x0), repeats).to_dict()}
 
 
 def trainer_overhead(size: str) -> dict:
-    """The Trainer (data, EMA, clipping, loss bins, logging; checkpoints only at the end) timed from one train_step
-    call to the next, against the raw step on the same network and batch, raw before and after it."""
-    from audiodiff.recipe import recipe_from_dict
-    from audiodiff.training import Trainer
-
-    layers, channels, cycle, batch, length, repeats = DIFFWAVE[size]
-    net, diffusion, x0, _ = _diffwave(size)
-    raw = _train_step(net, diffusion, x0)
-    before = time_calls(raw, repeats, warmup=WARM_STEPS)
-    with tempfile.TemporaryDirectory(prefix="suite-trainer-") as tmp:
-        write_tones(Path(tmp) / "audio", 4 * batch, length, 16000)
-        recipe = recipe_from_dict({
-            "name": "suite", "data": {"dataset": "folder", "root": str(Path(tmp) / "audio"), "sample_rate": 16000,
-                                      "clip_length": length},
-            "model": {"type": "diffwave", "residual_layers": layers, "residual_channels": channels,
-                      "dilation_cycle": cycle},
-            "diffusion": {"schedule": "linear", "num_steps": 200, "beta_start": 1e-4, "beta_end": 0.02},
-            "train": {"batch_size": batch, "max_steps": 2 * repeats + WARM_STEPS + 1, "device": "cpu",
-                      "precision": "fp32",
-                      "checkpoint_every": 10 ** 6, "log_every": 10 ** 6}}, source="suite")
-        trainer = Trainer(recipe, Path(tmp) / "run", device="cpu", show_progress=False)
-        marks: list[float] = []
-        step = trainer.train_step
-
-        def marked(*args: Any, **kwargs: Any) -> Any:
-            marks.append(time.perf_counter())
-            return step(*args, **kwargs)
-
-        trainer.train_step = marked
-        trainer.fit()
-    gaps = [b - a for a, b in zip(marks, marks[1:])][WARM_STEPS:]   # the first steps hold the start-up
-    after = time_calls(raw, repeats, warmup=0)
-    raw_all = Timing.of(list(before.samples) + list(after.samples))
-    timed = Timing.of(gaps)
-    ratios = sorted(raw_all.median / g for g in gaps)
-    return {"unit": "raw/trainer", "median": raw_all.median / timed.median, "q1": raw_all.q1 / timed.q3,
-            "q3": raw_all.q3 / timed.q1, "samples": ratios, "higher_is_better": True,
-            "trainer": timed.to_dict(), "raw": raw_all.to_dict(), "shape": list(x0.shape)}
+    """The Trainer's iteration against the raw step on the same network and batch (lib/trainer.py)."""
+    return trainer_vs_raw(size)
 
 
 def ddim_step(size: str) -> dict:
-    net, diffusion, x0, repeats = _diffwave(size)
+    net, diffusion, x0, repeats = diffwave(size)
     net.eval()
     steps = 4
     timing = time_calls(lambda: diffusion.sample(net, tuple(x0.shape), sampler="ddim", steps=steps,
@@ -299,10 +239,10 @@ def main(argv: list[str] | None = None) -> int:
                              else "--threads must be >= 1")
         if args.command == "run":
             result = run(args.size, rows, args.threads, sys.argv[1:] if argv is None else argv)
-            path = write_result(args.json or ROOT / "benchmarks/results" / f"suite-{args.size}.json", result)
+            path = write_result(args.json or RESULTS / f"suite-{args.size}.json", result)
             print(f"wrote {path} (commit {str(result['commit'])[:10]}, {result['machine']['cpu']})")
             return 0
-        out_dir = (args.json.parent if args.json else ROOT / "benchmarks/results")
+        out_dir = (args.json.parent if args.json else RESULTS)
         old, new = run_commits(args.old, args.new, args.size, rows, args.threads, out_dir)
         print_comparison(old, new, compare(old, new))
         return 0

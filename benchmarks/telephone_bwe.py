@@ -53,9 +53,9 @@ from audiodiff.eval.speech import MetricError, choose_metrics, pesq_wb
 
 from .lib import envelope, write_result
 from .lib.cli import InputError, run_cli
+from .lib.envelope import ROOT
 
 NAME = "telephone_bwe"
-ROOT = Path(__file__).resolve().parents[1]
 NARROW_RATE, WIDE_RATE = 8000, 16000
 BUILD = "python3 ../shared/data/real/build_speech.py"
 BANDS = {"lsd_full": None, "lsd_high": (4000.0, 8000.0), "lsd_low": (0.0, 4000.0)}

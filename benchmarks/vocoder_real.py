@@ -50,9 +50,9 @@ from audiodiff.eval.speech import score_speech
 
 from .lib import envelope, write_result
 from .lib.cli import InputError, run_cli
+from .lib.envelope import RESULTS
 
 NAME = "vocoder_real"
-RESULTS = Path(__file__).resolve().parent / "results"
 SCORED = ("pesq", "mr_stft", "log_mel_l1", "estoi")
 BUILD = "build the voices with: python3 ../shared/data/real/build_speech.py"
 

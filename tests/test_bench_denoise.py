@@ -5,25 +5,20 @@ and a tiny noise folder laid out like data/real/noise (clips.csv, 4s/{train,test
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-REPO = Path(__file__).resolve().parents[1]
 RATE = 16000
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("denoise_real", REPO / "benchmarks" / "denoise_real.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module   # before exec: its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
+    from benchmarks import denoise_real
+
+    return denoise_real
 
 
 def vowel(seconds: float, f0: float, seed: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from audiodiff.training import Trainer, TrainingError
 from helpers.audio import write_tone_wavs
 from helpers.cli import assert_one_line_error, run_cli
 from helpers.processes import kill_9_when, run_child
-from helpers.recipes import REPO, tiny_recipe_dict
+from helpers.recipes import tiny_recipe_dict
 from helpers.runs import assert_close_dicts, read_events, weights
 
 COSINE = NoiseSchedule.cosine(1000)
@@ -285,10 +285,8 @@ def test_the_cli_defaults_are_the_apis():
 
 @pytest.mark.slow
 def test_vocoder_few_step_benchmark_scores_teacher_and_student(tmp_path, monkeypatch):
-    """benchmarks/vocoder_few_step.py: each configuration's network calls per clip are what it says, and the
+    """benchmarks/studies/vocoder_few_step.py: each configuration's network calls per clip are what it says, and the
     log-mel distance to the input is measured (finite, and 0 only for a copy, which no vocoder here makes)."""
-    import importlib.util
-
     import soundfile as sf
 
     run = train_teacher(tmp_path, prediction="v", steps=10, data={"domain": "vocoder"},
@@ -302,10 +300,9 @@ def test_vocoder_few_step_benchmark_scores_teacher_and_student(tmp_path, monkeyp
         sf.write(clips / f"c{i}.wav", (0.5 * torch.sin(2 * torch.pi * freq * t)).numpy(), 8000)
     (clips / "list.txt").write_text("c0.wav\nc2.wav\n")
 
-    spec = importlib.util.spec_from_file_location("vocoder_few_step", REPO / "benchmarks" / "vocoder_few_step.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    out = bench.main([str(run), "--student", str(student), "--data", str(clips), "--list", "list.txt", "--n", "5",
+    from benchmarks.studies.vocoder_few_step import main as vocoder_few_step
+
+    out = vocoder_few_step([str(run), "--student", str(student), "--data", str(clips), "--list", "list.txt", "--n", "5",
                       "--batch", "1", "--json", str(tmp_path / "r.json")])
     assert json.loads((tmp_path / "r.json").read_text())["results"] == out["results"]
     assert out["clips"] == 2 and out["samples_per_clip"] == 576 and out["files"][0].endswith("c0.wav")

@@ -23,7 +23,6 @@ from audiodiff.pipeline import load
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.training import run_config
 from helpers.measures import mel_distance, spectral_convergence
-from helpers.recipes import REPO
 from helpers.vocoder import CLIP, RATE, training_clip, vocoder_recipe
 
 runner = CliRunner()
@@ -272,13 +271,10 @@ def test_cli_sample_refuses_a_vocoder_run(overfit_run, tmp_path):
 
 @pytest.mark.slow      # builds the benchmark's 2.6M-parameter vocoder
 def test_bench_vocoder_smoke(tmp_path):
-    import importlib.util
+    from benchmarks.speed import main as speed
 
-    spec = importlib.util.spec_from_file_location("bench_vocoder", REPO / "benchmarks" / "bench_vocoder.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     out = tmp_path / "b.json"
-    result = bench.main(["--device", "cpu", "--seconds", "0.02", "--schedules", "full,fast", "--json", str(out)])
+    result = speed(["vocoder", "--device", "cpu", "--seconds", "0.02", "--schedules", "full,fast", "--json", str(out)])
     assert out.is_file() and result["model"]["params"] == 2_619_971
     assert result["frames"] == 2 and result["samples"] == 512
     assert result["schedules"]["full"]["steps"] == 50 and result["schedules"]["fast"]["steps"] == 6

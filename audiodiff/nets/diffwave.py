@@ -7,9 +7,9 @@ every dilated convolution's output (the paper's local conditioner).
 
 Computing in bf16 on a CPU, the layers run time-major ([B, L, C]: 1×1 convolutions as matrix products, dilated
 convolutions as channels-last 2-D convolutions or, when training on long clips, as three matrix products) on the
-same parameters; oneDNN's bf16 kernels are 2–5× faster in that layout, its fp32 ones are not (benchmarks/README.md).
-`DiffWave.layout` forces any layout, for measuring one where it is not the default (benchmarks/diffwave_layouts.py;
-benchmarks/gpu_levers.py on CUDA).
+same parameters; oneDNN's bf16 kernels are 2–5× faster in that layout, its fp32 ones are not (benchmarks/LOG.md).
+`DiffWave.layout` forces any layout, for measuring one where it is not the default
+(benchmarks/studies/diffwave_layouts.py; benchmarks/gpu/levers.py on CUDA).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def dilated_matmul(conv: nn.Conv1d, x: Tensor) -> Tensor:
 
 def gated_unit(gate: Tensor, filt: Tensor) -> Tensor:
     """σ(gate) · tanh(filt), elementwise.  torch's bf16 tanh on a CPU runs 2× slower than a round trip through
-    fp32 (3.2 against 1.5 ms on a layer's 2M values, benchmarks/bf16_kernels.py), so without autograd the tanh
+    fp32 (3.2 against 1.5 ms on a layer's 2M values, benchmarks/studies/bf16_kernels.py), so without autograd the tanh
     takes that trip; with autograd the trip's backward costs more than it saves."""
     if filt.dtype == torch.bfloat16 and filt.device.type == "cpu" and not torch.is_grad_enabled():
         return torch.sigmoid(gate) * torch.tanh(filt.float()).to(filt.dtype)
@@ -95,7 +95,7 @@ class ResidualLayer(nn.Module):
 
 LAYOUTS = ("auto", "time_major", "time_major_matmul", "channels_first")
 # CPU bf16 training: dilated convolutions as matrix products from this many values (L × C) per clip and channel
-# stack on.  Measured on an AMX Xeon (benchmarks/diffwave_layouts.py): 1.08-1.32× per step from 768k values
+# stack on.  Measured on an AMX Xeon (benchmarks/studies/diffwave_layouts.py): 1.08-1.32× per step from 768k values
 # (12,000 × 64, 16,000 × 64, 4,000 × 256, 16,000 × 256), 0.89-0.96× up to 512k (4,000 × 64, 8,000 × 64);
 # for sampling (no autograd) the 2-D convolution is as fast (within 2 %) or faster at every size measured.
 MATMUL_MIN_VALUES = 2 ** 19
@@ -164,8 +164,8 @@ class MelUpsampler(nn.Module):
     exactly F·hop samples: frame i drives the samples around [i·hop, (i+1)·hop).
 
     It computes in float32 whatever the network's precision (autocast off; CastNetwork leaves its weights
-    float32): its one-channel transposed convolutions run 5-15× slower in bf16 on a CPU (benchmarks/bf16_kernels.py)
-    and cost little in fp32."""
+    float32): its one-channel transposed convolutions run 5-15× slower in bf16 on a CPU
+    (benchmarks/studies/bf16_kernels.py) and cost little in fp32."""
 
     keep_float32 = True
 

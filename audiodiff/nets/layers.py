@@ -26,7 +26,7 @@ Fraction = Annotated[float, Range(0.0, 1.0, hi_open=True)]  # a share in [0, 1):
 
 def bf16_on_cpu(x: Tensor) -> bool:
     """Whether a network call on `x` computes in bf16 on a CPU (bf16 input, or CPU autocast to bf16): there
-    oneDNN's AMX / AVX512-BF16 convolutions want channels-last activations (benchmarks/README.md, issue 10)."""
+    oneDNN's AMX / AVX512-BF16 convolutions want channels-last activations (benchmarks/LOG.md, issue 10)."""
     if x.device.type != "cpu":
         return False
     return x.dtype == torch.bfloat16 or (torch.is_autocast_enabled("cpu")
@@ -83,7 +83,7 @@ class LabelEmbedding(nn.Module):
 
     The table starts at N(0, INIT_STD²) as in DiT (Peebles & Xie 2023), not nn.Embedding's N(0, 1): at 512
     dimensions N(0, 1) rows have norm ≈ 23 against the step embedding's ≈ 1.5, so at first the label drowns the
-    step and a short run learns more slowly (`benchmarks/label_init.py`)."""
+    step and a short run learns more slowly (`benchmarks/studies/label_init.py`)."""
 
     INIT_STD = 0.02
 

@@ -29,7 +29,7 @@ class UNet2D(nn.Module):
 
     mel_image = True   # reads [B, n_mels, F] as an image: only the mel domain feeds it (domains.py checks)
     # channels-last activations: oneDNN's (and cuDNN's) fast 2-D convolution layout, 1.3–1.6× per CPU training
-    # step (benchmarks/bench_unet2d.py); the weights keep the default layout (safetensors wants it)
+    # step (benchmarks/studies/bench_unet2d.py); the weights keep the default layout (safetensors wants it)
     memory_format = torch.channels_last
 
     def __init__(self, in_channels: Count = 64, base_channels: Count = 32,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Any, Callable, Hashable
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,29 @@ def time_calls(fn: Callable[[], object], repeats: int, warmup: int = 1,
         sync()
         samples.append(time.perf_counter() - t0)
     return Timing.of(samples)
+
+
+def alternate(cases: dict[Hashable, Callable[[], Any]], repeats: int, sync: Callable[[], None] = lambda: None,
+              before: Callable[[Hashable], None] | None = None,
+              after: Callable[[Hashable, Any], None] | None = None) -> dict[Hashable, list[float]]:
+    """Seconds per call of each case, the cases called in turn (A B C A B C …) for `repeats` rounds after one
+    untimed round, so a busy machine slows them alike.  sync() waits for the device before and after each timed
+    call; before(key) runs ahead of each timed call and after(key, output) behind it, both outside the timer
+    (resetting and reading a memory peak, checking the output)."""
+    times: dict[Hashable, list[float]] = {key: [] for key in cases}
+    for round_ in range(repeats + 1):
+        for key, fn in cases.items():
+            if round_ and before:
+                before(key)
+            sync()
+            t0 = time.perf_counter()
+            out = fn()
+            sync()
+            if round_:
+                times[key].append(time.perf_counter() - t0)
+                if after:
+                    after(key, out)
+    return times
 
 
 def spread_ratio(new: dict, old: dict) -> tuple[float, float, float]:

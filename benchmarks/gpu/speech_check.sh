@@ -6,8 +6,8 @@
 # short vocoder run when it is in RECIPES (else Griffin-Lim).  Everything lands in $OUT (default
 # benchmarks/results/speech_check).
 #
-#   CLASSIFIER=runs/sc09-classifier benchmarks/speech_check.sh          # GPU: about 3 minutes, side by side
-#   CLASSIFIER=runs/sc09-classifier benchmarks/speech_check.sh --cpu    # CPU: one after another, small batches
+#   CLASSIFIER=runs/sc09-classifier benchmarks/gpu/speech_check.sh          # GPU: about 3 minutes, side by side
+#   CLASSIFIER=runs/sc09-classifier benchmarks/gpu/speech_check.sh --cpu    # CPU: one after another, small batches
 #
 # --cpu keeps each recipe's network, schedule, loss and learning rate but trains at the batch sizes of CPU_BATCH
 # below, with 1 DataLoader worker, and samples the two DiffWave recipes with their 6-step fast schedule instead of
@@ -18,7 +18,7 @@
 # the 2-core CPU), STEPS (default 200), RECIPES (default the five), N (samples scored, default 16), LIMIT / SLIMIT
 # (seconds for training / for sampling + scoring).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 CPU=0; [ "${1:-}" = "--cpu" ] && CPU=1
 PY=${PYTHON:-python}
 OUT=${OUT:-benchmarks/results/speech_check}

@@ -1,27 +1,28 @@
-"""UNet2D training step on the CPU: channels-last activations (the network's default) against the default
+"""Frozen study: do channels-last activations speed up the 2-D U-Net's CPU training step?  Answer:
+recipes/sc09-cpu/README.md ("channels-last activations", 1.3×) and benchmarks/LOG.md, "GPU check".
+
+UNet2D training step on the CPU: channels-last activations (the network's default) against the default
 contiguous layout, at the sizes of recipes/sc09-cpu (40 or 64 mel bins × 64 frames, batch 32).
 
 One training step = forward, MSE backward, AdamW step; both layouts alternate (A B A B …) in one process after one
 untimed step each; medians.  JSON + table.
 
-    python benchmarks/bench_unet2d.py                    # torch's threads, 40 and 64 bins
-    python benchmarks/bench_unet2d.py --threads 1 --repeats 3
+    python -m benchmarks.studies.bench_unet2d                    # torch's threads, 40 and 64 bins
+    python -m benchmarks.studies.bench_unet2d --threads 1 --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_name, write_json  # noqa: E402
-from audiodiff.nets import UNet2D  # noqa: E402
+from audiodiff.nets import UNet2D
+
+from ..lib import RESULTS, envelope, write_result
+from ..lib.device import cpu_name
 
 RECIPE = dict(base_channels=32, channel_mults=(1, 2, 2, 2), blocks_per_level=1, attention_levels=(2,))
 LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
@@ -43,11 +44,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--json", default=str(Path(__file__).parent / "results/bench_unet2d.json"))
+    ap.add_argument("--json", default=str(RESULTS / "bench_unet2d.json"))
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = {"benchmark": "bench_unet2d", "cpu_name": cpu_name(), "torch": torch.__version__,
+    result = {**envelope("studies.bench_unet2d", argv=argv), "cpu_name": cpu_name(), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "batch": args.batch, "frames": args.frames, "rows": []}
     print(f"UNet2D {RECIPE}, batch {args.batch}, {torch.get_num_threads()} threads, {cpu_name()}")
     print(f"{'bins':>5}{'params':>9}{'channels_last s':>17}{'contiguous s':>14}{'speed-up':>10}")
@@ -71,7 +72,7 @@ def main(argv=None) -> dict:
         result["rows"].append(row)
         print(f"{bins:5d}{row['params'] / 1e6:8.2f}M{med['channels_last']:17.3f}{med['contiguous']:14.3f}"
               f"{row['speedup']:9.2f}×")
-    print(f"JSON: {write_json(args.json, result)}")
+    print(f"JSON: {write_result(args.json, result)}")
     return result
 
 

@@ -1,4 +1,7 @@
-"""How close a vocoder's output is to its input mel at each step count: a teacher's samplers against its students.
+"""Frozen study (issue 11): do distilled vocoder students beat the teacher at their step counts?  Answer:
+benchmarks/LOG.md, "Vocoder students against the fast schedule".
+
+How close a vocoder's output is to its input mel at each step count: a teacher's samplers against its students.
 
 For --n held-out recordings (a folder of WAVs, or the clips a Speech Commands list names), each configuration
 re-synthesises every clip from its mel (`pipe.resynthesize`, one seed) and scores the **log-mel distance**: the mean
@@ -10,7 +13,7 @@ recipes), the teacher's every-step `ddpm` chain, the teacher's DDIM at each stud
 has to beat), and each --student run at its native steps (`audiodiff distill` writes them).  Network calls are
 counted by a forward hook.  Prints a table and writes JSON (default benchmarks/results/vocoder_few_step.json).
 
-    python benchmarks/vocoder_few_step.py runs/vocoder --student runs/vocoder-2step \\
+    python -m benchmarks.studies.vocoder_few_step runs/vocoder --student runs/vocoder-2step \\
         --data ../shared/data/digits-tts/SpeechCommands/speech_commands_v0.02 --list testing_list.txt --n 32
 """
 
@@ -18,19 +21,16 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+import audiodiff
+from audiodiff.audio import load_audio
 
-import audiodiff  # noqa: E402
-from _common import cpu_name, write_json  # noqa: E402
-from audiodiff.audio import load_audio  # noqa: E402
+from ..lib import RESULTS, envelope, write_result
+from ..lib.device import cpu_name
 
 
 def pick_files(data: Path, list_file: str | None, n: int, seed: int) -> list[Path]:
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--precision", default="fp32", choices=["auto", "fp32", "bf16"],
                     help="sampling precision (default fp32: bf16 samples through a copy the call counter misses)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
-    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/vocoder_few_step.json")
+    ap.add_argument("--json", type=Path, default=RESULTS / "vocoder_few_step.json")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -111,10 +111,10 @@ def main(argv: list[str] | None = None) -> dict:
         results.append(r)
         print(f"{label:<44} calls {r['calls_per_clip']:>3}  log-mel distance {r['log_mel_distance']:.4f} "
               f"(± {r['std']:.4f})  {r['seconds']:.1f} s", flush=True)
-    out = {"teacher": str(args.teacher), "clips": len(files), "samples_per_clip": length, "seed": args.seed,
+    out = {**envelope("studies.vocoder_few_step", argv=argv), "teacher": str(args.teacher), "clips": len(files), "samples_per_clip": length, "seed": args.seed,
            "precision": args.precision, "cpu": cpu_name(), "threads": torch.get_num_threads(),
            "torch": torch.__version__, "files": [str(f) for f in files], "results": results}
-    write_json(args.json, out)
+    write_result(args.json, out)
     return out
 
 

@@ -1,4 +1,7 @@
-"""How the label embedding's initial scale changes what a class-conditional DiffWave learns in a short run.
+"""Frozen study (issue 14): how large should the label table start?  Answer: benchmarks/LOG.md, "Label embedding
+scale" (the library's N(0, 0.02²)).
+
+How the label embedding's initial scale changes what a class-conditional DiffWave learns in a short run.
 
 Trains the same small DiffWave (num_classes = 10) on the digits of a Speech Commands tree twice, with the same
 seed, batches and noise: once with the label table at torch's default N(0, 1) (norm ≈ 23 at 512 dimensions,
@@ -7,25 +10,24 @@ initial scale (`audiodiff/nets/layers.py`, LabelEmbedding).  Every EVAL steps it
 test clips at fixed steps t and noise, labelled and unlabelled ("no label", classifier-free guidance's path),
 and the mean of the unlabelled ε̂ (a DC bias shows there).  JSON + table.
 
-    python benchmarks/label_init.py --steps 400 --json benchmarks/results/label_init.json
+    python -m benchmarks.studies.label_init --steps 400 --json benchmarks/results/label_init.json
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_name, write_json  # noqa: E402
+from audiodiff import DiffWave, GaussianDiffusion, NoiseSchedule
+from audiodiff.audio import crop_or_pad, load_audio
+from audiodiff.data.corpora import list_speechcommands
+from audiodiff.precision import autocast, resolve_precision
 
-from audiodiff import DiffWave, GaussianDiffusion, NoiseSchedule  # noqa: E402
-from audiodiff.audio import crop_or_pad, load_audio  # noqa: E402
-from audiodiff.data.corpora import list_speechcommands  # noqa: E402
-from audiodiff.precision import autocast, resolve_precision  # noqa: E402
+from ..lib import RESULTS, envelope, write_result
+from ..lib.device import cpu_name
 
 EVAL_STEPS = (5, 50, 100, 150, 199)
 SAMPLE_RATE = 16000
@@ -100,16 +102,16 @@ def main() -> None:
     p.add_argument("--cycle", type=int, default=6)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--precision", default="auto")
-    p.add_argument("--json", type=Path, default=Path("benchmarks/results/label_init.json"))
+    p.add_argument("--json", type=Path, default=RESULTS / "label_init.json")
     args = p.parse_args()
     precision = resolve_precision(args.precision, "cpu")
     x, y = load(args.data, "train", args.length)
     x_test, y_test = load(args.data, "test", args.length, limit=32)
-    result = {"cpu": cpu_name(), "precision": precision, "eval_steps_t": list(EVAL_STEPS), **{
+    result = {**envelope("studies.label_init"), "cpu": cpu_name(), "precision": precision, "eval_steps_t": list(EVAL_STEPS), **{
         k: v for k, v in vars(args).items() if k not in ("data", "json")}, "runs": {}}
     for variant in ("normal1", "default"):
         result["runs"][variant] = train(variant, args, x, y, x_test, y_test, precision)
-    write_json(args.json, result)
+    write_result(args.json, result)
     print(f"\nε-MSE on {x_test.shape[0]} test clips at t = {list(EVAL_STEPS)} (labelled | unlabelled, mean ε̂ unlabelled)")
     print(f"{'step':>5} | {'label table':<12} | {'labelled':<38} | {'unlabelled':<38} | mean ε̂")
     for i in range(len(result["runs"]["default"])):

@@ -1,4 +1,7 @@
-"""Two bf16 CPU kernels that DiffWave's sampling steps around, timed against what it does instead.
+"""Frozen study (issue 10): which bf16 CPU kernels made the vocoder's bf16 step slow?  Answer: benchmarks/LOG.md,
+"Against the real peer", 2026-12-06.
+
+Two bf16 CPU kernels that DiffWave's sampling steps around, timed against what it does instead.
 
   tanh       torch.tanh on the filter half of a bf16 [B, L, 2C] layer output (a strided view, as in the layer),
              against the round trip bf16 → fp32 tanh → bf16 (nets/diffwave.gated_unit takes it without autograd)
@@ -10,27 +13,23 @@
 
 The cases run in turn (A B C … A B C …), --repeats timed rounds after one untimed round; medians; JSON + table.
 
-    python benchmarks/bf16_kernels.py                   # batch 2 × 62 frames (15,872 samples)
+    python -m benchmarks.studies.bf16_kernels           # batch 2 × 62 frames (15,872 samples)
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import statistics
-import sys
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import alternate, cpu_name, write_json  # noqa: E402
+from audiodiff import DiffWave
+from audiodiff.nets import diffwave
+from audiodiff.nets.diffwave import MelUpsampler
+from audiodiff.precision import cast_network
 
-from audiodiff import DiffWave  # noqa: E402
-from audiodiff.nets import diffwave  # noqa: E402
-from audiodiff.nets.diffwave import MelUpsampler  # noqa: E402
-from audiodiff.precision import cast_network  # noqa: E402
+from ..lib import RESULTS, alternate, envelope, write_result
+from ..lib.device import cpu_name
 
 
 @torch.no_grad()
@@ -39,7 +38,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--frames", type=int, default=62, help="mel frames (× 256 samples)")
     ap.add_argument("--repeats", type=int, default=20, help="timed rounds (default 20)")
-    ap.add_argument("--json", default=str(ROOT / "benchmarks/results/bf16_kernels.json"))
+    ap.add_argument("--json", default=str(RESULTS / "bf16_kernels.json"))
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     length = args.frames * 256
@@ -75,13 +74,13 @@ def main(argv=None) -> dict:
         cases[name + ", tanh in bf16"] = tanh_in_bf16(fn)
     rows = [{"case": name, "ms": 1e3 * statistics.median(ts)}
             for name, ts in alternate(cases, args.repeats).items()]
-    result = {"benchmark": "bf16_kernels", "date": datetime.datetime.now().isoformat(timespec="seconds"),
+    result = {**envelope("studies.bf16_kernels", argv=argv),
               "cpu_name": cpu_name(), "torch": torch.__version__, "threads": torch.get_num_threads(),
               "batch": args.batch, "length": length, "repeats": args.repeats, "rows": rows}
     print(f"batch {args.batch} × {length} samples, {torch.get_num_threads()} threads")
     for r in rows:
         print(f"  {r['case']:46}{r['ms']:9.2f} ms")
-    print(f"\nJSON: {write_json(args.json, result)}")
+    print(f"\nJSON: {write_result(args.json, result)}")
     return result
 
 

@@ -1,7 +1,10 @@
-"""Quality against network calls: every sampler × step spacing × step count on one trained run.
+"""Frozen study: which sampler, spacing and step count should be the defaults?  Answer: benchmarks/LOG.md,
+"Quality against network calls", and the README's sampler table.
+
+Quality against network calls: every sampler × step spacing × step count on one trained run.
 
 For each (sampler, spacing, steps) it samples --n clips with one seed and scores them with the quickstart pitch
-check (benchmarks/quickstart_pitch.py `score_pitch`: share of clips whose spectral peak lies on a training note),
+check (benchmarks/lib/quality.py `score_pitch`: share of clips whose spectral peak lies on a training note),
 and, with --classifier RUN, with FID / IS from `audiodiff.eval.evaluate` (skipped with a message where that module is
 absent).  Network calls are counted by a forward hook on the model.  Also: x̂0 clipping none vs dynamic.
 
@@ -11,8 +14,8 @@ every training step, t-uniform only), plus DiffWave's 6-step fast sampler, plus 
 x̂0 clip_x0 = dynamic.  --quick runs a subset (ddim and dpm++, four spacings, steps 1, 4, 12).
 Invalid combinations (e.g. more steps than the schedule has) are skipped.
 
-    python benchmarks/few_step.py runs/quickstart --quick
-    python benchmarks/few_step.py runs/quickstart --classifier runs/sc09-classifier --n 256
+    python -m benchmarks.studies.few_step runs/quickstart --quick
+    python -m benchmarks.studies.few_step runs/quickstart --classifier runs/sc09-classifier --n 256
 
 Writes benchmarks/results/few_step.json, prints a table, and plots on-note share against network calls to
 benchmarks/results/few_step.png (needs matplotlib: pip install -e .[bench]; skipped with a message otherwise).
@@ -29,15 +32,13 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+import audiodiff
+from audiodiff.data import QUICKSTART_NOTES
+from audiodiff.sampling.spacing import half_logsnr
 
-import audiodiff  # noqa: E402
-from _common import cpu_name, write_json  # noqa: E402
-from quickstart_pitch import score_pitch  # noqa: E402
-from audiodiff.data import QUICKSTART_NOTES  # noqa: E402
-from audiodiff.sampling.spacing import half_logsnr  # noqa: E402
+from ..lib import RESULTS, envelope, write_result
+from ..lib.device import cpu_name
+from ..lib.quality import score_pitch
 
 STEPS = (1, 2, 4, 8, 12, 25, 50, "all")
 SAMPLERS = ("ddpm", "ddim", "dpm++")
@@ -167,8 +168,8 @@ def main() -> None:
                     help="λ clip for the clipped logsnr / karras variants (diffusers' lambda_min_clipped)")
     ap.add_argument("--classifier", default=None, help="a classifier run: also score FID / IS (audiodiff.eval.evaluate)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--json", default=str(ROOT / "benchmarks/results/few_step.json"))
-    ap.add_argument("--png", default=str(ROOT / "benchmarks/results/few_step.png"))
+    ap.add_argument("--json", default=str(RESULTS / "few_step.json"))
+    ap.add_argument("--png", default=str(RESULTS / "few_step.png"))
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -190,10 +191,10 @@ def main() -> None:
         extra = f"  {r['fid']:.2f} / {r['is']:.2f}" if "fid" in r and "is" in r else ""
         print(f"{r['label']:<34}{str(r['steps'] or '-'):>6}{r['network_calls_per_clip']:>7}"
               f"{100 * r['on_note']:>8.0f}%{100 * r['notes_present']:>6.0f}%{r['seconds']:>8.1f}{extra}", flush=True)
-    result = {"run": str(args.run), "quick": args.quick, "clips": args.n, "seed": args.seed,
+    result = {**envelope("studies.few_step"), "run": str(args.run), "quick": args.quick, "clips": args.n, "seed": args.seed,
               "schedule": pipe.diffusion.schedule.to_config(), "prediction": pipe.diffusion.prediction,
               "threads": args.threads, "cpu": cpu_name(), "torch": torch.__version__, "rows": rows}
-    print(f"JSON: {write_json(args.json, result)}")
+    print(f"JSON: {write_result(args.json, result)}")
     png = plot(rows, Path(args.png), f"{args.run}: {args.n} clips, seed {args.seed}")
     if png:
         print(f"plot: {png}")

@@ -1,8 +1,11 @@
-"""Quality against wall-clock minutes for a run trained with [train] eval_every: FID and IS of each evaluation
+"""Frozen study (issue 14): how does quality grow with minutes of CPU training?  Answer: recipes/sc09-cpu/README.md
+("Quality against time") and docs/sc09-cpu-curve.png.
+
+Quality against wall-clock minutes for a run trained with [train] eval_every: FID and IS of each evaluation
 (RUN/metrics.jsonl) at the minutes since its TensorBoard log began (the eval/fid event's wall time), as a table,
 JSON and a PNG plot (matplotlib, from the `bench` extra).
 
-    python benchmarks/training_curve.py runs/sc09-cpu --png docs/sc09-cpu-curve.png
+    python -m benchmarks.studies.training_curve runs/sc09-cpu --png docs/sc09-cpu-curve.png
 
 Minutes count everything after the run's set-up: training steps, checkpoints and the evaluations themselves.
 """
@@ -11,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_json  # noqa: E402
+from ..lib import RESULTS, envelope, write_result
 
 
 def curve(run: Path) -> list[dict]:
@@ -62,8 +63,9 @@ def main(argv=None) -> list[dict]:
     print(f"{'step':>6}{'minutes':>9}{'FID':>9}{'IS':>7}")
     for p in points:
         print(f"{p['step']:6d}{p['minutes']:9.1f}{p['fid']:9.2f}{p['is']:7.2f}")
-    out = args.json or Path(__file__).parent / f"results/training_curve-{args.run.name}.json"
-    print(f"JSON: {write_json(out, {'run': str(args.run), 'points': points})}")
+    out = args.json or RESULTS / f"training_curve-{args.run.name}.json"
+    result = {**envelope("studies.training_curve", argv=argv), "run": str(args.run), "points": points}
+    print(f"JSON: {write_result(out, result)}")
     if args.png:
         plot(points, args.png, args.title or f"{args.run.name}: {points[-1]['n'] if points else 0} samples per point")
         print(f"PNG: {args.png}")

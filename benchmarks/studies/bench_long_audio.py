@@ -1,4 +1,7 @@
-"""Peak memory of denoising long recordings: cross-faded windows (audiodiff/windows.py) vs one pass.
+"""Frozen study (issue 13): does denoising in cross-faded windows keep memory flat on long recordings?  Answer:
+benchmarks/LOG.md, "Long recordings".
+
+Peak memory of denoising long recordings: cross-faded windows (audiodiff/windows.py) vs one pass.
 
 For each length it runs `pipe.denoise(noisy, sigma=0.1, steps=S)` in a fresh child process, once with the
 run's window (clip_length, the default) and once with window = the whole file (what denoise did before
@@ -7,14 +10,13 @@ call, and the wall time.  The model is an untrained DiffWave (`--layers`, `--cha
 at 16 kHz with clip_length `--window`; untrained weights cost the same as trained ones.  Prints a table and
 writes JSON (default benchmarks/results/bench_long_audio.json).
 
-    python benchmarks/bench_long_audio.py                        # 2, 4, 8 s; window 16000
-    python benchmarks/bench_long_audio.py --seconds 1 2 --layers 2 --channels 16     # smoke test
+    python -m benchmarks.studies.bench_long_audio                        # 2, 4, 8 s; window 16000
+    python -m benchmarks.studies.bench_long_audio --seconds 1 2 --layers 2 --channels 16     # smoke test
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import subprocess
@@ -22,17 +24,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_name, write_json  # noqa: E402
+from ..lib import RESULTS, envelope, write_result
+from ..lib.device import cpu_name
+from ..lib.envelope import ROOT
 
 RATE = 16000
 
 CHILD = """
-import json, sys, time, torch
-sys.path.insert(0, {root!r})
+import json, time, torch
 import audiodiff
 torch.set_num_threads({threads})
 def kib(key):
@@ -59,13 +58,15 @@ def make_run(folder: Path, layers: int, channels: int, window: int) -> Path:
               "clip_length": window, "model": {"type": "diffwave", "residual_layers": layers,
                                                 "residual_channels": channels, "dilation_cycle": 10},
               "diffusion": audiodiff.GaussianDiffusion(sched).to_config(), "sample": {"sampler": "ddim"}}
-    return audiodiff.Pipeline(model, audiodiff.GaussianDiffusion(sched), config).save_pretrained(folder / "run")
+    pipe = audiodiff.Pipeline.for_config(model, audiodiff.GaussianDiffusion(sched), config)
+    return pipe.save_pretrained(folder / "run")
 
 
 def measure(run: Path, length: int, window: int, steps: int, threads: int) -> dict:
-    code = CHILD.format(root=str(ROOT), run=str(run), length=length, window=window, steps=steps, threads=threads)
+    code = CHILD.format(run=str(run), length=length, window=window, steps=steps, threads=threads)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
+                          cwd=ROOT)   # -c puts the working folder first on the path: this checkout's audiodiff
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -77,7 +78,7 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=64)
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "bench_long_audio.json"))
+    ap.add_argument("--json", default=str(RESULTS / "bench_long_audio.json"))
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,10 +90,10 @@ def main() -> None:
                 rows.append({"seconds_audio": s, "mode": mode, "window": window, **r})
                 print(f"{s:8.1f} s  {mode:9s}  window {window:8d}  peak +{r['peak_mib']:8.1f} MiB  "
                       f"{r['seconds']:7.2f} s  finite {r['finite']}", flush=True)
-    result = {"date": datetime.date.today().isoformat(), "cpu": cpu_name(), "cpus": os.cpu_count(),
+    result = {**envelope("studies.bench_long_audio"), "cpu": cpu_name(), "cpus": os.cpu_count(),
               "load_average": os.getloadavg()[0], "model": {"layers": args.layers, "channels": args.channels},
               "steps": args.steps, "threads": args.threads, "rows": rows}
-    print(f"wrote {write_json(args.json, result)}")
+    print(f"wrote {write_result(args.json, result)}")
 
 
 if __name__ == "__main__":

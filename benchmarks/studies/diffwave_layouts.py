@@ -1,4 +1,7 @@
-"""DiffWave's layouts side by side on one device: what `DiffWave.layout = "auto"` should pick for bf16 on a CPU.
+"""Frozen study (issue 10): which layout should `DiffWave.layout = "auto"` pick for bf16 on a CPU?  Answer:
+benchmarks/LOG.md, "DiffWave layouts on a CPU".
+
+DiffWave's layouts side by side on one device: what `DiffWave.layout = "auto"` should pick for bf16 on a CPU.
 
 Per network, the layouts of audiodiff/nets/diffwave.py (channels_first: Conv1d; time_major: [B, L, C] with
 dilated convolutions as channels-last 2-D convolutions; time_major_matmul: the same, dilated convolutions as
@@ -11,29 +14,24 @@ data in one process, for
 under bf16 autocast (`--precision bf16`, the default) or in fp32.  Medians; JSON + table, with each layout's
 speed relative to channels_first.
 
-    python benchmarks/diffwave_layouts.py                      # sc09 36 × 256 and vocoder-sized 30 × 64, bf16
-    python benchmarks/diffwave_layouts.py --tiny --repeats 1   # smoke test, seconds
+    python -m benchmarks.studies.diffwave_layouts              # sc09 36 × 256 and vocoder-sized 30 × 64, bf16
+    python -m benchmarks.studies.diffwave_layouts --tiny --repeats 1   # smoke test, seconds
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import statistics
-import sys
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import alternate, cpu_name, write_json  # noqa: E402
-from bench_diffwave import device_name, sync  # noqa: E402
+from audiodiff import DiffWave, GaussianDiffusion, NoiseSchedule
+from audiodiff.nets.diffwave import LAYOUTS
+from audiodiff.precision import autocast
 
-from audiodiff import DiffWave, GaussianDiffusion, NoiseSchedule  # noqa: E402
-from audiodiff.nets.diffwave import LAYOUTS  # noqa: E402
-from audiodiff.precision import autocast  # noqa: E402
+from ..lib import RESULTS, alternate, envelope, write_result
+from ..lib.device import cpu_name, device_name, sync
 
 NETS = {"sc09": dict(layers=36, channels=256, cycle=12), "vocoder-sized": dict(layers=30, channels=64, cycle=10)}
 TINY = dict(layers=4, channels=16, cycle=2)
@@ -100,10 +98,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--repeats", type=int, default=6, help="timed rounds (default 6; median reported)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--tiny", action="store_true", help=f"smoke test: {TINY['layers']} × {TINY['channels']}")
-    ap.add_argument("--json", default=str(ROOT / "benchmarks/results/diffwave_layouts.json"))
+    ap.add_argument("--json", default=str(RESULTS / "diffwave_layouts.json"))
     args = ap.parse_args(argv)
     device = torch.device(args.device)
-    result = {"benchmark": "diffwave_layouts", "date": datetime.datetime.now().isoformat(timespec="seconds"),
+    result = {**envelope("studies.diffwave_layouts", device.type, argv),
               "device": device.type, "device_name": device_name(device), "cpu_name": cpu_name(),
               "torch": torch.__version__, "threads": torch.get_num_threads(), "precision": args.precision,
               "loadavg_at_start": list(os.getloadavg()), "repeats": args.repeats, "rows": []}
@@ -113,9 +111,9 @@ def main(argv=None) -> dict:
         row = bench_net(name, TINY if args.tiny else NETS[name], args, device)
         result["rows"].append(row)
         print_row(row)
-        write_json(args.json, result)
+        write_result(args.json, result)
     result["loadavg_at_end"] = list(os.getloadavg())
-    print(f"\nJSON: {write_json(args.json, result)}")
+    print(f"\nJSON: {write_result(args.json, result)}")
     return result
 
 

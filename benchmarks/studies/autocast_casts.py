@@ -1,4 +1,7 @@
-"""Why bf16 autocast need not speed up sampling: weight casts per reverse step, counted with torch.profiler.
+"""Frozen study (issue 10): why did bf16 autocast not speed up sampling?  Answer: benchmarks/LOG.md, "Against the
+real peer", 2026-12-01/02 ("Why bf16 did not speed up the reverse step").
+
+Why bf16 autocast need not speed up sampling: weight casts per reverse step, counted with torch.profiler.
 
 A small DiffWave (6 × 64) runs 4 reverse steps five ways; the table gives aten::_to_copy calls per step:
 
@@ -13,24 +16,18 @@ A small DiffWave (6 × 64) runs 4 reverse steps five ways; the table gives aten:
 
 The counts do not depend on the CPU; whether bf16 arithmetic itself is faster does (see precision.py).
 
-    python benchmarks/autocast_casts.py
+    python -m benchmarks.studies.autocast_casts
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_json  # noqa: E402
-import audiodiff as ad  # noqa: E402
-from audiodiff.precision import cast_network  # noqa: E402
+import audiodiff as ad
+from audiodiff.precision import cast_network
+
+from ..lib import RESULTS, envelope, write_result
 
 STEPS = 4
 
@@ -63,7 +60,7 @@ def main() -> dict:
             return diffusion.sample(cast_network(net, "bf16"), shape, steps=STEPS, device="cpu")
         return diffusion.sample(net, shape, steps=STEPS, device="cpu")
 
-    result = {"benchmark": "autocast_casts", "weight_tensors": sum(1 for _ in net.parameters()), "steps": STEPS,
+    result = {**envelope("studies.autocast_casts"), "weight_tensors": sum(1 for _ in net.parameters()), "steps": STEPS,
               "to_copy_per_step": {}}
     for mode in ("fp32", "autocast", "autocast-per-call", "autocast-frozen", "cast-once"):
         run(mode)
@@ -73,7 +70,7 @@ def main() -> dict:
         result["to_copy_per_step"][mode] = counts.get("aten::_to_copy", 0) / STEPS
         print(f"{mode:20} aten::_to_copy per step: {result['to_copy_per_step'][mode]:6.1f}")
     print(f"({result['weight_tensors']} weight tensors)")
-    write_json(ROOT / "benchmarks/results/autocast_casts.json", result)
+    write_result(RESULTS / "autocast_casts.json", result)
     return result
 
 

@@ -1,8 +1,11 @@
-"""What a training forward keeps for backward, audiodiff against the peer (diffwave 0.1.7), eager and compiled.
+"""Frozen study (issue 10): does audiodiff's training forward keep more for backward than the peer's?  Answer:
+benchmarks/LOG.md, "What the forward keeps for backward".
+
+What a training forward keeps for backward, audiodiff against the peer (diffwave 0.1.7), eager and compiled.
 
 Issue 10's memory question: on an H200, audiodiff's compiled bf16 training step peaked 4.3 GB above the peer's.
 This counts, on any device (the CPU will do), the bytes each side's network keeps between forward and backward in
-one training loss on the same clips (benchmarks/vs_diffwave.py's mel-conditioned networks and loss):
+one training loss on the same clips (benchmarks/lib/peer.py's mel-conditioned networks and loss):
 
   eager     every tensor autograd saves (torch.autograd.graph.saved_tensors_hooks), storages counted once
   compiled  the tensors torch.compile's forward graph hands to its backward: the forward outputs after the
@@ -12,24 +15,20 @@ one training loss on the same clips (benchmarks/vs_diffwave.py's mel-conditioned
 Equal bytes on both sides mean the difference lies after the partition: in the backward's temporaries, the
 generated kernels' buffers or cuDNN workspaces, which only a GPU run shows.
 
-    python benchmarks/saved_activations.py                            # sc09 network, 1 × 4,096, fp32 and bf16
-    python benchmarks/saved_activations.py --layers 4 --frames 4      # smoke test, seconds
+    python -m benchmarks.studies.saved_activations                    # sc09 network, 1 × 4,096, fp32 and bf16
+    python -m benchmarks.studies.saved_activations --layers 4 --frames 4   # smoke test, seconds
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
-import sys
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_name, write_json  # noqa: E402
-import vs_diffwave as vs  # noqa: E402
+from ..lib import RESULTS, envelope, write_result
+from ..lib import peer as vs
+from ..lib.device import cpu_name
 
 
 def eager_saved_bytes(side: vs.Side, audio: torch.Tensor, mel: torch.Tensor) -> int:
@@ -84,12 +83,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--frames", type=int, default=16, help="mel frames per clip, × 256 samples (default 16)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    ap.add_argument("--json", default=str(ROOT / "benchmarks/results/saved_activations.json"))
+    ap.add_argument("--json", default=str(RESULTS / "saved_activations.json"))
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     cfg = {**vs.NETS["sc09"], "layers": args.layers, "channels": args.channels}
     length = args.frames * vs.HOP
-    result = {"benchmark": "saved_activations", "date": datetime.datetime.now().isoformat(timespec="seconds"),
+    result = {**envelope("studies.saved_activations", device.type, argv),
               "device": device.type, "cpu_name": cpu_name(), "torch": torch.__version__, **cfg,
               "batch": args.batch, "length": length, "rows": []}
     print(f"{cfg['layers']} × {cfg['channels']} mel-conditioned, batch {args.batch} × {length}, {device.type}")
@@ -110,7 +109,7 @@ def main(argv=None) -> dict:
             result["rows"].append(row)
             print(f"{precision:10}{side.name:16}{eager / 2**20:11.1f}{comp['bytes'] / 2**20:14.1f}"
                   f"{comp['tensors']:9d}{comp['graphs']:8d}")
-    print(f"\nJSON: {write_json(args.json, result)}")
+    print(f"\nJSON: {write_result(args.json, result)}")
     return result
 
 

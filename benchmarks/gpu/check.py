@@ -1,10 +1,10 @@
-"""The Python half of benchmarks/gpu_check.sh: an SC09 training check on the digits-tts set, and the report.
+"""The Python half of benchmarks/gpu/check.sh: an SC09 training check on the digits-tts set, and the report.
 
-    python benchmarks/gpu_check.py recipe --out DIR [--tiny] [--data ROOT]   # DIR/recipe/recipe.toml
-    python benchmarks/gpu_check.py train  --out DIR [--tiny]                 # DIR/train.json, DIR/samples/
-    python -m torch.distributed.run --standalone --nproc_per_node 1 benchmarks/gpu_check.py ddp --out DIR
+    python -m benchmarks.gpu.check recipe --out DIR [--tiny] [--data ROOT]   # DIR/recipe/recipe.toml
+    python -m benchmarks.gpu.check train  --out DIR [--tiny]                 # DIR/train.json, DIR/samples/
+    python -m torch.distributed.run --standalone --nproc_per_node 1 -m benchmarks.gpu.check ddp --out DIR
                                                                              # DIR/torchrun.json
-    python benchmarks/gpu_check.py report --out DIR                          # DIR/gpu_check.json
+    python -m benchmarks.gpu.check report --out DIR                          # DIR/gpu_check.json
 
 recipe: recipes/sc09 with [data] on digits-tts (read-only: the decode cache goes under DIR), 200 steps,
 [train] compile on CUDA, precision "auto" (bf16 on compute capability 8.0+), log_every 50, no previews.
@@ -40,12 +40,11 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cpu_name, write_json  # noqa: E402
-from bench_diffwave import PeakMemory, device_name  # noqa: E402
+from ..lib import envelope, write_result
+from ..lib.device import PeakMemory, cpu_name, device_name
+from ..lib.envelope import ROOT
+from ..lib.fixtures import write_tones
+from ..lib.trainer import mark_steps
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -76,8 +75,6 @@ def write_recipe(args) -> Path:
     cuda = torch.cuda.is_available()
     data = find_data(args.data)
     if data is None:   # no ../shared here: SC09-shaped generated tones, said in the report
-        from trainer_overhead import write_tones
-
         data = (out / "tones").resolve()
         write_tones(data, 64, raw["data"]["clip_length"], raw["data"]["sample_rate"])
         raw["data"] = {k: v for k, v in raw["data"].items() if k not in ("split", "download")}
@@ -143,24 +140,13 @@ def train(args, run_name: str = "run", json_name: str = "train.json", sample: bo
     trainer = Trainer(recipe, out / run_name, show_progress=False)
     device = trainer.device
     mem = PeakMemory(device)
-    marks: list[float] = []
-    losses: list[float] = []
-    step = trainer.train_step
-
-    def marked(*a, **k):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        marks.append(time.perf_counter())
-        value = step(*a, **k)
-        losses.append(float("nan") if value is None else value)
-        return value
-
-    trainer.train_step = marked
+    marks, values = mark_steps(trainer)
     mem.reset()
     t0 = time.perf_counter()
     trainer.fit()
     wall = time.perf_counter() - t0
     peak = mem.read_mib()
+    losses = [float("nan") if value is None else value for value in values]
     gaps = [b - a for a, b in zip(marks, marks[1:])]
     steady = gaps[max(1, len(gaps) // 10):] or gaps
     sec = statistics.median(steady)
@@ -179,7 +165,7 @@ def train(args, run_name: str = "run", json_name: str = "train.json", sample: bo
               "mfu": flops * clips_per_s / peak_card if peak_card else None,
               "data": (out / "data_source.txt").read_text().strip()}
     if not sample:
-        write_json(out / json_name, result)
+        write_result(out / json_name, result)
         return result
     pipe = load(out / run_name, device=device, compile=device.type == "cuda")
     for rep in ("warm-up", "timed"):   # the first call records the CUDA graph (compilation)
@@ -197,7 +183,7 @@ def train(args, run_name: str = "run", json_name: str = "train.json", sample: bo
     result["samples_written"] = len(list((out / "samples").glob("*.wav")))
     result["samples_finite"] = bool(torch.isfinite(wav).all())
     result["sample_settings"] = pipe.sample_defaults
-    write_json(out / json_name, result)
+    write_result(out / json_name, result)
     print(json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, indent=1))
     return result
 
@@ -220,14 +206,14 @@ def ddp(args) -> dict:
     finally:
         dist.destroy_process_group()
     result.update(info)
-    write_json(Path(args.out) / "torchrun.json", result)
+    write_result(Path(args.out) / "torchrun.json", result)
     print(json.dumps(result, indent=1))
     return result
 
 
 def report(args) -> dict:
     out = Path(args.out)
-    result: dict = {"benchmark": "gpu_check"}
+    result: dict = envelope("gpu.check", "cuda" if torch.cuda.is_available() else "cpu")
     for name in ("env", "vs_diffwave", "recipe", "train", "torchrun", "report"):
         status = out / f"{name}.status.json"
         result.setdefault("status", {})[name] = json.loads(status.read_text()) if status.is_file() else None
@@ -236,7 +222,7 @@ def report(args) -> dict:
     for name in ("vs_diffwave", "train", "torchrun"):
         path = out / f"{name}.json"
         result[name] = json.loads(path.read_text()) if path.is_file() else None
-    path = write_json(out / "gpu_check.json", result)
+    path = write_result(out / "gpu_check.json", result)
     print(f"JSON: {path}")
     return result
 

@@ -1,4 +1,6 @@
-"""Loader throughput: clips/s from a generated fake Speech Commands tree through the real SC09 loader.
+"""Frozen study: is loading the bottleneck of SC09 training on a CPU?  Answer: benchmarks/LOG.md, "Loader throughput".
+
+Loader throughput: clips/s from a generated fake Speech Commands tree through the real SC09 loader.
 
 For each worker count (default 0 and 2), with a fresh cache folder:
 
@@ -13,19 +15,17 @@ the same worker count) are given for reference.  The fake tree: `--clips` digit 
 `--source-rate`) spread over zero … nine, plus non-digit words and the two list files, so listing works as
 on the real corpus.
 
-    python benchmarks/bench_data.py                            # 1000 clips at 16 kHz, workers 0 and 2
-    python benchmarks/bench_data.py --source-rate 44100        # include resampling to 16 kHz
-    python benchmarks/bench_data.py --clips 200 --epochs 2     # smoke test
+    python -m benchmarks.studies.bench_data                            # 1000 clips at 16 kHz, workers 0 and 2
+    python -m benchmarks.studies.bench_data --source-rate 44100        # include resampling to 16 kHz
+    python -m benchmarks.studies.bench_data --clips 200 --epochs 2     # smoke test
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import platform
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,14 +35,11 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from audiodiff.data import SC09_WORDS, EpochBatchSampler, build_dataset
+from audiodiff.recipe import DataConfig
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_common.py, also when imported
-from _common import cpu_name, write_json  # noqa: E402
-from audiodiff.data import SC09_WORDS, EpochBatchSampler, build_dataset  # noqa: E402
-from audiodiff.recipe import DataConfig  # noqa: E402
+from ..lib import RESULTS, envelope, write_result
+from ..lib.device import cpu_name
 
 
 def make_tree(root: Path, clips: int, rate: int, seed: int = 0) -> int:
@@ -94,7 +91,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 2])
     ap.add_argument("--threads", type=int, default=1, help="torch threads in the main process")
     ap.add_argument("--root", type=Path, default=None, help="where to build the fake tree (default: a temp dir)")
-    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "bench_data.json")
+    ap.add_argument("--json", type=Path, default=RESULTS / "bench_data.json")
     args = ap.parse_args()
     if args.epochs < 2:
         ap.error("--epochs must be >= 2 (epoch 0 decodes, later ones read the cache)")
@@ -144,7 +141,7 @@ def main() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
     result = {
-        "benchmark": "bench_data", "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        **envelope("studies.bench_data"),
         "cpu": cpu_name(), "cpu_count": os.cpu_count(), "threads": args.threads,
         "loadavg_at_start": load_at_start,
         "loadavg_at_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
@@ -152,7 +149,7 @@ def main() -> None:
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "tree_generation_s": gen_s, "rows": rows,
     }
-    write_json(args.json, result)
+    write_result(args.json, result)
 
     print(f"fake SC09 tree: {args.clips} digit clips at {args.source_rate} Hz → {args.sample_rate} Hz, "
           f"{n_train} in the train split, batch {args.batch_size}, clip {args.clip_length}")
