@@ -1,5 +1,10 @@
-"""Shared fixtures: tiny generated WAV folders and tiny recipes (a few thousand parameters, short clips).
-Fixtures only: the helpers they build on, and the ones tests share, are in tests/helpers/."""
+"""Shared fixtures: tiny generated WAV folders and tiny recipes (a few thousand parameters, short clips), one tiny
+trained run for the whole session.  Fixtures only: the helpers they build on, and the ones tests share, are in
+tests/helpers/.
+
+The tree mirrors the package (tests/sampling, tests/training, …; tests/core for the top-level modules, tests/bench
+for benchmarks/); tests/e2e holds the end-to-end tests (training runs, CLI processes, signals, full disks), which
+are marked slow by living there: `pytest -m "not slow"` is the fast loop."""
 
 from __future__ import annotations
 
@@ -13,7 +18,18 @@ import audiodiff
 from audiodiff.recipe import load_recipe
 from helpers.audio import write_tone_wavs
 from helpers.recipes import tiny_recipe_dict, write_recipe
+from helpers.runs import train_tiny_run
 from helpers.sound_classes import classifier_recipe, write_sound_classes
+
+
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e is slow (an end-to-end test, marked by where it lives)."""
+    for item in items:
+        if E2E in item.path.parents:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -67,3 +83,10 @@ def sound_classifier(tmp_path_factory) -> tuple[Path, Path]:
     run = root / "classifier"
     audiodiff.train(load_recipe(classifier_recipe(data, root / "recipe")), run, device="cpu", show_progress=False)
     return data, run
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run of the tiny DiffWave recipe trained 2 steps on four tones, once per session (per test process), for
+    the tests that load, sample, export or copy a run.  Read-only: a test that changes a run copies it first."""
+    return train_tiny_run(tmp_path_factory.mktemp("tiny-run"), max_steps=2)

@@ -6,7 +6,7 @@ what it can do: start part-way (denoising starts at a measured noise level) and 
 
 To add a sampler: write its update rule in steps.py (a builder `rule(plan, generator, **options) -> Step`)
 and add one `Sampler(...)` record to `_RECORDS` below (reuse `placed_plan` unless it places its own levels);
-then document it in the README's sampler table (tests/test_readme_samplers.py checks that).
+then document it in the README's sampler table (tests/core/test_readme_samplers.py checks that).
 """
 
 from __future__ import annotations

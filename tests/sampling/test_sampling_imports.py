@@ -5,8 +5,9 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
+from helpers.recipes import REPO
 
-PKG = Path(__file__).resolve().parents[1] / "audiodiff"
+PKG = REPO / "audiodiff"
 FILES = [PKG / "diffusion.py", PKG / "tasks.py", *sorted((PKG / "sampling").glob("*.py"))]
 
 

@@ -21,9 +21,9 @@ from benchmarks import gap_fill
 from benchmarks.lib.ar_fill import ar_fill, linear_crossfade_fill, silence_fill
 from helpers.cli import assert_one_line_error
 from helpers.oracle import OracleNet
+from helpers.recipes import REPO
 
 RATE = 16000
-REPO = Path(__file__).resolve().parents[1]
 
 
 def two_sines(seconds: float = 0.6, rate: int = RATE) -> np.ndarray:

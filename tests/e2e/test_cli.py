@@ -19,8 +19,6 @@ from helpers.audio import write_tone_wavs
 from helpers.cli import assert_one_line_error, run_cli
 from helpers.recipes import CLIP_LENGTH, SAMPLE_RATE, TINY_DIFFWAVE, tiny_recipe_dict, write_recipe
 
-pytestmark = pytest.mark.slow      # end to end: CLI subprocesses and a trained run
-
 
 # ----------------------------------------------------------------- help (in-process)
 runner = CliRunner()

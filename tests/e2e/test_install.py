@@ -15,7 +15,6 @@ from audiodiff.catalog import builtin_recipes, copy_recipe, resolve_recipe
 from audiodiff.recipe import RecipeError, load_recipe
 from helpers.recipes import REPO
 
-pytestmark = pytest.mark.slow      # end to end: CLI subprocesses
 
 # What pip's pick of torch 2.11.0 + torchaudio 2.11.1 printed on import (issue 8).
 BROKEN = "libtorchaudio.so: undefined symbol: torch_exception_get_what_without_backtrace"

@@ -16,8 +16,6 @@ from helpers.recipes import make_recipe, write_recipe
 from helpers.runs import assert_close_dicts, state_tensors
 from helpers.sound_classes import LENGTH, RATE, TINY_CLASSIFIER, classifier_recipe, write_sound_classes
 
-pytestmark = pytest.mark.slow      # end to end: classifier training runs
-
 
 def test_network_shapes_and_gain_invariance():
     net = build_network({**TINY_CLASSIFIER, "sample_rate": RATE}).eval()

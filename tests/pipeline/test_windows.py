@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -14,13 +16,12 @@ from helpers.audio import tone
 from helpers.cli import run_cli
 from helpers.oracle import OracleNet
 from helpers.recipes import CLIP_LENGTH, SAMPLE_RATE
-from helpers.runs import train_tiny_run
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("windows")
-    return train_tiny_run(root, max_steps=2)
+def run(tiny_run: Path) -> Path:
+    """The session's tiny trained run (conftest.py)."""
+    return tiny_run
 
 
 class LengthRecorder(torch.nn.Module):

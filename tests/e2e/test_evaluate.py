@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 from audiodiff.eval.evaluate import CACHE_DIR, evaluate
@@ -14,7 +13,6 @@ from helpers.cli import assert_one_line_error, run_cli
 from helpers.recipes import TINY_DIFFWAVE, tiny_recipe_dict, write_recipe
 from helpers.sound_classes import RATE, sound, white_noise, write_folder, write_sound_classes
 
-pytestmark = pytest.mark.slow      # end to end: CLI subprocesses
 
 KEYS = ("fid", "is", "mis", "am", "ndb", "n_samples", "n_reference", "label_histogram", "mean", "std", "clipped")
 

@@ -18,11 +18,11 @@ import audiodiff
 from benchmarks import telephone_bwe
 from helpers.cli import assert_one_line_error
 from helpers.oracle import OracleNet
+from helpers.recipes import REPO
 from helpers.speech_like import speech_like
 
 pytest.importorskip("pesq", reason="pip install 'audiodiff[speech]'")
 
-REPO = Path(__file__).resolve().parents[1]
 DELAY = 22
 SECONDS = 2.0
 NAMES = [f"LJSpeech-1.1/wavs/p{i}.wav" for i in range(3)]

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_package_layout import find_cycles
+from helpers.imports import find_cycles
+from helpers.recipes import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ROOT / "benchmarks"
+BENCHMARKS = REPO / "benchmarks"
 
 
 def modules() -> dict[str, Path]:
@@ -62,18 +62,18 @@ def test_the_import_check_sees_a_cycle(tmp_path):
 
 
 def test_no_sys_path_edits():
-    edits = [f"{path.relative_to(ROOT)}:{node.lineno}" for path in modules().values()
+    edits = [f"{path.relative_to(REPO)}:{node.lineno}" for path in modules().values()
              for node in ast.walk(ast.parse(path.read_text()))
              if isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
              and node.value.id == "sys"]
-    edits += [str(path.relative_to(ROOT)) for path in BENCHMARKS.rglob("*.sh") if "sys.path" in path.read_text()]
+    edits += [str(path.relative_to(REPO)) for path in BENCHMARKS.rglob("*.sh") if "sys.path" in path.read_text()]
     assert edits == []
 
 
 def test_every_module_imports_in_a_fresh_interpreter():
     names = sorted(modules())
     code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
-    proc = subprocess.run([sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code, *names], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 

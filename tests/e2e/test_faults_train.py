@@ -25,8 +25,6 @@ from helpers.processes import child_script, run_child, start_and_wait_for, train
 from helpers.recipes import REPO, tiny_recipe_dict, write_recipe
 from helpers.runs import assert_close_dicts, state_tensors, weights
 
-pytestmark = pytest.mark.slow      # end to end: signals to real training processes
-
 
 @pytest.fixture
 def long_recipe(wav_folder, tmp_path) -> Path:

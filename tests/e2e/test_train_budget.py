@@ -15,7 +15,6 @@ from audiodiff.training import Trainer, TrainingError
 from audiodiff.training.budget import resolve_budget
 from helpers.recipes import make_recipe, tiny_recipe_dict
 
-pytestmark = pytest.mark.slow      # end to end: training runs
 
 BIG = 10 ** 9    # max_steps the budget always reaches first
 

@@ -21,7 +21,6 @@ from helpers.audio import write_tone_wavs
 from helpers.recipes import CLIP_LENGTH, SAMPLE_RATE, TINY_DIFFWAVE, TINY_UNET, make_recipe, tiny_recipe_dict
 from helpers.runs import assert_close_dicts, state_tensors
 
-pytestmark = pytest.mark.slow      # end to end: training runs
 
 train_mod = importlib.import_module("audiodiff.training.trainer")  # the module whose globals the tests patch
 

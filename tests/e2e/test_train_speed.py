@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 
-import pytest
 import torch
 
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.training import Trainer
 from helpers.recipes import tiny_recipe_dict
-
-pytestmark = pytest.mark.slow      # end to end: training runs
 
 
 def test_cpu_run_leaves_the_cores_to_the_compute_threads(wav_folder, tmp_path, monkeypatch):

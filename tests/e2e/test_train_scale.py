@@ -23,7 +23,6 @@ from helpers.processes import child_env, child_script, kill_9_when, run_child, t
 from helpers.recipes import REPO, TINY_DIFFWAVE, make_recipe, tiny_recipe_dict, write_recipe
 from helpers.runs import assert_close_dicts, read_events, state_tensors, weights
 
-pytestmark = pytest.mark.slow      # end to end: torchrun, kill -9 and resume
 
 train_mod = importlib.import_module("audiodiff.training.trainer")
 

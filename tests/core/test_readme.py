@@ -1,12 +1,10 @@
 """The README's two set-up commands stay true: CI runs the second, the first names real things."""
 
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers.recipes import REPO
 
 
 def setup_commands() -> list[str]:
-    lines = (ROOT / "README.md").read_text().splitlines()
+    lines = (REPO / "README.md").read_text().splitlines()
     start = lines.index("```bash") + 1
     end = lines.index("```", start)
     return lines[start:end]
@@ -17,11 +15,11 @@ def test_readme_opens_with_exactly_two_commands():
 
 
 def test_ci_runs_the_readme_test_command():
-    assert setup_commands()[1] in (ROOT / ".ci/run").read_text().splitlines()
+    assert setup_commands()[1] in (REPO / ".ci/run").read_text().splitlines()
 
 
 def test_main_command_uses_existing_recipe_and_cli_options():
     main = setup_commands()[0]
     assert "audiodiff train recipes/quickstart" in main
-    assert (ROOT / "recipes/quickstart/recipe.toml").is_file()
+    assert (REPO / "recipes/quickstart/recipe.toml").is_file()
     assert "audiodiff sample --n 16 --out wavs/" in main

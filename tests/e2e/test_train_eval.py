@@ -17,8 +17,6 @@ from helpers.runs import read_events
 from helpers.sound_classes import LENGTH, RATE
 from helpers.processes import kill_9_when, run_child, train_cmd
 
-pytestmark = pytest.mark.slow      # end to end: training with evaluation, kill -9 and resume
-
 
 def eval_recipe(data: Path, classifier: Path, **train) -> dict:
     raw = tiny_recipe_dict(data, model=dict(TINY_DIFFWAVE), **train)

@@ -99,7 +99,7 @@ def test_eval_pairs_reports_si_sdr_improvement(tmp_path):
     sf.write(str(out_dir / "stray.wav"), clean[0], RATE)            # no partner: named and left out
     proc = run_cli("eval", str(out_dir), "--clean", str(tmp_path / "clean"), "--noisy", str(tmp_path / "noisy"),
                    "--speech-metrics", "si_sdr", "--json", str(tmp_path / "p.json"), timeout=300)   # the others:
-    # tests/test_speech_metrics.py (PESQ and DNSMOS on these 8 kHz, 0.25 s tones would only be refused / slow)
+    # tests/eval/test_speech_metrics.py (PESQ and DNSMOS on these 8 kHz, 0.25 s tones would only be refused / slow)
     assert proc.returncode == 0, proc.stderr
     assert "stray.wav" in proc.stderr and "si_sdri" in proc.stdout
     out = json.loads((tmp_path / "p.json").read_text())

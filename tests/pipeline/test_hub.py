@@ -16,7 +16,6 @@ import torch
 import audiodiff
 from audiodiff import hub
 from audiodiff.model_check import ModelFileError
-from helpers.runs import train_tiny_run
 from helpers.cli import main_captured
 
 pytest.importorskip("huggingface_hub")
@@ -27,9 +26,9 @@ COMMIT_B = "b" * 40
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    """A tiny trained run (2 steps of the tiny DiffWave recipe)."""
-    return train_tiny_run(tmp_path_factory.mktemp("hub"), max_steps=2)
+def run(tiny_run: Path) -> Path:
+    """The session's tiny trained run (conftest.py)."""
+    return tiny_run
 
 
 @pytest.fixture(autouse=True)

@@ -1,11 +1,11 @@
 """The README documents exactly the registry's samplers: adding one without a README column fails here."""
 
 import re
-from pathlib import Path
 
 from audiodiff.sampling import SAMPLERS
+from helpers.recipes import REPO
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+README = (REPO / "README.md").read_text()
 
 
 def table() -> dict[str, list[str]]:

@@ -21,15 +21,12 @@ import audiodiff
 from audiodiff.model_check import ModelFileError
 from helpers.cli import assert_one_line_error, run_cli
 from helpers.recipes import REPO
-from helpers.runs import train_tiny_run
-
-pytestmark = pytest.mark.slow      # end to end: a trained run, CLI subprocesses
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("trusted")
-    return train_tiny_run(root, max_steps=1)
+def run(tiny_run: Path) -> Path:
+    """The session's tiny trained run (conftest.py)."""
+    return tiny_run
 
 
 def hostile_copy(run: Path, dest: Path, edit=None, text: str | None = None) -> Path:

@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 import audiodiff
+from helpers.imports import find_cycles
 
 PACKAGE = Path(audiodiff.__file__).parent
 MAX_LINES = 400
@@ -59,26 +60,6 @@ def imported(name: str, path: Path, known: dict[str, Path]) -> set[str]:
 def test_no_module_is_longer_than_one_sitting():
     long = {name: n for name, path in modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert long == {}
-
-
-def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Import cycles in `graph` (module → modules it imports), each as the path that closes it."""
-    cycles, state = [], {}
-
-    def visit(node: str, trail: list[str]) -> None:
-        state[node] = "open"
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == "open":
-                path = trail + [node]
-                cycles.append(path[path.index(nxt):] + [nxt])
-            elif nxt not in state:
-                visit(nxt, trail + [node])
-        state[node] = "done"
-
-    for name in sorted(graph):
-        if name not in state:
-            visit(name, [])
-    return cycles
 
 
 def test_no_import_cycle():

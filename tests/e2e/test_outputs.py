@@ -31,17 +31,15 @@ from helpers.cli import assert_one_line_error, run_cli
 from helpers.measures import read_png_size
 from helpers.recipes import CLIP_LENGTH, REPO, SAMPLE_RATE
 from helpers.vocoder import training_clip, vocoder_recipe
-from helpers.runs import train_tiny_run
 
-pytestmark = pytest.mark.slow      # end to end: trained runs, CLI subprocesses
 
 VICTIM_TEXT = "precious data that must survive\n"
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("outputs")
-    return train_tiny_run(root, max_steps=1)
+def run(tiny_run: Path) -> Path:
+    """The session's tiny trained run (conftest.py)."""
+    return tiny_run
 
 
 @pytest.fixture

@@ -20,8 +20,6 @@ from helpers.disks import mounted_tmpfs
 from helpers.processes import child_env
 from helpers.recipes import REPO, tiny_recipe_dict, write_recipe
 
-pytestmark = pytest.mark.slow      # end to end: child processes
-
 
 def recordings(folder: Path) -> Path:
     """Eight 16 kHz clips of 0.1 … 1.2 s (6 KiB … 77 KiB as float32 .npy): 300 KiB in all."""

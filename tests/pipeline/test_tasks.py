@@ -2,6 +2,7 @@
 denoise / inpaint / upsample through the Pipeline and the CLI, on a tiny trained run."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,6 @@ from helpers.audio import tone
 from helpers.cli import assert_one_line_error, run_cli
 from helpers.oracle import MU, SIGMA, GaussianOracle, OracleNet, assert_moments
 from helpers.recipes import SAMPLE_RATE
-from helpers.runs import train_tiny_run
 
 
 def prior(n: int, length: int, seed: int) -> torch.Tensor:
@@ -126,9 +126,9 @@ def test_bandwidth_extension_keeps_the_low_band_and_fills_the_high_band():
 
 # ----------------------------------------------------------------- through the Pipeline and the CLI
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tasks")
-    return train_tiny_run(root)
+def run(tiny_run: Path) -> Path:
+    """The session's tiny trained run (conftest.py)."""
+    return tiny_run
 
 
 @pytest.fixture(scope="module")
