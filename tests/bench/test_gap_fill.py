@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +17,8 @@ from audiodiff.eval.gaps import gap_frames, gap_lsd, gap_snr, random_gaps
 from audiodiff.eval.metrics import mean_ci
 from benchmarks import gap_fill
 from benchmarks.lib.ar_fill import ar_fill, linear_crossfade_fill, silence_fill
-from helpers.cli import assert_one_line_error
+from helpers.cli import assert_one_line_error, script_exit
 from helpers.oracle import OracleNet
-from helpers.recipes import REPO
 
 RATE = 16000
 
@@ -191,7 +188,6 @@ def test_benchmark_bad_input_is_one_line(tmp_path, case, words):
 
 def test_command_line_reports_bad_input_in_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.gap_fill", "--clips", str(tmp_path / "empty"),
-                           "--out", str(tmp_path / "r.json"), "--no-progress"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    proc = script_exit(gap_fill.main, ["--clips", str(tmp_path / "empty"), "--out", str(tmp_path / "r.json"),
+                                       "--no-progress"])
     assert_one_line_error(proc, "no audio files", str(tmp_path / "empty"))

@@ -5,8 +5,6 @@ in the LJSpeech layout with the same test_list.txt."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +14,8 @@ from scipy.signal import resample_poly
 
 import audiodiff
 from benchmarks import telephone_bwe
-from helpers.cli import assert_one_line_error
+from helpers.cli import assert_one_line_error, script_exit
 from helpers.oracle import OracleNet
-from helpers.recipes import REPO
 from helpers.speech_like import speech_like
 
 pytest.importorskip("pesq", reason="pip install 'audiodiff[speech]'")
@@ -120,7 +117,6 @@ def test_bad_input_is_one_line(tmp_path, case, words):
 
 
 def test_command_line_reports_bad_input_in_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.telephone_bwe", "--narrow", str(tmp_path / "nowhere"),
-                           "--wide", str(tmp_path), "--json", str(tmp_path / "r.json")], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    proc = script_exit(telephone_bwe.main, ["--narrow", str(tmp_path / "nowhere"), "--wide", str(tmp_path),
+                                            "--json", str(tmp_path / "r.json")])
     assert_one_line_error(proc, "--narrow", "no such folder", str(tmp_path / "nowhere"))

@@ -3,9 +3,6 @@ sampling through a network cast once (finite, close to fp32), the [train] key an
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -16,7 +13,8 @@ from audiodiff.pipeline import Pipeline, load
 from audiodiff.recipe import RecipeError, recipe_from_dict
 from audiodiff.schedule import NoiseSchedule
 from audiodiff.training import Trainer
-from helpers.recipes import REPO, TINY_UNET, tiny_recipe_dict, write_recipe
+from helpers.cli import run_cli
+from helpers.recipes import TINY_UNET, tiny_recipe_dict, write_recipe
 
 
 # ----------------------------------------------------------------- the decision
@@ -192,17 +190,14 @@ def test_compile_option_wraps_the_sampling_network(monkeypatch):
 def test_cli_precision_flag(tmp_path, wav_folder):
     recipe = write_recipe(tmp_path / "recipe", tiny_recipe_dict(wav_folder, max_steps=2))
     run = tmp_path / "run"
-    cli = [sys.executable, str(REPO / "cli.py")]
-    env_ok = subprocess.run([*cli, "train", str(recipe), "--out", str(run), "--no-progress"], capture_output=True,
-                            text=True, cwd=tmp_path)
+    env_ok = run_cli("train", str(recipe), "--out", str(run), "--no-progress", cwd=tmp_path)
     assert env_ok.returncode == 0, env_ok.stderr
     assert "in fp32" in env_ok.stderr or "in bf16" in env_ok.stderr      # the log says which precision trains
-    done = subprocess.run([*cli, "sample", "--model", str(run), "--n", "2", "--out", str(tmp_path / "wavs"),
-                           "--precision", "bf16", "--no-progress"], capture_output=True, text=True, cwd=tmp_path)
+    done = run_cli("sample", "--model", str(run), "--n", "2", "--out", str(tmp_path / "wavs"), "--precision", "bf16",
+                   "--no-progress", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "wavs").glob("*.wav"))) == 2
-    bad = subprocess.run([*cli, "sample", "--model", str(run), "--precision", "fp16"], capture_output=True,
-                         text=True, cwd=tmp_path)
+    bad = run_cli("sample", "--model", str(run), "--precision", "fp16", cwd=tmp_path)
     assert bad.returncode != 0
     assert bad.stderr.strip().splitlines()[-1].startswith("error:") and "--precision" in bad.stderr
     assert "Traceback" not in bad.stderr

@@ -9,8 +9,6 @@ import http.server
 import io
 import os
 import signal
-import subprocess
-import sys
 import tarfile
 import threading
 import time
@@ -22,10 +20,10 @@ import audiodiff.data as data
 from audiodiff.data import DatasetError, build_dataset
 from audiodiff.fetch import CHUNK
 from audiodiff.recipe import RecipeError, recipe_from_dict
-from helpers.cli import last_line
+from helpers.cli import last_line, run_cli
 from helpers.corpora import cfg, make_speechcommands, tar_of
-from helpers.processes import child_env, start_and_wait_for, train_cmd
-from helpers.recipes import REPO, tiny_recipe_dict, write_recipe
+from helpers.processes import start_and_wait_for, train_cmd
+from helpers.recipes import tiny_recipe_dict, write_recipe
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -217,8 +215,7 @@ def test_cli_truncated_download_is_one_line(server, tmp_path):
     raw = tiny_recipe_dict(tmp_path / "sc")
     raw["data"].update(dataset="speechcommands", download=True, url=f"{server.url}/sc09.tar")
     recipe = write_recipe(tmp_path / "recipe", raw)
-    proc = subprocess.run([sys.executable, "cli.py", "train", str(recipe), "--out", str(tmp_path / "run"),
-                           "--no-progress"], cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=120)
+    proc = run_cli("train", str(recipe), "--out", str(tmp_path / "run"), "--no-progress")
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: download of {server.url}/sc09.tar was cut short (") and "Traceback" not in proc.stderr

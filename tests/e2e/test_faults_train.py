@@ -20,8 +20,8 @@ from audiodiff.data import DatasetError
 from audiodiff.recipe import load_recipe
 from audiodiff.runlock import LOCK_NAME
 from audiodiff.training import Trainer
-from helpers.cli import last_line
-from helpers.processes import child_script, run_child, start_and_wait_for, train_cmd
+from helpers.cli import last_line, run_cli
+from helpers.processes import child_script, start_and_wait_for, train_args, train_cmd
 from helpers.recipes import REPO, tiny_recipe_dict, write_recipe
 from helpers.runs import assert_close_dicts, state_tensors, weights
 
@@ -54,7 +54,7 @@ def test_sigterm_checkpoints_then_resume_matches_uninterrupted(long_recipe, tmp_
     assert line == f"stopped at step {stopped} (SIGTERM); run the same command to resume"
     assert weights(run).keys() and not [p for p in run.iterdir() if p.name.endswith(ckpt.TEMP_SUFFIX)]
     # the same command resumes from that step and finishes with the uninterrupted run's weights
-    done = run_child(cmd)
+    done = run_cli(*cmd[2:])           # the same command (after `python cli.py`), in this process
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resuming {run} from step {stopped}" in done.stderr
     reference = tmp_path / "reference"
@@ -120,7 +120,7 @@ def test_second_trainer_on_a_run_is_refused_naming_the_holder(endless_recipe, tm
     try:
         in_flight = run / ".model.safetensors.abc123.tmp"    # what a checkpoint being written looks like
         in_flight.write_bytes(b"partial")
-        second = run_child(cmd)
+        second = run_cli(*train_args(endless_recipe, run))      # in this process: the lock is another's
         assert second.returncode == 1
         assert last_line(second.stderr) == (f"error: {run} is in use by another audiodiff train (PID {first.pid}): "
                                             f"wait for it to finish or stop it, or choose another --out")
@@ -132,7 +132,7 @@ def test_second_trainer_on_a_run_is_refused_naming_the_holder(endless_recipe, tm
         if first.poll() is None:
             first.kill()
     # the lock went with the process: the same command now resumes (and removes the stale temp file)
-    third = run_child(train_cmd(endless_recipe, run, "--max-steps", str(ckpt.load_state(run)["step"] + 1)))
+    third = run_cli(*train_args(endless_recipe, run, "--max-steps", str(ckpt.load_state(run)["step"] + 1)))
     assert third.returncode == 0, third.stderr[-3000:]
     assert "removed 1 temp file(s)" in third.stderr and not in_flight.exists()
     assert (run / LOCK_NAME).is_file()
@@ -170,7 +170,7 @@ def test_damaged_training_state_is_one_line(long_recipe, tmp_path, kind):
     Trainer(load_recipe(long_recipe), run, device="cpu", max_steps=2, show_progress=False).fit()
     corrupt(kind, run / ckpt.STATE)
     before = (run / ckpt.WEIGHTS).read_bytes()
-    proc = run_child(train_cmd(long_recipe, run, "--max-steps", "4"))
+    proc = run_cli(*train_args(long_recipe, run, "--max-steps", "4"))
     assert proc.returncode == 1, proc.stderr[-2000:]
     line = last_line(proc.stderr)
     assert line.startswith(f"error: {run / ckpt.STATE} ") and "--restart" in line, proc.stderr
@@ -183,13 +183,13 @@ def test_weights_without_training_state_need_restart(long_recipe, tmp_path):
     Trainer(load_recipe(long_recipe), run, device="cpu", max_steps=3, show_progress=False).fit()
     (run / ckpt.STATE).unlink()
     before = (run / ckpt.WEIGHTS).read_bytes()
-    proc = run_child(train_cmd(long_recipe, run, "--max-steps", "2"))
+    proc = run_cli(*train_args(long_recipe, run, "--max-steps", "2"))
     assert proc.returncode == 1
     assert last_line(proc.stderr) == (f"error: {run} holds trained weights ({ckpt.WEIGHTS}) but no {ckpt.STATE} to "
                                       f"resume from: pass --restart to train it again from step 0 (replacing them), "
                                       f"or choose another --out")
     assert (run / ckpt.WEIGHTS).read_bytes() == before
-    proc = run_child(train_cmd(long_recipe, run, "--max-steps", "2", "--restart"))
+    proc = run_cli(*train_args(long_recipe, run, "--max-steps", "2", "--restart"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert ckpt.load_state(run)["step"] == 2 and (run / ckpt.WEIGHTS).read_bytes() != before
 

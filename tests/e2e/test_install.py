@@ -13,6 +13,7 @@ import pytest
 
 from audiodiff.catalog import builtin_recipes, copy_recipe, resolve_recipe
 from audiodiff.recipe import RecipeError, load_recipe
+from helpers.cli import run_cli
 from helpers.recipes import REPO
 
 
@@ -21,6 +22,7 @@ BROKEN = "libtorchaudio.so: undefined symbol: torch_exception_get_what_without_b
 
 
 def cli(*args: str, extra_path: Path | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """`python cli.py ARGS` in a fresh interpreter (what an install check needs: the imports happen there)."""
     env = {**os.environ, "AUDIODIFF_DEBUG": ""}
     if extra_path is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(extra_path), env.get("PYTHONPATH", "")])
@@ -70,7 +72,7 @@ def test_api_use_of_a_broken_pair_raises_install_error(broken_torchaudio: Path):
 
 
 def test_env_lists_versions_devices_and_bf16():
-    proc = cli("env")
+    proc = run_cli("env")
     assert proc.returncode == 0, proc.stderr
     names = [line.split(":", 1)[0] for line in proc.stdout.splitlines()]
     for name in ("- audiodiff", "- Python", "- OS", "- torch", "- torchaudio", "- soundfile", "- librosa",
@@ -82,7 +84,7 @@ def test_env_lists_versions_devices_and_bf16():
 def test_recipes_lists_every_builtin_with_a_description():
     on_disk = sorted(p.parent.name for p in (REPO / "recipes").glob("*/recipe.toml"))
     assert [r.name for r in builtin_recipes()] == on_disk
-    proc = cli("recipes")
+    proc = run_cli("recipes")
     assert proc.returncode == 0, proc.stderr
     listed = {line.split()[0]: line.split(None, 1)[1] for line in proc.stdout.splitlines()}
     assert sorted(listed) == on_disk
@@ -104,17 +106,17 @@ def test_builtin_names_resolve_from_any_directory(tmp_path: Path, monkeypatch: p
 
 def test_recipes_copy_then_edit_and_refuses_an_existing_directory(tmp_path: Path):
     dest = tmp_path / "mine"
-    proc = cli("recipes", "copy", "quickstart", str(dest))
+    proc = run_cli("recipes", "copy", "quickstart", str(dest))
     assert proc.returncode == 0, proc.stderr
     assert (dest / "recipe.toml").read_text() == (REPO / "recipes/quickstart/recipe.toml").read_text()
     assert (dest / "README.md").is_file()
-    proc = cli("recipes", "copy", "quickstart", str(dest))
+    proc = run_cli("recipes", "copy", "quickstart", str(dest))
     assert proc.returncode == 1 and proc.stderr.startswith(f"error: {dest} already exists")
     with pytest.raises(RecipeError, match="no recipe at nope"):
         copy_recipe("nope", tmp_path / "other")
 
 
 def test_train_names_the_builtins_when_the_recipe_is_unknown(tmp_path: Path):
-    proc = cli("train", "no-such-recipe", cwd=tmp_path)
+    proc = run_cli("train", "no-such-recipe", cwd=tmp_path)
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: no recipe at no-such-recipe") and "quickstart" in proc.stderr

@@ -15,7 +15,8 @@ from audiodiff.recipe import RecipeError, recipe_from_dict
 from helpers.recipes import TINY_DIFFWAVE, tiny_recipe_dict, write_recipe
 from helpers.runs import read_events
 from helpers.sound_classes import LENGTH, RATE
-from helpers.processes import kill_9_when, run_child, train_cmd
+from helpers.cli import run_cli
+from helpers.processes import kill_9_when, train_cmd
 
 
 def eval_recipe(data: Path, classifier: Path, **train) -> dict:
@@ -93,7 +94,7 @@ def test_killed_run_resumes_without_losing_or_doubling_history(sound_classifier,
     killed_at = ckpt.load_state(run)["step"]
     before = history(run)
     assert len(before) > killed_at >= 3     # evaluations after the checkpoint: they are done again
-    proc = run_child(cmd + ["--max-steps", str(killed_at + 4)])
+    proc = run_cli(*cmd[2:], "--max-steps", str(killed_at + 4))      # the same command, in this process
     assert proc.returncode == 0, proc.stderr[-3000:]
     after = history(run)
     assert [r["step"] for r in after] == list(range(1, killed_at + 5))

@@ -19,7 +19,8 @@ import audiodiff
 from audiodiff import checkpoint as ckpt
 from audiodiff.recipe import RecipeError, load_recipe
 from audiodiff.training import Trainer, TrainingError, mel_image
-from helpers.processes import child_env, child_script, kill_9_when, run_child, train_cmd
+from helpers.cli import run_cli
+from helpers.processes import child_env, child_script, kill_9_when, train_cmd
 from helpers.recipes import REPO, TINY_DIFFWAVE, make_recipe, tiny_recipe_dict, write_recipe
 from helpers.runs import assert_close_dicts, read_events, state_tensors, weights
 
@@ -109,7 +110,7 @@ def test_kill_9_then_resume_matches_uninterrupted(wav_folder, tmp_path):
     killed_at = ckpt.load_state(run)["step"]
     assert 2 <= killed_at < steps and killed_at % 2 == 0
     # the same command again resumes from the checkpoint and finishes
-    proc = run_child(cmd)
+    proc = run_cli(*cmd[2:])           # the same command (after `python cli.py`), in this process
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"resuming {run} from step {killed_at}" in proc.stderr
     assert not [p for p in run.iterdir() if p.name.endswith(ckpt.TEMP_SUFFIX)]
@@ -342,8 +343,7 @@ def test_bad_train_key_through_cli(wav_folder, tmp_path):
     raw = tiny_recipe_dict(wav_folder, lr_schedule="linear")
     recipe_dir = write_recipe(tmp_path / "recipe", raw)
     run = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "cli.py", "train", str(recipe_dir), "--out", str(run)], cwd=REPO,
-                          env=child_env(), capture_output=True, text=True, timeout=120)
+    proc = run_cli("train", str(recipe_dir), "--out", str(run))
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr

@@ -3,6 +3,8 @@ look like."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -85,6 +87,22 @@ def main_captured(argv: list[str], capsys) -> tuple[int, str, str]:
         sys.argv = old
     out = capsys.readouterr()
     return stop.value.code, out.out, out.err
+
+
+def script_exit(main, argv: list[str]) -> subprocess.CompletedProcess:
+    """A benchmark script's `main(argv)` in this process, ended as `python -m benchmarks.X` would end it: a
+    SystemExit message goes to stderr with status 1 → a CompletedProcess (for assert_one_line_error)."""
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(argv))
+        except SystemExit as stop:
+            if isinstance(stop.code, str):
+                print(stop.code, file=sys.stderr)
+                code = 1
+            else:
+                code = stop.code or 0
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:

@@ -31,10 +31,14 @@ def child_script(path: Path, source: str) -> Path:
     return path
 
 
+def train_args(recipe_dir: Path, run: Path, *extra: str) -> list[str]:
+    """`train RECIPE --out RUN` on the CPU, without a progress bar: the CLI's arguments (helpers.cli.run_cli)."""
+    return ["train", str(recipe_dir), "--out", str(run), "--no-progress", "--device", "cpu", *extra]
+
+
 def train_cmd(recipe_dir: Path, run: Path, *extra: str) -> list[str]:
     """`python cli.py train RECIPE --out RUN` on the CPU, without a progress bar (run it from REPO)."""
-    return [sys.executable, "cli.py", "train", str(recipe_dir), "--out", str(run), "--no-progress", "--device", "cpu",
-            *extra]
+    return [sys.executable, "cli.py", *train_args(recipe_dir, run, *extra)]
 
 
 def run_child(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:

@@ -24,7 +24,7 @@ from audiodiff.sampling.spacing import nested_levels
 from audiodiff.training import Trainer, TrainingError
 from helpers.audio import write_tone_wavs
 from helpers.cli import assert_one_line_error, run_cli
-from helpers.processes import kill_9_when, run_child
+from helpers.processes import kill_9_when
 from helpers.recipes import tiny_recipe_dict
 from helpers.runs import assert_close_dicts, read_events, weights
 
@@ -157,7 +157,7 @@ class CountCalls:
 @pytest.mark.slow
 def test_cli_distill_makes_a_run_that_samples_with_its_distilled_steps(teacher, tmp_path, monkeypatch):
     out = tmp_path / "student"
-    proc = run_child(distill_cmd(teacher, out))
+    proc = run_cli(*distill_cmd(teacher, out)[2:])          # `audiodiff distill …` in this process
     assert proc.returncode == 0, proc.stderr
     assert "2-step student ready" in proc.stdout
     config = ckpt.load_config(out)
@@ -211,7 +211,7 @@ def test_kill_9_mid_distillation_then_the_same_command_resumes_to_the_uninterrup
 
     kill_9_when(cmd, tmp_path / "log", in_round_two)
     assert ckpt.load_config(out)["step"] < 120
-    resumed = run_child(cmd)
+    resumed = run_cli(*cmd[2:])          # the same command (after `python cli.py`), in this process
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stderr
     config = ckpt.load_config(out)
