@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers.imports import find_cycles
 from helpers.recipes import REPO
 
@@ -70,6 +72,7 @@ def test_no_sys_path_edits():
     assert edits == []
 
 
+@pytest.mark.slow      # a fresh interpreter
 def test_every_module_imports_in_a_fresh_interpreter():
     names = sorted(modules())
     code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
@@ -77,6 +80,7 @@ def test_every_module_imports_in_a_fresh_interpreter():
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
+@pytest.mark.slow      # a fresh interpreter
 def test_the_runbooks_old_paths_forward():
     """The standing instructions run benchmarks/gpu_levers.py and benchmarks/gpu_check.sh: both reach the moved
     runbooks (gpu/levers.py, gpu/check.sh) from any working folder."""

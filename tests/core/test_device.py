@@ -37,6 +37,7 @@ SAMPLING_AND_RECIPES = [
 TRAINING = ["import audiodiff; audiodiff.Trainer", "from audiodiff.training import train"]
 
 
+@pytest.mark.slow      # fresh interpreters
 def test_sampling_and_recipes_do_not_import_the_trainer_but_training_does():
     loaded = loaded_after(*SAMPLING_AND_RECIPES, TRAINING[0])     # each training snippet in its own interpreter
     loaded += [modules for code in TRAINING[1:] for modules in loaded_after(code)]

@@ -43,6 +43,7 @@ def lag1(x: torch.Tensor, i: int) -> float:
     return float(torch.corrcoef(pair.T)[0, 1])
 
 
+@pytest.mark.slow      # 600 chains over four windows, twice
 def test_seams_carry_the_process_on_and_jumps_tighten_them():
     """With the exact predictor of a smooth process, the inside of every window has the process's lag-1
     correlation ρ; at a seam (last known sample | first new one) plain replacement keeps most of the correlation

@@ -5,6 +5,9 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
 from helpers.recipes import REPO
 
 PKG = REPO / "audiodiff"
@@ -52,6 +55,7 @@ def test_the_sampling_package_does_not_import_diffusion():
         assert not any(n == "audiodiff.diffusion" or n.startswith("audiodiff.diffusion.") for n in names), path
 
 
+@pytest.mark.slow      # fresh interpreters
 def test_each_module_imports_first_in_a_fresh_interpreter():
     orders = [("audiodiff.sampling.loop", "audiodiff.diffusion"), ("audiodiff.diffusion", "audiodiff.sampling"),
               ("audiodiff.sampling.sample_options", "audiodiff.tasks")]
