@@ -67,14 +67,3 @@ def test_compare_prints_both_commits_and_refuses_a_foreign_file(smallest, tmp_pa
     assert len(err) == 1 and "other.json" in err[0] and "not a suite result" in err[0]
     assert suite.main(["run", "--rows", "nope"]) == 1
     assert "choose from" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_commits_runs_each_commits_package(tmp_path, capsys):
-    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=suite.ROOT).stdout.strip()
-    assert suite.main(["commits", "HEAD", "HEAD", "--size", "smallest", "--rows", "sampler_error", "--threads", "1",
-                       "--json", str(tmp_path / "x.json")]) == 0
-    new = json.loads(next(tmp_path.glob("suite-new-*.json")).read_text())
-    assert new["commit"] == head and "worktree" not in str(suite.ROOT)
-    assert new["audiodiff"] != str(suite.ROOT / "audiodiff")        # the worktree's package ran, not this one
-    assert "sampler_error" in capsys.readouterr().out

@@ -2,13 +2,10 @@
 diffusion (the loop needs only a Denoiser's schedule and predict), and no function-local import hides one."""
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
 from helpers.recipes import REPO
+
 
 PKG = REPO / "audiodiff"
 FILES = [PKG / "diffusion.py", PKG / "tasks.py", *sorted((PKG / "sampling").glob("*.py"))]
@@ -53,19 +50,3 @@ def test_the_sampling_package_does_not_import_diffusion():
         if path.name == "loop.py":                               # the resolver sees relative imports at all
             assert "audiodiff.sampling.registry" in names and "audiodiff.schedule" in names
         assert not any(n == "audiodiff.diffusion" or n.startswith("audiodiff.diffusion.") for n in names), path
-
-
-@pytest.mark.slow      # fresh interpreters
-def test_each_module_imports_first_in_a_fresh_interpreter():
-    orders = [("audiodiff.sampling.loop", "audiodiff.diffusion"), ("audiodiff.diffusion", "audiodiff.sampling"),
-              ("audiodiff.sampling.sample_options", "audiodiff.tasks")]
-    procs = []
-    for first, then in orders:   # one fresh interpreter per order, all at once
-        code = (f"import importlib, sys; importlib.import_module({first!r}); importlib.import_module({then!r}); "
-                f"from audiodiff.diffusion import GaussianDiffusion; from audiodiff.sampling import sample; "
-                f"assert GaussianDiffusion.sample.__module__ == 'audiodiff.diffusion'")
-        procs.append(subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True))
-    for proc in procs:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
