@@ -32,6 +32,14 @@ def option_names() -> tuple[str, ...]:
     return tuple(dict.fromkeys(o for s in registry.SAMPLERS.values() for o in s.options)) + CLIP_OPTIONS
 
 
+def check_option_names(names: Any) -> None:
+    """TypeError naming any of `names` that no sampler option is, with the ones that are."""
+    unknown = set(names) - set(option_names())
+    if unknown:
+        raise TypeError(f"unknown sampler option(s) {', '.join(sorted(unknown))}: choose from "
+                        f"{', '.join(option_names())}")
+
+
 def split_options(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the sampler options among kwargs, the rest): what `SamplerCall.of` takes and what goes to the loop."""
     names = option_names()
@@ -79,10 +87,7 @@ class SamplerCall:
         unset): TypeError for a name no sampler takes, ValueError naming the samplers that take an option this one
         does not."""
         record = sampler if isinstance(sampler, Sampler) else registry.get_sampler(sampler)
-        unknown = set(options) - set(option_names())
-        if unknown:
-            raise TypeError(f"unknown sampler option(s) {', '.join(sorted(unknown))}: choose from "
-                            f"{', '.join(option_names())}")
+        check_option_names(options)
         clip = {k: v for k, v in options.items() if k in CLIP_OPTIONS and v is not None}
         check_takes(record, {k: v for k, v in options.items() if k not in CLIP_OPTIONS})
         return cls(record, steps, {k: v for k, v in options.items() if k in record.plan_options},

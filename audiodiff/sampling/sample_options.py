@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..options import option
-from .call import CLIP_X0, SamplerCall
+from .call import CLIP_X0, SamplerCall, check_option_names, option_names
 from .spacing import LAMBDA_SPACINGS, PART_WAY_SPACINGS, SPACINGS, check_levels
 from .plans import DIFFWAVE_FAST_BETAS, check_fast_betas
 from .registry import SAMPLERS, get_sampler, own_spacings
@@ -69,10 +69,7 @@ class SampleOptions:
         steps nor spacing is given, its lambda_min only with a spacing that clips.  part_way: the chain starts at a
         given level (denoising), so the run's levels and lambda_min (made for a chain from pure noise) and a
         spacing that cannot start there are left out."""
-        unknown = set(given) - set(CALL_OPTIONS)
-        if unknown:
-            raise TypeError(f"unknown sampler option(s) {', '.join(sorted(unknown))}: choose from "
-                            f"{', '.join(CALL_OPTIONS)}")
+        check_option_names(given)     # before None values are dropped: a misspelt option is refused
         record = get_sampler(sampler or self.sampler)
         takes = record.options
         out: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
@@ -98,7 +95,6 @@ class SampleOptions:
         return SamplerCall.of(record, steps, **out)
 
 
-# What a call (Pipeline.sample, sample_mel, vocode) may set besides sampler and steps; guidance goes with labels,
-# label and trim_db are the sample command's (which class, how the files are cut).
-CALL_OPTIONS = tuple(f.name for f in dataclasses.fields(SampleOptions)
-                     if f.name not in ("sampler", "steps", "guidance", "label", "trim_db"))
+# What a call (Pipeline.sample, sample_mel, vocode) may set besides sampler and steps: the options a SamplerCall
+# holds (call.option_names); guidance goes with labels, label and trim_db are the sample command's.
+CALL_OPTIONS = option_names()
