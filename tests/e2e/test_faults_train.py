@@ -54,7 +54,7 @@ def test_sigterm_checkpoints_then_resume_matches_uninterrupted(long_recipe, tmp_
     assert line == f"stopped at step {stopped} (SIGTERM); run the same command to resume"
     assert weights(run).keys() and not [p for p in run.iterdir() if p.name.endswith(ckpt.TEMP_SUFFIX)]
     # the same command resumes from that step and finishes with the uninterrupted run's weights
-    done = run_cli(*cmd[2:])           # the same command (after `python cli.py`), in this process
+    done = run_cli(*train_args(long_recipe, run))     # the same command, in this process
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"resuming {run} from step {stopped}" in done.stderr
     reference = tmp_path / "reference"

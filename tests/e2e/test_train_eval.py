@@ -16,7 +16,7 @@ from helpers.recipes import TINY_DIFFWAVE, tiny_recipe_dict, write_recipe
 from helpers.runs import read_events
 from helpers.sound_classes import LENGTH, RATE
 from helpers.cli import run_cli
-from helpers.processes import kill_9_when, train_cmd
+from helpers.processes import kill_9_when, train_args, train_cmd
 
 
 def eval_recipe(data: Path, classifier: Path, **train) -> dict:
@@ -94,7 +94,7 @@ def test_killed_run_resumes_without_losing_or_doubling_history(sound_classifier,
     killed_at = ckpt.load_state(run)["step"]
     before = history(run)
     assert len(before) > killed_at >= 3     # evaluations after the checkpoint: they are done again
-    proc = run_cli(*cmd[2:], "--max-steps", str(killed_at + 4))      # the same command, in this process
+    proc = run_cli(*train_args(recipe_dir, run, "--max-steps", str(killed_at + 4)))   # the same, in this process
     assert proc.returncode == 0, proc.stderr[-3000:]
     after = history(run)
     assert [r["step"] for r in after] == list(range(1, killed_at + 5))

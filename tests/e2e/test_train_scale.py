@@ -20,7 +20,7 @@ from audiodiff import checkpoint as ckpt
 from audiodiff.recipe import RecipeError, load_recipe
 from audiodiff.training import Trainer, TrainingError, mel_image
 from helpers.cli import run_cli
-from helpers.processes import child_env, child_script, kill_9_when, train_cmd
+from helpers.processes import child_env, child_script, kill_9_when, train_args, train_cmd
 from helpers.recipes import REPO, TINY_DIFFWAVE, make_recipe, tiny_recipe_dict, write_recipe
 from helpers.runs import assert_close_dicts, read_events, state_tensors, weights
 
@@ -110,7 +110,7 @@ def test_kill_9_then_resume_matches_uninterrupted(wav_folder, tmp_path):
     killed_at = ckpt.load_state(run)["step"]
     assert 2 <= killed_at < steps and killed_at % 2 == 0
     # the same command again resumes from the checkpoint and finishes
-    proc = run_cli(*cmd[2:])           # the same command (after `python cli.py`), in this process
+    proc = run_cli(*train_args(recipe_dir, run))      # the same command, in this process
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"resuming {run} from step {killed_at}" in proc.stderr
     assert not [p for p in run.iterdir() if p.name.endswith(ckpt.TEMP_SUFFIX)]
