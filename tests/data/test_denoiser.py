@@ -1,5 +1,6 @@
 """The supervised denoiser: noise mixed on the fly (data/mixing.py), a U-Net that hears the noisy input
-(cond_wave), its recipe checks, a tiny run trained and used through `load(run).denoise` and the CLI."""
+(cond_wave), its recipe checks.  A tiny run trained and used through `load(run).denoise` and the CLI is checked in
+tests/e2e/test_denoiser_e2e.py."""
 
 from __future__ import annotations
 
@@ -8,36 +9,12 @@ import pytest
 import soundfile as sf
 import torch
 
-import audiodiff
 from audiodiff.data import DatasetError
 from audiodiff.data.mixing import INPUT_RMS, NoiseMixer, change_speed, level_normalise, load_noise, rms
 from audiodiff.nets.unet1d import UNet1D
-from audiodiff.pipeline import DenoiserPipeline, WrongDomainError
 from audiodiff.recipe import RecipeError, recipe_from_dict
+from helpers.denoiser import TINY_COND_UNET, denoiser_recipe, noise_folder
 from helpers.recipes import SAMPLE_RATE, tiny_recipe_dict
-
-TINY_COND_UNET = {"type": "unet1d", "base_channels": 4, "channel_mults": [1, 2], "down_factors": [4],
-                  "blocks_per_level": 1, "attention_heads": 2}
-
-
-def _noise_folder(folder, count=3, n=900, rate=SAMPLE_RATE):
-    """Coloured (brown-ish) and hum-like noise files, as recordings would be."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(count):
-        white = rng.standard_normal(n + 37 * i)
-        wave = np.cumsum(white) if i % 2 == 0 else np.sin(2 * np.pi * 50 * np.arange(white.size) / rate) + 0.1 * white
-        wave = 0.3 * (wave - wave.mean()) / np.abs(wave - wave.mean()).max()
-        sf.write(str(folder / f"noise_{i}.wav"), wave.astype(np.float32), rate, subtype="PCM_16")
-    return folder
-
-
-def _denoiser_recipe(wav_folder, noise_root, **data):
-    raw = tiny_recipe_dict(wav_folder, model=TINY_COND_UNET, max_steps=3)
-    raw["data"].update(domain="denoiser", noise_root=str(noise_root), **data)
-    raw["diffusion"]["prediction"] = "v"
-    raw["sample"] = {"sampler": "ddim", "steps": 2}
-    return raw
 
 
 # ----------------------------------------------------------------- mixing
@@ -114,15 +91,15 @@ def test_conditioned_unet_hears_its_condition():
     (dict(snr_min=float("nan")), "snr_min"),
     (dict(speeds=[0.9, 3.0]), "speeds"),
 ])
-def test_bad_denoiser_recipes(wav_folder, tmp_path, change, words):
-    raw = _denoiser_recipe(wav_folder, tmp_path / "noise")
+def test_baddenoiser_recipes(wav_folder, tmp_path, change, words):
+    raw = denoiser_recipe(wav_folder, tmp_path / "noise")
     raw["data"].update(change)
     with pytest.raises(RecipeError, match=words):
         recipe_from_dict(raw)
 
 
 def test_denoiser_needs_the_conditioned_unet_and_noise_needs_the_denoiser(wav_folder, tmp_path):
-    raw = _denoiser_recipe(wav_folder, tmp_path / "noise")
+    raw = denoiser_recipe(wav_folder, tmp_path / "noise")
     raw["model"] = {"type": "diffwave", "residual_layers": 2, "residual_channels": 8, "dilation_cycle": 2}
     with pytest.raises(RecipeError, match="unet1d"):
         recipe_from_dict(raw)
@@ -132,58 +109,12 @@ def test_denoiser_needs_the_conditioned_unet_and_noise_needs_the_denoiser(wav_fo
         recipe_from_dict(plain)
 
 
-def test_noise_folder_with_a_silent_file_is_refused_naming_it(wav_folder, tmp_path):
-    noise = _noise_folder(tmp_path / "noise")
+def testnoise_folder_with_a_silent_file_is_refused_naming_it(wav_folder, tmp_path):
+    noise = noise_folder(tmp_path / "noise")
     sf.write(str(noise / "quiet.wav"), np.zeros(800, np.float32), SAMPLE_RATE)
-    recipe = recipe_from_dict(_denoiser_recipe(wav_folder, noise))
+    recipe = recipe_from_dict(denoiser_recipe(wav_folder, noise))
     with pytest.raises(DatasetError, match="quiet.wav.*silent"):
         load_noise(recipe.data, show_progress=False)
     (noise / "quiet.wav").unlink()
     (noise / "broken.wav").write_bytes(b"RIFF but not audio")     # unreadable: skipped and named, as clean data
     assert len(load_noise(recipe.data, show_progress=False)) == 3
-
-
-# ----------------------------------------------------------------- a tiny run, end to end
-@pytest.fixture(scope="module")
-def denoiser_run(tmp_path_factory):
-    from helpers.audio import write_tone_wavs
-
-    root = tmp_path_factory.mktemp("denoiser")
-    write_tone_wavs(root / "audio")
-    recipe = recipe_from_dict(_denoiser_recipe(root / "audio", _noise_folder(root / "noise")))
-    audiodiff.train(recipe, root / "run", device="cpu", show_progress=False)
-    return root / "run"
-
-
-@pytest.mark.slow
-def test_denoiser_run_denoises_any_length_and_rate(denoiser_run):
-    pipe = audiodiff.load(denoiser_run, device="cpu", precision="fp32")
-    assert isinstance(pipe, DenoiserPipeline)
-    noisy = np.random.default_rng(0).standard_normal(3000).astype(np.float32) * 0.1
-    out = pipe.denoise(noisy, seed=0)
-    assert isinstance(out, np.ndarray) and out.shape == noisy.shape and np.isfinite(out).all()
-    assert np.array_equal(out, pipe.denoise(noisy, seed=0))
-    loud = pipe.denoise(noisy * 5, seed=0)          # level-normalised: the gain comes back out
-    assert np.allclose(loud, np.clip(out * 5, -1, 1), atol=1e-4)
-    wide = pipe.denoise(torch.from_numpy(noisy[:900]).repeat(2, 1), sample_rate=48000, seed=0)
-    assert wide.shape == (2, 900)
-    with pytest.raises(ValueError, match="sigma"):
-        pipe.denoise(noisy, sigma=0.1)
-
-
-@pytest.mark.slow
-def test_denoiser_run_refuses_sample_and_cli_uses_it(denoiser_run, tmp_path, capsys):
-    from helpers.child_cli import run_main
-
-    pipe = audiodiff.load(denoiser_run, device="cpu")
-    with pytest.raises(WrongDomainError, match="pipe.denoise"):
-        pipe.sample(n=1)
-    noisy = tmp_path / "noisy.wav"
-    sf.write(str(noisy), (np.random.default_rng(1).standard_normal(2000) * 0.1).astype(np.float32), 16000)
-    out = tmp_path / "clean.wav"
-    assert run_main(["denoise", str(noisy), "--model", str(denoiser_run), "--out", str(out), "--no-progress"]) == 0
-    data, rate = sf.read(str(out))
-    assert rate == 16000 and data.shape == (2000,)
-    assert run_main(["sample", "--model", str(denoiser_run), "--n", "1", "--out", str(tmp_path / "w")]) == 1
-    err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("error:") and "denoise" in err

@@ -5,92 +5,25 @@ with crafted archives (refused members, a file member named like an existing fol
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
-import os
-import signal
 import tarfile
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 import audiodiff.data as data
 from audiodiff.data import DatasetError, build_dataset
-from audiodiff.fetch import CHUNK
 from audiodiff.recipe import RecipeError, recipe_from_dict
-from helpers.cli import last_line, run_cli
-from helpers.corpora import cfg, make_speechcommands, tar_of
-from helpers.processes import start_and_wait_for, train_cmd
-from helpers.recipes import tiny_recipe_dict, write_recipe
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    """Serves server.payload at any path.  server.cut: bytes sent per response before the connection is
-    closed (None: all); server.ranges: honour `Range: bytes=N-`; server.status: answer this error instead;
-    server.hold: an Event the response waits for after its `cut` bytes, the connection open (a stalled
-    transfer)."""
-
-    def do_GET(self):
-        srv = self.server
-        cut = srv.cut                                 # as it was when the request came in
-        srv.log.append((self.path, self.headers.get("Range")))
-        if srv.status:
-            self.send_error(srv.status)
-            return
-        body, start = srv.payload, 0
-        rng = self.headers.get("Range")
-        if rng and srv.ranges:
-            start = int(rng.split("=")[1].rstrip("-"))
-            if start >= len(body):
-                self.send_error(416)
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-        else:
-            self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
-        self.end_headers()
-        rest = body[start:]
-        self.wfile.write(rest if cut is None else rest[:cut])
-        if srv.hold is not None:
-            srv.hold.wait(60)
-        self.close_connection = True
-
-    def log_message(self, *args):
-        pass
+from helpers.corpora import cfg, make_speechcommands, plain_tar, tar_of
+from helpers.http_server import serving
+from helpers.recipes import tiny_recipe_dict
 
 
 @pytest.fixture
-def server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.payload, srv.cut, srv.ranges, srv.status, srv.log, srv.hold = b"", None, True, None, [], None
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
-    yield srv
-    if srv.hold is not None:
-        srv.hold.set()
-    srv.shutdown()
-    srv.server_close()
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-
-
-def plain_tar(folder: Path) -> tuple[bytes, int]:
-    """An uncompressed tar of folder and the offset just past its first few members (a member boundary)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for i, p in enumerate(sorted(folder.rglob("*"))):
-            tf.add(p, arcname=p.relative_to(folder).as_posix(), recursive=False)
-            if i == 3:
-                boundary = buf.tell()
-    return buf.getvalue(), boundary
+def server(monkeypatch):
+    """A local HTTP server (helpers/http_server.py), the proxy variables unset so that the downloads reach it."""
+    with serving(monkeypatch) as srv:
+        yield srv
 
 
 def sc(root: Path, url: str, **kw):
@@ -205,52 +138,6 @@ def test_recipe_sha256_must_be_hex(tmp_path):
     raw["data"].update(dataset="ljspeech", download=True, sha256="abc")
     with pytest.raises(RecipeError, match=r"\[data\] sha256 = 'abc': must be 64 hex digits"):
         recipe_from_dict(raw, source="r")
-
-
-@pytest.mark.slow
-def test_cli_truncated_download_is_one_line(server, tmp_path):
-    make_speechcommands(tmp_path / "src")
-    payload, boundary = plain_tar(tmp_path / "src")
-    server.payload, server.cut = payload, boundary
-    raw = tiny_recipe_dict(tmp_path / "sc")
-    raw["data"].update(dataset="speechcommands", download=True, url=f"{server.url}/sc09.tar")
-    recipe = write_recipe(tmp_path / "recipe", raw)
-    proc = run_cli("train", str(recipe), "--out", str(tmp_path / "run"), "--no-progress")
-    assert proc.returncode == 1
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"error: download of {server.url}/sc09.tar was cut short (") and "Traceback" not in proc.stderr
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("sent", [0, CHUNK], ids=["nothing-received", "one-chunk-received"])
-def test_ctrl_c_during_a_download_keeps_the_part_only_when_it_holds_bytes(server, tmp_path, sent):
-    """Ctrl-C to `audiodiff train` while its dataset downloads (the server stalls after `sent` bytes): a .part
-    holding bytes stays for the resume; an empty one (it used to stay, 0 bytes) is removed, and so is the run
-    folder the command had made."""
-    payload = bytes(range(256)) * (2 * CHUNK // 256)
-    server.payload, server.cut, server.hold = payload, sent, threading.Event()
-    raw = tiny_recipe_dict(tmp_path / "sc")
-    raw["data"].update(dataset="speechcommands", download=True, url=f"{server.url}/sc09.tar")
-    recipe, run = write_recipe(tmp_path / "recipe", raw), tmp_path / "run"
-    part = tmp_path / "sc" / "sc09.tar.part"
-    proc = start_and_wait_for(train_cmd(recipe, run), tmp_path / "train.log", "downloading ")
-    try:
-        deadline = time.monotonic() + 60
-        while not (part.is_file() and part.stat().st_size == sent):    # the child waits for the next bytes
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "train.log").read_text()
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=60) == 130
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    log = (tmp_path / "train.log").read_text()
-    assert last_line(log).startswith("interrupted by SIGINT") and "Traceback" not in log
-    if sent:
-        assert part.read_bytes() == payload[:sent]
-    else:
-        assert list((tmp_path / "sc").iterdir()) == []
-    assert not run.exists()
 
 
 # ----------------------------------------------------------------- crafted archives

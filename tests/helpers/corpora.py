@@ -1,5 +1,5 @@
 """Audio corpora on disk for data tests: WAV files, a [data] table, a Speech Commands tree in its real layout,
-a tar archive of a folder, and `load_folder` (a folder decoded by the library's own decode path)."""
+tar archives of a folder, and `load_folder` (a folder decoded by the library's own decode path)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,17 @@ def tar_of(folder: Path, mode: str = "w:gz", arc_prefix: str = ".") -> bytes:
         for p in sorted(folder.rglob("*")):
             tf.add(p, arcname=f"{arc_prefix}/{p.relative_to(folder).as_posix()}", recursive=False)
     return buf.getvalue()
+
+
+def plain_tar(folder: Path) -> tuple[bytes, int]:
+    """An uncompressed tar of folder and the offset just past its first few members (a member boundary)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for i, p in enumerate(sorted(folder.rglob("*"))):
+            tf.add(p, arcname=p.relative_to(folder).as_posix(), recursive=False)
+            if i == 3:
+                boundary = buf.tell()
+    return buf.getvalue(), boundary
 
 
 def load_folder(root: str | Path, sample_rate: int, show_progress: bool = True) -> list[Tensor]:

@@ -1,6 +1,24 @@
-"""Import graphs: the cycle finder the package's and the benchmarks' layout tests share."""
+"""Import graphs: the cycle finder the package's and the benchmarks' layout tests share, and the benchmarks' modules
+(tests/bench/test_bench_layout.py and its end-to-end half)."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+from helpers.recipes import REPO
+
+BENCHMARKS = REPO / "benchmarks"
+
+
+def benchmark_modules() -> dict[str, Path]:
+    """Dotted module name → file for every module under benchmarks/ (a package's name maps to its __init__.py)."""
+    out = {}
+    for path in sorted(BENCHMARKS.rglob("*.py")):
+        if "results" in path.relative_to(BENCHMARKS).parts:
+            continue
+        parts = ("benchmarks", *path.relative_to(BENCHMARKS).with_suffix("").parts)
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -18,6 +18,8 @@ TINY_DIFFWAVE = {"type": "diffwave", "residual_layers": 2, "residual_channels": 
 # A 1-D U-Net of a few thousand parameters, with dropout so that resume must restore the global RNG too.
 TINY_UNET = {"type": "unet1d", "base_channels": 4, "channel_mults": [1, 2], "down_factors": [4],
              "blocks_per_level": 1, "attention_heads": 2, "dropout": 0.1}
+# TINY_UNET without dropout, for the precision tests' bf16 / fp32 comparisons.
+QUICK_UNET = {**TINY_UNET, "dropout": 0.0}
 
 
 def _toml_value(v: Any) -> str:

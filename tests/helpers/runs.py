@@ -1,4 +1,5 @@
-"""A tiny run trained in-process; reading what a training run wrote (weights, training state, TensorBoard events) and comparing tensors."""
+"""Tiny runs trained in-process (unconditional, class-conditional); reading what a training run wrote (weights,
+training state, TensorBoard events) and comparing tensors."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from audiodiff import checkpoint as ckpt
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.training import Trainer
 from helpers.audio import write_tone_wavs
+from helpers.corpora import make_speechcommands
 from helpers.recipes import tiny_recipe_dict
 
 
@@ -50,4 +52,15 @@ def train_tiny_run(root: Path, **train) -> Path:
     ([train] overrides as keywords, e.g. max_steps=1)."""
     write_tone_wavs(root / "audio")
     Trainer(recipe_from_dict(tiny_recipe_dict(root / "audio", **train)), root / "run", show_progress=False).fit()
+    return root / "run"
+
+
+def train_labelled_run(root: Path) -> Path:
+    """root/run: a tiny class-conditional DiffWave (ten classes) trained 3 steps in this process on a generated Speech
+    Commands tree written to root/sc."""
+    make_speechcommands(root / "sc", rate=8000, n=300)
+    raw = tiny_recipe_dict(root / "sc", model={"type": "diffwave", "residual_layers": 2, "residual_channels": 8,
+                                               "dilation_cycle": 2, "num_classes": 10}, max_steps=3)
+    raw["data"].update(dataset="speechcommands")
+    Trainer(recipe_from_dict(raw), root / "run", show_progress=False).fit()
     return root / "run"

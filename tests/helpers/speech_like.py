@@ -4,11 +4,16 @@ Source-filter synthesis: a band-limited harmonic source (1/h amplitudes, −6 dB
 contour, through a cascade of three formant resonators per syllable (vowels /a i u e o/), with a syllable
 envelope (30 ms attack, 50 ms release), short pauses, and fricative-like noise bursts (3.5–7 kHz) before some
 syllables.  DNSMOS rates it as speech; PESQ and ESTOI find utterances in it.
+
+`voice` writes a folder of such utterances in the layout benchmarks/vocoder_real.py reads.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import soundfile as sf
 from scipy import signal
 
 RATE = 16000
@@ -55,3 +60,17 @@ def add_noise(clean: np.ndarray, snr_db: float, seed: int = 1) -> np.ndarray:
     noise = np.random.default_rng(seed).normal(size=clean.shape)
     noise *= np.sqrt(np.mean(clean.astype(np.float64) ** 2) / np.mean(noise ** 2) / 10 ** (snr_db / 10))
     return np.clip(clean + noise, -1, 1).astype(np.float32)
+
+
+def voice(root: Path, name: str, seed: int) -> Path:
+    """root/<name>/16000: two training and two held-out utterances, with build_speech.py's list files."""
+    folder = root / name / str(RATE)
+    (folder / "wavs").mkdir(parents=True)
+    names = []
+    for i in range(4):
+        sf.write(folder / "wavs" / f"u{i}.wav", speech_like(1.0 + 0.25 * i, RATE, seed=seed + i), RATE,
+                 subtype="PCM_16")
+        names.append(f"wavs/u{i}.wav")
+    (folder / "train_list.txt").write_text("\n".join(names[:2]) + "\n")
+    (folder / "test_list.txt").write_text("\n".join(names[2:]) + "\n")
+    return folder

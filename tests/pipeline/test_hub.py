@@ -17,6 +17,7 @@ import audiodiff
 from audiodiff import hub
 from audiodiff.model_check import ModelFileError
 from helpers.cli import main_captured
+from helpers.hub import offline_hf_cache
 
 pytest.importorskip("huggingface_hub")
 
@@ -34,13 +35,7 @@ def run(tiny_run: Path) -> Path:
 @pytest.fixture(autouse=True)
 def offline_cache(tmp_path, monkeypatch) -> Path:
     """An empty Hugging Face cache in tmp_path (HF_HUB_CACHE), downloads off, no endpoint that could answer."""
-    cache = tmp_path / "hf-cache"
-    cache.mkdir()
-    monkeypatch.delenv("HF_HOME", raising=False)
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    return cache
+    return offline_hf_cache(tmp_path, monkeypatch)
 
 
 def cache_commit(cache: Path, files: dict[str, bytes], commit: str, refs: tuple[str, ...] = ("main",),
@@ -220,16 +215,6 @@ def test_cli_hub_failures_are_one_line(ref, words, tmp_path, capsys, audiodiff_l
     for w in words:
         assert w in line, (w, line)
     assert not (tmp_path / "wavs").exists()
-
-
-@pytest.mark.slow
-def test_cli_subprocess_empty_cache_is_one_line(tmp_path, offline_cache):
-    """The real entry point in a fresh process (nothing of huggingface_hub imported beforehand)."""
-    from helpers.cli import assert_one_line_error, run_cli
-
-    proc = run_cli("sample", "--model", "hf://org/name@v1", "--n", "1", "--out", str(tmp_path / "wavs"),
-                   "--device", "cpu", "--no-progress", process=True)
-    assert_one_line_error(proc, "hf://org/name@v1", "not in the Hugging Face cache", "HF_HUB_OFFLINE=1")
 
 
 # ----------------------------------------------------------------- push_to_hub

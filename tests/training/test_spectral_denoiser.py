@@ -12,8 +12,8 @@ from audiodiff.nets import SpectralMasker, build_network, network_objective
 from audiodiff.recipe import RecipeError, recipe_from_dict
 from audiodiff.training import Trainer
 from audiodiff.training.objectives import DiffusionObjective, Objective, SpectralRegression, objective_for
+from helpers.denoiser import noise_folder
 from helpers.recipes import SAMPLE_RATE, tiny_recipe_dict
-from test_denoiser import _noise_folder
 
 TINY_MASKER = {"type": "spectral_mask", "n_fft": 64, "hop_length": 16, "channels": 16, "hidden": 32, "layers": 2,
                "stacks": 1}
@@ -122,7 +122,7 @@ def masker_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("masker")
     write_tone_wavs(root / "audio", count=4, length=2000)
-    raw = _masker_recipe(root / "audio", _noise_folder(root / "noise"), max_steps=60, learning_rate=1e-2,
+    raw = _masker_recipe(root / "audio", noise_folder(root / "noise"), max_steps=60, learning_rate=1e-2,
                          checkpoint_every=1000, batch_size=4)
     raw["data"]["white_share"] = 1.0
     audiodiff.train(recipe_from_dict(raw), root / "run", device="cpu", show_progress=False)
