@@ -5,6 +5,7 @@
     mel         normalised log-mel [B, n_mels, F]     labels, when given
     vocoder     wave [B, 1, F·hop]                    mel = normalised log-mel [B, n_mels, F]; labels
     denoiser    clean wave [B, 1, L] (level-scaled)   cond_wave = the noisy mix [B, 1, L] (data/mixing.py)
+    bandwidth   wide wave [B, 1, L] (level-scaled)    cond_wave = its narrow-band version [B, 1, L] (data/band.py)
 
 F = L // hop_length (see audiodiff/features.py).  Each domain is one object (Waveform, Mel, Vocoder in DOMAIN_OBJECTS)
 owning what differs by domain: the batch preparation, the recipe checks, the config entry and the preview; the
@@ -30,7 +31,8 @@ from .options import RecipeError
 
 log = logging.getLogger("audiodiff")
 
-# A denoiser's pairing: clean clips [B, 1, L] → (clean, noisy) at the network's input level (data/mixing.py)
+# A supervised run's pairing: clean clips [B, 1, L] → (clean, degraded) at the network's input level
+# (data/mixing.py, data/band.py)
 Mix = Callable[[Tensor], tuple[Tensor, Tensor]]
 
 class Domain:
@@ -39,6 +41,17 @@ class Domain:
     name: ClassVar[str] = ""
     uses_features: ClassVar[bool] = True   # mel settings + statistics in config.json's "features"
     generates: ClassVar[bool] = True       # makes free-running samples from noise (a vocoder needs a mel)
+    supervised: ClassVar[bool] = False     # learns from (degraded, clean) pairs that `pairing` makes
+
+    def config_entries(self, recipe: Any) -> dict[str, Any]:
+        """config.json entries of this domain besides "domain" and "features" (what its pipeline reads)."""
+        return {}
+
+    def pairing(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable | None:
+        """A supervised domain's pairing of a clean batch with its degraded version, built from the recipe's
+        [data] (a DataConfig): called as pairing(clean [B, 1, L], generator) → (clean, degraded).  None for the
+        others."""
+        return None
 
     def batch(self, features: MelFeatures, wave: Tensor, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """Mono clips wave [B, 1, L] → (x0, conditioning without labels), computed without gradient.  mix: the
@@ -156,10 +169,17 @@ class Denoiser(Domain):
     name = "denoiser"
     uses_features = False
     generates = False
+    supervised = True
+    task = "denoise"          # the pipeline method that uses the run
+
+    def pairing(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable:
+        from .data import mixer_for
+
+        return mixer_for(data, seed, show_progress)
 
     def batch(self, features: MelFeatures | None, wave: Tensor, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         if mix is None:
-            raise ValueError("a denoiser batch needs its noise mixer ([data] noise_root)")
+            raise ValueError(f"a {self.name} batch needs its pairing (Domain.pairing)")
         clean, noisy = mix(wave)
         return clean, {"cond_wave": noisy}
 
@@ -168,15 +188,17 @@ class Denoiser(Domain):
         if kind == "spectral_mask":   # one call, no diffusion: it takes the noisy wave as its only input
             return
         if kind != "unet1d":
-            raise RecipeError(f"{source}: [data] domain = \"denoiser\" needs a network that hears the noisy waveform: "
-                              f"[model] type = \"unet1d\" (a conditional diffusion model: cond_channels) or "
-                              f"\"spectral_mask\" (a one-call predictive one), not {kind!r}")
+            raise RecipeError(f"{source}: [data] domain = \"{self.name}\" needs a network that hears the "
+                              f"{self.heard} waveform: [model] type = \"unet1d\" (a conditional diffusion model: "
+                              f"cond_channels) or \"spectral_mask\" (a one-call predictive one), not {kind!r}")
         _one_channel(recipe, source)
         if recipe.model.get("in_channels", 1) != 1:
-            raise RecipeError(f"{source}: [model] in_channels must be 1 for a waveform denoiser")
+            raise RecipeError(f"{source}: [model] in_channels must be 1 for a waveform {self.name}")
         if recipe.model.setdefault("cond_channels", 1) != 1:
-            raise RecipeError(f"{source}: [model] cond_channels must be 1 for a waveform denoiser (the noisy mono "
-                              f"input); leave it out")
+            raise RecipeError(f"{source}: [model] cond_channels must be 1 for a waveform {self.name} (the "
+                              f"{self.heard} mono input); leave it out")
+
+    heard = "noisy"   # what the network hears, in messages
 
     def preview(self, pipe: Any, n: int, clips: Sequence[Tensor] | None, seed: int = 0) -> Tensor:
         """A denoiser run denoises the first n training clips with white noise added at 5 dB SNR."""
@@ -188,7 +210,45 @@ class Denoiser(Domain):
         return pipe.denoise(clean + noise, seed=seed)
 
 
-DOMAIN_OBJECTS: dict[str, Domain] = {d.name: d for d in (Waveform(), Mel(), Vocoder(), Denoiser())}
+class Bandwidth(Denoiser):
+    """x0 = the wide-band clip, conditioned on its narrow-band version (keyword cond_wave, data/band.py), both at
+    the denoiser's input level: bandwidth extension learned from pairs.  A spectral_mask network must fold
+    (`[model] fold = true`): a mask alone cannot add the band its input lacks."""
+
+    name = "bandwidth"
+    task = "upsample"
+    heard = "narrow-band"
+
+    def config_entries(self, recipe: Any) -> dict[str, Any]:
+        return {"narrow_rate": int(recipe.data.narrow_rate)}
+
+    def pairing(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable:
+        from .data import band_limiter_for
+
+        return band_limiter_for(data)
+
+    def check_recipe(self, recipe: Any, source: str) -> None:
+        if recipe.model["type"] == "spectral_mask":
+            if not recipe.model.setdefault("fold", True):
+                raise RecipeError(f"{source}: [model] fold = false: a spectral mask cannot add the band its input "
+                                  f"lacks; leave fold out (it defaults to true for [data] domain = \"bandwidth\")")
+            if 2 * recipe.data.narrow_rate != recipe.data.sample_rate:
+                raise RecipeError(f"{source}: [model] fold mirrors the band below a quarter of the rate into the "
+                                  f"band above it, so [data] narrow_rate ({recipe.data.narrow_rate}) must be half "
+                                  f"of sample_rate ({recipe.data.sample_rate})")
+        super().check_recipe(recipe, source)
+
+    def preview(self, pipe: Any, n: int, clips: Sequence[Tensor] | None, seed: int = 0) -> Tensor:
+        """A bandwidth run extends the first n training clips made narrow at its narrow rate."""
+        from .audio import resample
+
+        if clips is None or not len(clips):
+            raise ValueError("a bandwidth preview needs training clips")
+        wide = torch.cat([clips[i].reshape(1, -1) for i in range(min(n, len(clips)))])
+        return pipe.upsample(resample(wide, pipe.sample_rate, pipe.narrow_rate), pipe.narrow_rate, seed=seed)
+
+
+DOMAIN_OBJECTS: dict[str, Domain] = {d.name: d for d in (Waveform(), Mel(), Vocoder(), Denoiser(), Bandwidth())}
 DOMAINS = tuple(DOMAIN_OBJECTS)   # the names: [data] domain's choices
 
 
@@ -204,8 +264,8 @@ def prepare_batch(domain: str, features: MelFeatures | None, wave: Tensor,
     """A batch of clips wave [B, 1, L] (and optional class labels [B]) → (x0, cond) for the loss.
 
     waveform: x0 = wave.  mel: x0 = features.encode(wave) [B, n_mels, L // hop].  vocoder: x0 = wave
-    cropped to (L // hop)·hop samples, cond["mel"] = features.encode(wave) of the same samples.  denoiser:
-    (x0, cond["cond_wave"]) = mix(wave), the clean clips and their noisy mixes.
+    cropped to (L // hop)·hop samples, cond["mel"] = features.encode(wave) of the same samples.  denoiser /
+    bandwidth: (x0, cond["cond_wave"]) = mix(wave), the clean clips and their noisy mixes / narrow versions.
     Labels, when given, go into cond["labels"].  Mels are computed without gradient, on wave's device.
     """
     kind = get_domain(domain)
@@ -239,13 +299,15 @@ def chunk_cond(cond: dict[str, Tensor], chunks: int) -> list[dict[str, Tensor]]:
 
 # ----------------------------------------------------------------- run configuration
 def domain_config(recipe: Any) -> dict[str, Any]:
-    """config.json's "domain" and, for mel / vocoder runs, "features" (settings; stats filled by fit_features)."""
+    """config.json's "domain", the domain's own entries (a bandwidth run's "narrow_rate") and, for mel / vocoder
+    runs, "features" (settings; stats filled by fit_features)."""
     domain = recipe.data.domain
+    entries = {"domain": domain, **get_domain(domain).config_entries(recipe)}
     if not get_domain(domain).uses_features:
-        return {"domain": domain}
+        return entries
     features = MelFeatures.from_recipe(recipe).to_config()
     features["stats_clips"] = int(recipe.features.stats_clips)
-    return {"domain": domain, "features": features}
+    return {**entries, "features": features}
 
 
 def features_from_config(config: dict[str, Any]) -> MelFeatures | None:

@@ -43,6 +43,8 @@ USAGE = {
                 "wav = pipe.resynthesize(speech, sample_rate=rate)"),
     "denoiser": ("audiodiff denoise NOISY.wav --model {ref} --out CLEAN.wav",
                  "clean = pipe.denoise(noisy, sample_rate=rate)"),
+    "bandwidth": ("audiodiff upsample NARROW.wav --model {ref} --out WIDE.wav",
+                  "wide = pipe.upsample(narrow, from_rate=8000)"),
 }
 
 

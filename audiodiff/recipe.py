@@ -117,9 +117,10 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
     if recipe.sample.label and not recipe.model.get("num_classes"):
         raise RecipeError(f"{source}: [sample] label = {recipe.sample.label!r} needs a class-conditional model "
                           f"([model] num_classes); leave it out to sample unconditionally")
-    if network_objective(recipe.model) == "regression" and recipe.data.domain != "denoiser":
-        raise RecipeError(f"{source}: [model] type = {recipe.model['type']!r} maps a noisy recording to a clean one "
-                          f"in one call: it trains on (noisy, clean) pairs, [data] domain = \"denoiser\"")
+    if network_objective(recipe.model) == "regression" and not get_domain(recipe.data.domain).supervised:
+        raise RecipeError(f"{source}: [model] type = {recipe.model['type']!r} maps a degraded recording to a clean "
+                          f"one in one call: it trains on (degraded, clean) pairs, [data] domain = \"denoiser\" "
+                          f"or \"bandwidth\"")
     get_domain(recipe.data.domain).check_recipe(recipe, source)   # [features] and the mel keys of [model]
     _warn_bottleneck(recipe, source)
 

@@ -2,7 +2,7 @@
 the same prompts.
 
     python -m benchmarks.telephone_bwe                                   # sinc on every held-out prompt
-    python -m benchmarks.telephone_bwe --model runs/speech16k --out bwe-wavs/   # + a run's upsample, WAVs to hear
+    python -m benchmarks.telephone_bwe --model runs/telephone-bwe --out bwe-wavs/   # + a run's upsample, WAVs to hear
     python -m benchmarks.telephone_bwe --n 3                              # smoke run
 
 Input: --narrow (default data/real/speech/allison-en-8k/8000, 8 kHz files) and --wide (default
@@ -15,8 +15,9 @@ output is compared with the reference over their common length after that.
 
 Rows: sinc (torchaudio.functional.resample 8 kHz → 16 kHz at its defaults, Hann-windowed sinc, width 6, rolloff 0.99:
 what a user does first; it adds nothing above 4 kHz, so "silence above 4 kHz" is the same row) and one per --model
-RUN (an audiodiff waveform run at 16 kHz: `audiodiff.load(RUN).upsample(audio, from_rate=8000, steps=--steps,
-seed=--seed)`).
+RUN (an audiodiff run at 16 kHz that upsamples: a bandwidth run, recipes/telephone-bwe, which answers in one call,
+or a waveform run through the training-free path; `audiodiff.load(RUN).upsample(audio, from_rate=8000,
+steps=--steps, seed=--seed)`).
 
 Columns, per prompt, then the mean ± 95 % Student-t half-width over prompts (audiodiff.eval.metrics.mean_ci):
   LSD 0-8k   log-spectral distance (dB; audiodiff/eval/spectra.lsd: 512-sample Hann frames, hop 128, power in dB
@@ -115,7 +116,8 @@ def sinc(narrow: np.ndarray) -> torch.Tensor:
 
 
 def model_rows(runs: list[Path], steps: int | None, seed: int, taken: set[str]) -> list[Row]:
-    """One row per waveform run at 16 kHz, named after its folder (suffixed -2, -3 … when taken)."""
+    """One row per 16 kHz run that upsamples (bandwidth or waveform), named after its folder (suffixed -2, -3 …
+    when taken)."""
     import audiodiff
 
     rows = []
@@ -126,10 +128,10 @@ def model_rows(runs: list[Path], steps: int | None, seed: int, taken: set[str]) 
             raise InputError(f"--model {run}: {exc}") from None
         if not hasattr(pipe, "upsample"):
             raise InputError(f"--model {run}: a {getattr(pipe, 'domain', 'non-waveform')} run cannot upsample "
-                             f"(a waveform run can)")
+                             f"(a bandwidth or waveform run can)")
         if pipe.sample_rate != WIDE_RATE:
             raise InputError(f"--model {run}: works at {pipe.sample_rate} Hz; this benchmark needs a {WIDE_RATE} Hz "
-                             f"waveform run")
+                             f"run")
         name, k = Path(run).name or "model", 1
         while (name if k == 1 else f"{name}-{k}") in taken:
             k += 1
@@ -211,7 +213,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--n", type=int, help="the first N listed prompts (default all)")
     ap.add_argument("--delay", type=int, default=22, help="samples dropped from each 16 kHz reference's start "
                                                           "(default 22: G.722's delay)")
-    ap.add_argument("--model", type=Path, action="append", default=[], help="a 16 kHz waveform run (repeatable)")
+    ap.add_argument("--model", type=Path, action="append", default=[], help="a 16 kHz bandwidth or waveform run (repeatable)")
     ap.add_argument("--steps", type=int, help="sampling steps for --model (default: the run's own)")
     ap.add_argument("--seed", type=int, default=0, help="--model's sampling seed (default 0)")
     ap.add_argument("--out", type=Path, help="write each row's 16 kHz outputs here, <out>/<row>/<id>.wav")

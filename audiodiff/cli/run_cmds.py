@@ -44,7 +44,6 @@ def train(
     if is_classifier_config(r.model):
         typer.echo(f"classifier ready in {run_dir}; score samples with: audiodiff eval SAMPLES --classifier {run_dir}")
         return
-    use = {"denoiser": f"denoise with: audiodiff denoise NOISY.wav --model {run_dir} --out CLEAN.wav",
-           "vocoder": f"vocode with: audiodiff vocode MEL.npy|IN.wav --model {run_dir} --out OUT.wav"}
-    typer.echo(f"model ready in {run_dir}; " + use.get(r.data.domain, f"generate with: audiodiff sample --model "
-                                                                      f"{run_dir} --n 16 --out wavs/"))
+    from ..hub import USAGE
+
+    typer.echo(f"model ready in {run_dir}; use it with: {USAGE[r.data.domain][0].format(ref=run_dir)}")

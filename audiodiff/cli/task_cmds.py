@@ -1,4 +1,5 @@
-"""`denoise`, `inpaint` and `upsample`: the training-free tasks on a recording."""
+"""`denoise`, `inpaint` and `upsample`: the tasks on a recording, training-free with a waveform run, or with a run
+trained for the task (a supervised denoiser, a bandwidth-extension run)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from ..pipeline.bandwidth import HIGH_BAND_GAIN
 from ..sampling import samplers_where
 from ..tasks import TASK_SAMPLERS
 from .common import (Device, Force, Model, Precision, Progress, Seed, Window, app, check_out_file, fail,
@@ -108,21 +110,31 @@ def upsample(
     audio: Path = typer.Argument(..., help="Band-limited recording at a rate below the model's."),
     out: Path = typer.Option(..., "--out", help="Output WAV at the model's rate."),
     model: Model = None,
-    steps: Optional[int] = typer.Option(None, "--steps", min=1),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Reverse steps (not for a one-call "
+                                        "bandwidth run such as recipes/telephone-bwe)."),
+    high_band_gain: Optional[float] = typer.Option(None, "--high-band-gain", min=0.0, max=2.0, help="A bandwidth "
+                                                   f"run: gain on the band it adds (default {HIGH_BAND_GAIN}: too "
+                                                   "much of an uncertain band is worse than too little; 1 = as "
+                                                   "estimated)."),
     seed: Seed = None,
     device: Device = "auto",
     window: Window = None,
     progress: Progress = True,
     force: Force = False,
 ) -> None:
-    """Bandwidth extension: keep the recording's band and generate the missing high band."""
+    """Bandwidth extension: keep the recording's band and add the missing high band, with a bandwidth run
+    (recipes/telephone-bwe: 8 kHz telephone speech to 16 kHz) or training-free with a waveform run."""
     from ..audio import save_wav
+    from ..pipeline import BandwidthPipeline
 
     check_out_file(out, force)
     wave, rate = read_input(audio)
     pipe = load_pipeline(model, device)
     if rate >= pipe.sample_rate:
         fail(f"{audio} is at {rate} Hz, not below the model's {pipe.sample_rate} Hz: nothing to extend")
-    wide = pipe.upsample(wave, rate, steps=steps, seed=seed, window=window, progress=progress)
+    gain = {} if high_band_gain is None else {"high_band_gain": high_band_gain}
+    if gain and not isinstance(pipe, BandwidthPipeline):
+        fail(f"--high-band-gain is for a bandwidth run (recipes/telephone-bwe); {model} is a {pipe.domain} run")
+    wide = pipe.upsample(wave, rate, steps=steps, seed=seed, window=window, progress=progress, **gain)
     save_wav(out, wide, pipe.sample_rate)
     typer.echo(f"wrote {out} ({rate} Hz → {pipe.sample_rate} Hz)")

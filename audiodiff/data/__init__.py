@@ -8,9 +8,11 @@
     batches.py   EpochBatchSampler: seeded, resumable batch order
     notes.py     the quickstart's generated plucked notes
     mixing.py    a supervised denoiser's pairs: noise mixed into clean clips on the fly (NoiseMixer, mixer_for)
+    band.py      bandwidth extension's pairs: clean clips made narrow on the fly (BandLimiter, band_limiter_for)
     data_config.py the recipe's [data] table (DataConfig) and its cross-key checks
 """
 
+from .band import BandLimiter, band_limiter_for, narrow_band
 from .batches import EpochBatchSampler
 from .cache import CACHE_VERSION, CachedWaves, cache_key, prepare_clips
 from .data_config import DataConfig, check_data
@@ -26,7 +28,7 @@ from .mixing import INPUT_RMS, NoiseMixer, level_normalise, load_noise, mixer_fo
 from .notes import QUICKSTART_NOTES, generate_notes
 
 __all__ = [
-    "ARCHIVE_SHA256", "CACHE_DIRNAME", "CACHE_VERSION", "CORPORA", "DATA_EXTENSIONS", "DOWNLOAD_ATTEMPTS",
+    "ARCHIVE_SHA256", "BandLimiter", "band_limiter_for", "narrow_band", "CACHE_DIRNAME", "CACHE_VERSION", "CORPORA", "DATA_EXTENSIONS", "DOWNLOAD_ATTEMPTS",
     "DOWNLOAD_DATASETS", "GTZAN_GENRES", "GTZAN_ORIGINAL_URL", "INPUT_RMS", "LJSPEECH_URL", "QUICKSTART_NOTES", "SC09_WORDS",
     "SPEECHCOMMANDS_URL", "SPLITS", "SPLIT_DATASETS", "LIST_DATASETS", "list_classes", "split_list", "CachedWaves", "ClipDataset", "Corpus", "DataConfig",
     "DatasetError", "EpochBatchSampler", "NoiseMixer", "Source", "SourceList", "build_dataset", "cache_key", "check_data",

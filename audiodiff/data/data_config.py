@@ -44,7 +44,8 @@ class DataConfig:
     num_clips: int = option(512, lo=1)
     domain: str = option("waveform", choices=DOMAINS,
                          help="what the model generates: waveforms, mel spectrograms ([features]), waveforms "
-                              "from a mel (a vocoder), or clean waveforms from noisy ones (a supervised denoiser)")
+                              "from a mel (a vocoder), clean waveforms from noisy ones (a supervised denoiser), or "
+                              "wide-band waveforms from narrow-band ones (bandwidth extension)")
     # domain = "denoiser": the clean clips above are mixed on the fly with these noise recordings (data/mixing.py)
     noise_root: str = option("", help="denoiser: folder of noise recordings (recursive), mixed into the clean clips")
     noise_file_list: str = option("", help="denoiser: a text file of noise paths relative to noise_root")
@@ -54,6 +55,12 @@ class DataConfig:
     speeds: list = option([], help="denoiser: each clean clip is played at a speed drawn from this list (pitch and "
                                    "tempo together: more voices from the same speakers), e.g. [0.9, 1.0, 1.1]; "
                                    "[] = as recorded")
+    # domain = "bandwidth": the clean clips above are made narrow on the fly (data/band.py)
+    narrow_rate: int = option(8000, lo=1000, hi=384000, help="bandwidth: the rate of the narrow-band recordings "
+                                                             "the run extends (8000: telephone speech)")
+    highpass_max: float = option(300.0, lo=0, hi=20000, help="bandwidth: training inputs are high-passed at a "
+                                                            "cutoff drawn in [0, highpass_max] Hz (telephone "
+                                                            "channels cut below 300 Hz)")
 
 
 def check_data(data: DataConfig) -> None:
@@ -104,3 +111,10 @@ def check_data(data: DataConfig) -> None:
     elif data.noise_root or data.noise_file_list or data.speeds:
         raise ValueError("[data] noise_root / noise_file_list / speeds are for domain = \"denoiser\" (a supervised "
                          "denoiser)")
+    if data.domain == "bandwidth":
+        if not data.narrow_rate < data.sample_rate:
+            raise ValueError(f"[data] narrow_rate = {data.narrow_rate} must be below sample_rate = "
+                             f"{data.sample_rate}: the run extends narrow recordings to sample_rate")
+        if not data.highpass_max < data.narrow_rate / 2:
+            raise ValueError(f"[data] highpass_max = {data.highpass_max} Hz must be below half of narrow_rate "
+                             f"({data.narrow_rate / 2:g} Hz)")

@@ -7,6 +7,12 @@
         ──1×1 conv to F, sigmoid──► mask M ∈ (0, 1) [B, F, T]
         ──inverse STFT of M · X (the noisy phase kept)──► clean estimate [B, 1, L]
 
+With `fold = true` (bandwidth extension) it also hears the input's spectrum mirrored about a quarter of the rate
+(the input times (−1)^n: the band below fs/4 copied, mirrored, into the band above it, the classical "spectral
+folding" excitation) and learns a second gain for that copy, so the output is M · X + G · X_folded: the band the
+narrow input lacks is the input's own fine structure (onsets, voicing, fricative noise) shaped by a learned
+envelope.  The mask alone could not add a band that is empty in X.
+
 It answers in one call (no diffusion chain): `objective = "regression"` tells the trainer to fit its output to
 the clean speech with a spectral loss (training/objectives.py).  Why a mask on the spectrum: a mask is bounded,
 so the network cannot invent loud errors, and noise that is stationary within a bin is removed by a gain the
@@ -47,24 +53,25 @@ class SpectralMasker(nn.Module):
 
     n_fft / hop_length: the STFT (512 / 128 at 16 kHz: 32 ms frames, 8 ms hop); channels: the width between
     blocks; hidden: the width inside each block; layers: blocks per stack (dilations 1 … 2^(layers−1));
-    stacks: repeats of the dilation cycle; kernel_size: odd, of the depthwise frame convolution."""
+    stacks: repeats of the dilation cycle; kernel_size: odd, of the depthwise frame convolution; fold: also
+    shape the input's spectrum mirrored about fs/4 (bandwidth extension from half the rate)."""
 
     objective = "regression"
 
     def __init__(self, n_fft: Count = 512, hop_length: Count = 128, channels: Count = 128, hidden: Count = 384,
-                 layers: Count = 8, stacks: Count = 2, kernel_size: Count = 3):
+                 layers: Count = 8, stacks: Count = 2, kernel_size: Count = 3, fold: bool = False):
         super().__init__()
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd (the frame convolution is centred), got {kernel_size}")
         if hop_length > n_fft:
             raise ValueError(f"hop_length {hop_length} must not exceed n_fft {n_fft}")
-        self.n_fft, self.hop_length = int(n_fft), int(hop_length)
+        self.n_fft, self.hop_length, self.fold = int(n_fft), int(hop_length), bool(fold)
         bins = self.n_fft // 2 + 1
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
         self.encode = nn.Conv1d(bins, channels, 1)
         self.blocks = nn.Sequential(*(FrameBlock(channels, hidden, kernel_size, 2 ** i)
                                       for _ in range(stacks) for i in range(layers)))
-        self.decode = nn.Conv1d(channels, bins, 1)
+        self.decode = nn.Conv1d(channels, bins * (2 if self.fold else 1), 1)
 
     def stft(self, wave: Tensor) -> Tensor:
         """wave [B, L] float32 → complex spectrum [B, F, T] (centred frames, zero-padded ends)."""
@@ -76,10 +83,17 @@ class SpectralMasker(nn.Module):
         return torch.istft(spec, self.n_fft, self.hop_length, window=self.window.float(), center=True, length=length)
 
     def mask(self, spec: Tensor) -> Tensor:
-        """The gain in (0, 1) for every bin and frame of spec [B, F, T]."""
+        """The gains in (0, 1) for every bin and frame of spec [B, F, T]: [B, F, T], or [B, 2F, T] with fold (the
+        gains of spec, then of its folded copy)."""
         features = spec.abs().clamp_min(1e-8).pow(COMPRESSION)
         h = self.blocks(self.encode(features.to(self.encode.weight.dtype)))
         return torch.sigmoid(self.decode(h)).float()
+
+    @staticmethod
+    def folded(wave: Tensor) -> Tensor:
+        """wave [B, L] times (−1)^n: its spectrum mirrored about a quarter of the sample rate (f → fs/2 − f)."""
+        sign = 1 - 2 * (torch.arange(wave.shape[-1], device=wave.device) % 2)
+        return wave * sign.to(wave.dtype)
 
     def forward(self, noisy: Tensor) -> Tensor:
         """noisy [B, 1, L] (or [B, L]) → clean estimate [B, 1, L], float32 whatever the autocast."""
@@ -89,7 +103,12 @@ class SpectralMasker(nn.Module):
         wave = F.pad(wave, (0, pad))
         with torch.autocast(wave.device.type, enabled=False):
             spec = self.stft(wave)
+            mirror = self.stft(self.folded(wave)) if self.fold else None
         m = self.mask(spec)
         with torch.autocast(wave.device.type, enabled=False):
-            out = self.istft(m * spec, wave.shape[-1])
+            if mirror is None:
+                out = self.istft(m * spec, wave.shape[-1])
+            else:
+                bins = spec.shape[1]
+                out = self.istft(m[:, :bins] * spec + m[:, bins:] * mirror, wave.shape[-1])
         return out[:, None, :length]

@@ -6,15 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-from torch import Tensor
-
-from ..data import level_normalise
-from ..nets import network_objective
-from .base import Pipeline
+from .supervised import SupervisedPipeline
 
 
-class DenoiserPipeline(Pipeline, domain="denoiser"):
+class DenoiserPipeline(SupervisedPipeline, domain="denoiser"):
     """denoise(noisy) → clean, at any length (cross-faded windows), with few network calls (the run's [sample]; one
     for a predictive network)."""
 
@@ -36,24 +31,8 @@ class DenoiserPipeline(Pipeline, domain="denoiser"):
         if sigma is not None:
             raise ValueError("sigma is for the training-free denoiser of a waveform run; a supervised denoiser "
                              "hears the noise itself: leave sigma out")
-        predictive = network_objective(self.config["model"]) == "regression"
-        if predictive and (steps is not None or sampler is not None or options):
-            given = ", ".join([k for k, v in (("steps", steps), ("sampler", sampler)) if v is not None] + list(options))
-            raise ValueError(f"this denoiser answers in one network call (no sampler): leave out {given}")
+        self._refuse_sampler_options(steps, sampler, options)
         batch, restore = self._to_model_rate(noisy, sample_rate)
-        if not torch.isfinite(batch).all():
-            raise ValueError("the noisy audio holds NaN or infinite samples")
-        g = self._generator(seed)
-
-        def one(sl: slice) -> Tensor:
-            heard, gain = level_normalise(batch[..., sl])
-            if predictive:
-                with torch.no_grad():
-                    return self.sampling_network()(heard).float() / gain
-            clean = self._generate(heard.shape[0], 1, heard.shape[-1], steps=steps, sampler=sampler, generator=g,
-                                   cond={"cond_wave": heard}, **options)
-            return clean.float() / gain
-
-        out = self._windows(one, tuple(batch.shape), window, progress, "denoise")
+        out = self._restore(batch, steps, sampler, seed, window, progress, "denoise", options)
         result = restore(out)
         return (result, None) if return_sigma else result

@@ -119,6 +119,13 @@ class SpectralRegression(Objective):
         self.n_fft, self.hop_length = n_fft, hop_length
         self.compression, self.complex_weight = compression, complex_weight
 
+    @classmethod
+    def for_network(cls, model_cfg: dict[str, Any]) -> "SpectralRegression":
+        """The loss for a [model] table's network.  A folding network (bandwidth extension) builds the added band
+        from a mirrored copy of the input, whose phase carries no information about the true one: the complex
+        term would only pull that band's level down (to about −10 dB), so it is fitted on magnitudes alone."""
+        return cls(complex_weight=0.0 if model_cfg.get("fold") else 0.3)
+
     def compressed(self, wave: Tensor) -> Tensor:
         """wave [b, 1, L] → |S|^c·e^{jφ} [b, F, T] (complex, float32)."""
         window = torch.hann_window(self.n_fft, device=wave.device)
@@ -137,7 +144,8 @@ class SpectralRegression(Objective):
 
     def loss_terms(self, model: nn.Module, x0: Tensor, drawn: dict[str, Tensor], cond: dict[str, Tensor]) -> Tensor:
         if "cond_wave" not in cond:
-            raise ValueError("a regression network learns from (noisy, clean) pairs: [data] domain = \"denoiser\"")
+            raise ValueError("a regression network learns from (degraded, clean) pairs: [data] domain = \"denoiser\" "
+                             "or \"bandwidth\"")
         return self.spectral_loss(model(cond["cond_wave"]), x0)
 
 
@@ -146,7 +154,7 @@ def objective_for(model_cfg: dict[str, Any], diffusion: GaussianDiffusion, data_
     sample rate, which a classifier's [model] sample_rate follows (set into model_cfg when absent)."""
     kind = network_objective(model_cfg)
     if kind == "regression":
-        return SpectralRegression()
+        return SpectralRegression.for_network(model_cfg)
     if kind == "classification":
         from .classification import Classification
 

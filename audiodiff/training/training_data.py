@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils.data import DataLoader
 
-from ..data import EpochBatchSampler, build_dataset, mixer_for
-from ..domains import fit_features, prepare_batch, split_item
+from ..data import EpochBatchSampler, build_dataset
+from ..domains import fit_features, get_domain, prepare_batch, split_item
 from ..install import cores_available
 from .distributed import in_turns, rank_seed
 from .errors import TrainingError
@@ -24,7 +24,7 @@ log = logging.getLogger("audiodiff")
 
 class TrainingData:
     """A run's data on one process: built by `prepare`, then `loader(step)` and `next_batch` per step.  Holds the
-    dataset, the features fitted to it (mel / vocoder runs) and the noise mixer (denoiser runs); writes the class
+    dataset, the features fitted to it (mel / vocoder runs) and the pairing of clean clips with degraded ones (denoiser and bandwidth runs); writes the class
     names and features into the run's `config`.
 
     labels_are_targets: a classifier's labels (required, as many classes as the network's `num_classes`, never
@@ -46,8 +46,9 @@ class TrainingData:
                                                  show_progress=self.show_progress), self.rank, self.local_rank, self.world_size, self.device)
         self._check_labels(dataset)
         self.features = fit_features(self.config, dataset.clips, run_dir, seed=self.cfg.seed)
-        if self.config["domain"] == "denoiser":
-            self.mixer = in_turns(lambda: mixer_for(self.recipe.data, self.cfg.seed, self.show_progress),
+        domain = get_domain(self.config["domain"])
+        if domain.supervised:
+            self.mixer = in_turns(lambda: domain.pairing(self.recipe.data, self.cfg.seed, self.show_progress),
                                   self.rank, self.local_rank, self.world_size, self.device)
         self.dataset = dataset
         return dataset

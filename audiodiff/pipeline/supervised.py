@@ -1,0 +1,49 @@
+"""What the pipelines of supervised runs share (DenoiserPipeline, BandwidthPipeline): a network that hears the
+degraded recording, at the level it was trained at, in cross-faded windows; one call for a predictive network, the
+reverse chain conditioned on the recording for a diffusion one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..data import level_normalise
+from ..nets import network_objective
+from .base import Pipeline
+
+
+class SupervisedPipeline(Pipeline):
+    """A run trained on (degraded, clean) pairs: `_restore` maps a degraded batch to the clean estimate."""
+
+    @property
+    def predictive(self) -> bool:
+        """True for a one-call network (objective "regression"), False for a conditional diffusion model."""
+        return network_objective(self.config["model"]) == "regression"
+
+    def _refuse_sampler_options(self, steps: int | None, sampler: str | None, options: dict[str, Any]) -> None:
+        """A predictive network takes no sampler settings: ValueError naming those given."""
+        if self.predictive and (steps is not None or sampler is not None or options):
+            given = ", ".join([k for k, v in (("steps", steps), ("sampler", sampler)) if v is not None] + list(options))
+            raise ValueError(f"this run answers in one network call (no sampler): leave out {given}")
+
+    def _restore(self, batch: Tensor, steps: int | None, sampler: str | None, seed: int | None, window: int | None,
+                 progress: bool, what: str, options: dict[str, Any]) -> Tensor:
+        """batch [B, 1, L] at the model's rate (the degraded recording) → the network's clean estimate [B, 1, L]:
+        each window brought to data/mixing.INPUT_RMS, answered, and scaled back."""
+        self._refuse_sampler_options(steps, sampler, options)
+        if not torch.isfinite(batch).all():
+            raise ValueError("the audio holds NaN or infinite samples")
+        g = self._generator(seed)
+
+        def one(sl: slice) -> Tensor:
+            heard, gain = level_normalise(batch[..., sl])
+            if self.predictive:
+                with torch.no_grad():
+                    return self.sampling_network()(heard).float() / gain
+            clean = self._generate(heard.shape[0], 1, heard.shape[-1], steps=steps, sampler=sampler, generator=g,
+                                   cond={"cond_wave": heard}, **options)
+            return clean.float() / gain
+
+        return self._windows(one, tuple(batch.shape), window, progress, what)
