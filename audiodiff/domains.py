@@ -170,7 +170,7 @@ class Denoiser(Domain):
     uses_features = False
     generates = False
     supervised = True
-    task = "denoise"          # the pipeline method that uses the run
+    heard = "noisy"           # what the network hears, in messages
 
     def pairing(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable:
         from .data import mixer_for
@@ -198,8 +198,6 @@ class Denoiser(Domain):
             raise RecipeError(f"{source}: [model] cond_channels must be 1 for a waveform {self.name} (the "
                               f"{self.heard} mono input); leave it out")
 
-    heard = "noisy"   # what the network hears, in messages
-
     def preview(self, pipe: Any, n: int, clips: Sequence[Tensor] | None, seed: int = 0) -> Tensor:
         """A denoiser run denoises the first n training clips with white noise added at 5 dB SNR."""
         if clips is None or not len(clips):
@@ -216,7 +214,6 @@ class Bandwidth(Denoiser):
     (`[model] fold = true`): a mask alone cannot add the band its input lacks."""
 
     name = "bandwidth"
-    task = "upsample"
     heard = "narrow-band"
 
     def config_entries(self, recipe: Any) -> dict[str, Any]:

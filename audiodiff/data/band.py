@@ -19,12 +19,9 @@ from .mixing import level_normalise
 
 
 def narrow_band(wave: Tensor, rate: int, narrow_rate: int) -> Tensor:
-    """wave [..., L] at `rate` → the same length at `rate`, holding only what a `narrow_rate` recording keeps."""
-    narrow = resample(resample(wave, rate, narrow_rate), narrow_rate, rate)
-    length = wave.shape[-1]
-    if narrow.shape[-1] < length:
-        narrow = torch.nn.functional.pad(narrow, (0, length - narrow.shape[-1]))
-    return narrow[..., :length]
+    """wave [..., L] at `rate` → the same length at `rate`, holding only what a `narrow_rate` recording keeps (the
+    round trip gives ceil(ceil(L·n/r)·r/n) ≥ L samples: cut back to L)."""
+    return resample(resample(wave, rate, narrow_rate), narrow_rate, rate)[..., :wave.shape[-1]]
 
 
 class BandLimiter:

@@ -52,4 +52,4 @@ class BandwidthPipeline(SupervisedPipeline, domain="bandwidth"):
         batch, restore = self._to_model_rate(audio, from_rate, back=False)
         estimate = self._restore(batch, steps, sampler, seed, window, progress, "upsample", options)
         added = estimate - narrow_band(estimate, self.sample_rate, from_rate)
-        return restore(narrow_band(batch, self.sample_rate, from_rate) + high_band_gain * added)
+        return restore(batch + high_band_gain * added)   # batch: the input's band, already sinc-resampled

@@ -31,8 +31,8 @@ class SupervisedPipeline(Pipeline):
     def _restore(self, batch: Tensor, steps: int | None, sampler: str | None, seed: int | None, window: int | None,
                  progress: bool, what: str, options: dict[str, Any]) -> Tensor:
         """batch [B, 1, L] at the model's rate (the degraded recording) → the network's clean estimate [B, 1, L]:
-        each window brought to data/mixing.INPUT_RMS, answered, and scaled back."""
-        self._refuse_sampler_options(steps, sampler, options)
+        each window brought to data/mixing.INPUT_RMS, answered, and scaled back.  The caller has refused sampler
+        options a predictive network cannot take (_refuse_sampler_options), before converting its input."""
         if not torch.isfinite(batch).all():
             raise ValueError("the audio holds NaN or infinite samples")
         g = self._generator(seed)
