@@ -42,6 +42,9 @@ class TrainConfig:
     preview_n: int = option(4, lo=1, hi=64, help="clips per preview")
     cond_drop: float = option(0.1, lo=0, hi=1, hi_open=True,
                           help="class-conditional models: share of labels dropped (classifier-free guidance)")
+    balance_classes: bool = option(False, help="labelled data: draw clips so that every class is as likely as any "
+                                               "other in a batch (a rare class's clips repeat more often), instead "
+                                               "of in proportion to its clips")
     eval_every: int = option(0, lo=0, help="steps between quality evaluations (FID / IS of EMA samples against "
                                        "eval_classifier; a classifier run: validation accuracy); 0 disables")
     eval_n: int = option(256, lo=2, help="samples generated per quality evaluation")

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..data import EpochBatchSampler, build_dataset
+from ..data.batches import class_balanced_weights
 from ..domains import fit_features, get_domain, prepare_batch, split_item
 from ..install import cores_available
 from .distributed import in_turns, rank_seed
@@ -45,6 +46,9 @@ class TrainingData:
         dataset = in_turns(lambda: build_dataset(self.recipe.data, seed=self.cfg.seed,
                                                  show_progress=self.show_progress), self.rank, self.local_rank, self.world_size, self.device)
         self._check_labels(dataset)
+        if self.cfg.balance_classes and getattr(dataset, "labels", None) is None:
+            raise TrainingError(f"[train] balance_classes needs a labelled dataset (e.g. dataset = \"classes\"); "
+                                f"{self.recipe.data.dataset!r} has no labels: set it to false")
         self.features = fit_features(self.config, dataset.clips, run_dir, seed=self.cfg.seed)
         domain = get_domain(self.config["domain"])
         if domain.supervised:
@@ -84,8 +88,9 @@ class TrainingData:
         return labels
 
     def loader(self, start_step: int) -> DataLoader:
+        weights = class_balanced_weights(self.dataset.labels) if self.cfg.balance_classes else None
         sampler = EpochBatchSampler(len(self.dataset), self.cfg.batch_size, seed=self.cfg.seed, start_step=start_step,
-                                    rank=self.rank, world_size=self.world_size)
+                                    rank=self.rank, world_size=self.world_size, weights=weights)
         workers = self.loader_workers()
         # Its own generator: otherwise creating the iterator draws a seed from the global RNG after a resume
         # has restored it, and dropout in the resumed run no longer matches the uninterrupted one.

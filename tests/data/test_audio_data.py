@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 
 from audiodiff.audio import AudioReadError, crop_or_pad, load_audio, resample, save_wav
 from audiodiff.data import ClipDataset, DatasetError, EpochBatchSampler, find_audio_files, generate_notes
+from audiodiff.data.batches import class_balanced_weights
 from helpers.corpora import load_folder
 
 
@@ -273,6 +274,35 @@ def test_epoch_batch_sampler_epochs_are_permutations():
     assert len({tuple(o) for o in orders}) == 5                      # reshuffled every epoch
     other_seed = take(EpochBatchSampler(n, bs, seed=2), 3)
     assert [i for b in other_seed for i, _ in b] != orders[0]
+
+
+def test_class_balanced_weights_make_rare_classes_as_likely():
+    labels = [0] * 2 + [1] * 10 + [2] * 40
+    w = class_balanced_weights(labels)
+    assert w.shape == (52,)
+    shares = [float(w[torch.tensor(labels) == c].sum() / w.sum()) for c in range(3)]
+    assert shares == pytest.approx([1 / 3] * 3)
+
+
+def test_weighted_epoch_batch_sampler_balances_classes_and_resumes_exactly():
+    labels = [0] * 4 + [1] * 16 + [2] * 80
+    sampler = EpochBatchSampler(len(labels), 10, seed=3, weights=class_balanced_weights(labels))
+    batches = take(sampler, 300)
+    counts = np.bincount([labels[i] for b in batches for i, _ in b], minlength=3)
+    assert counts.sum() == 3000
+    assert np.all(np.abs(counts / 3000 - 1 / 3) < 0.04), counts     # in proportion to the clips: 0.04 / 0.16 / 0.8
+    assert [b[0][1] for b in batches[::10]] == list(range(30))       # 10 batches an epoch, as unweighted
+    for k in (1, 9, 10, 37):
+        resumed = EpochBatchSampler(len(labels), 10, seed=3, start_step=k, weights=class_balanced_weights(labels))
+        assert take(resumed, 20) == batches[k:k + 20], k
+    plain = take(EpochBatchSampler(len(labels), 10, seed=3), 10)
+    assert sorted(i for b in plain for i, _ in b) == list(range(100))   # without weights: still a permutation
+
+
+@pytest.mark.parametrize("weights", [[1.0] * 5, [1.0] * 5 + [-1.0], [0.0] * 6])
+def test_epoch_batch_sampler_refuses_bad_weights(weights):
+    with pytest.raises(ValueError, match="weights must be 6 numbers"):
+        EpochBatchSampler(6, 2, weights=weights)
 
 
 def test_epoch_batch_sampler_drops_remainder_without_repeats():
