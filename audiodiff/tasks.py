@@ -19,9 +19,10 @@ from torch import Tensor
 from .diffusion import GaussianDiffusion, Model
 from .progress import progress as progress_bar
 from .sampling import SampleOptions, SamplerCall, max_steps_from, randn, sample, split_options
-from .windows import DEFAULT_OVERLAP
+from .windows import DEFAULT_OVERLAP, taper
 
 MAD_TO_SIGMA = 0.6744897501960817  # median |N(0, 1)|
+CONTINUATION_FADE = 0.25           # share of a continued window's overlap generated anew and cross-faded
 
 # Each task's sampler when none is given: denoising is deterministic DDIM (η = 0) from the noise's level, the
 # fills draw with DDPM (and can take RePaint's jumps).  A run's [sample] sampler does not replace these (its
@@ -119,13 +120,17 @@ def inpaint(diffusion: GaussianDiffusion, model: Model, audio: Tensor, known: Te
 def continuation(diffusion: GaussianDiffusion, model: Model, shape: tuple[int, int, int], window: int,
                  overlap: int | None = None, generator: torch.Generator | None = None,
                  device: torch.device | str | None = None, progress: bool = False, resample: int = 1,
-                 jump_length: int = 1, call: SamplerCall | None = None, **options: Any) -> Tensor:
+                 jump_length: int = 1, call: SamplerCall | None = None, fade: int | None = None,
+                 **options: Any) -> Tensor:
     """x of `shape` [B, C, L], longer than the `window` the model was trained on, made window by window: the first
-    window is sampled freely and each next one is inpainted with its first `overlap` positions (default
-    windows.DEFAULT_OVERLAP of the window) known, set to the end of the window before.  The known part comes back
-    exactly, so the model continues what it made and no window is ever longer than it was trained on.  resample /
-    jump_length: RePaint's jumps for the inpainted windows (tighter seams at that many times the network calls).
-    call: the SamplerCall of every window; else `options` (sampler, steps and the sampler's options) make one
+    window is sampled freely and each next one shares `overlap` positions (default windows.DEFAULT_OVERLAP of the
+    window) with the one before.  Of those, the first overlap − `fade` are known (set to the window before: the model
+    continues what it made, and no window is ever longer than it was trained on) and the last `fade` (default a
+    quarter of the overlap; 0: none) are generated anew and cross-faded from the window before into the new one
+    with windows.py's raised-cosine ramp: replacement conditioning alone leaves a step where the known part ends
+    (a click, with an undertrained model), which the fade spreads over `fade` positions.  resample / jump_length:
+    RePaint's jumps for the inpainted windows (tighter seams at that many times the network calls).  call: the
+    SamplerCall of every window; else `options` (sampler, steps and the sampler's options) make one
     (SamplerCall.of, as GaussianDiffusion.sample does)."""
     if call is None:
         call = SamplerCall.of(**options)
@@ -133,20 +138,26 @@ def continuation(diffusion: GaussianDiffusion, model: Model, shape: tuple[int, i
         raise TypeError(f"continuation: give call= or {', '.join(sorted(options))}, not both")
     b, c, length = shape
     overlap = continuation_overlap(window, overlap)
+    fade = continuation_fade(overlap, fade)
+    kept = overlap - fade
     hop = window - overlap
-    count = len(continuation_seams(length, window, overlap)) + 1
+    count = len(continuation_seams(length, window, overlap, fade)) + 1
     known = torch.zeros(1, 1, window, dtype=torch.bool)
-    known[..., :overlap] = True
+    known[..., :kept] = True
+    ramp = taper(2 * fade, fade)[:fade]                       # [fade] rising sin² weights of the new window
     out: Tensor | None = None
     for k in progress_bar(range(count), total=count, description="windows", enabled=progress):
         if out is None:
             x = sample(diffusion, model, (b, c, window), call, generator=generator, device=device)
             out = torch.zeros(b, c, hop * (count - 1) + window, dtype=x.dtype, device=x.device)
         else:
+            at = k * hop
             given = torch.zeros(b, c, window, dtype=out.dtype, device=out.device)
-            given[..., :overlap] = out[..., k * hop:k * hop + overlap]
+            given[..., :kept] = out[..., at:at + kept]
             x = inpaint(diffusion, model, given, known, generator=generator, resample=resample,
                         jump_length=jump_length, call=call)
+            w = ramp.to(device=x.device, dtype=x.dtype)
+            x[..., kept:overlap] = (1 - w) * out[..., at + kept:at + overlap] + w * x[..., kept:overlap]
         out[..., k * hop:k * hop + window] = x
     return out[..., :length]
 
@@ -160,13 +171,24 @@ def continuation_overlap(window: int, overlap: int | None = None) -> int:
     return overlap
 
 
-def continuation_seams(length: int, window: int, overlap: int | None = None) -> list[int]:
+def continuation_fade(overlap: int, fade: int | None = None) -> int:
+    """The positions at the end of each overlap that are generated anew and cross-faded: `fade`, by default
+    CONTINUATION_FADE of the overlap; ValueError unless 0 <= fade < overlap (a known part must remain)."""
+    fade = int(overlap * CONTINUATION_FADE) if fade is None else int(fade)
+    if not 0 <= fade < overlap:
+        raise ValueError(f"continuation needs 0 <= fade < overlap, got fade {fade}, overlap {overlap}")
+    return fade
+
+
+def continuation_seams(length: int, window: int, overlap: int | None = None, fade: int | None = None) -> list[int]:
     """Where `continuation` of `length` positions starts new material: the first position after each inpainted
-    window's known part, in the model's positions (samples of a waveform run, frames of a mel run)."""
+    window's known part (where its cross-fade begins), in the model's positions (samples of a waveform run, frames
+    of a mel run)."""
     overlap = continuation_overlap(window, overlap)
+    kept = overlap - continuation_fade(overlap, fade)
     hop = window - overlap
     count = 1 + math.ceil(max(0, length - window) / hop)
-    return [k * hop + overlap for k in range(1, count)]
+    return [k * hop + kept for k in range(1, count)]
 
 
 def lowpass(x: Tensor, fraction: float) -> Tensor:

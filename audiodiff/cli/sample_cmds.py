@@ -74,8 +74,8 @@ def sample(
                                           "thresholding; default: the run's recipe clip_x0, else none)."),
     seconds: Optional[float] = typer.Option(None, "--seconds", min=0.001, help="Make clips this long "
                                             "whatever the run's clip length, window by window: each new window "
-                                            "continues the last quarter of the one before (music; default: one "
-                                            "clip of the run's length)."),
+                                            "continues the last quarter of the one before, cross-faded in (music; "
+                                            "default: one clip of the run's length)."),
     trim_db: Optional[float] = typer.Option(None, "--trim-db", max=0.0, help="Cut each clip after its last sample "
                                             "louder than this many dB below its peak, with a 10 ms fade (one-shots; "
                                             "0 = keep the full length; default: the run's \\[sample] trim_db)."),

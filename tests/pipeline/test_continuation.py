@@ -85,8 +85,39 @@ def test_seam_report_finds_a_step_in_level_or_spectrum_and_nothing_in_steady_aud
     assert switch["audible_seams"] == 1 and switch["seam_spectral_db"] > 5 * switch["spread_spectral_db"]
     with pytest.raises(ValueError, match="no seam"):
         seam_report(noise, rate, [10 ** 7])
+    late = noise.clone()
+    late[16960:] *= 0.25                                           # the step 60 ms after the seam: inside a fade
+    assert seam_report(late, rate, [16000])["audible_seams"] == 0  # the seam's own frame pair sees nothing
+    spanned = seam_report(late, rate, [16000], span=1000)          # a 62 ms cross-fade: its pairs see the step
+    assert spanned["audible_seams"] == 1 and spanned["seam_level_db"] > 10 and spanned["seams"] == 1
 
 
 def test_continuation_seams_are_where_new_material_starts():
-    assert tasks.continuation_seams(100, 40) == [40, 70]     # overlap 10, hop 30: windows at 0, 30, 60
+    assert tasks.continuation_seams(100, 40, fade=0) == [40, 70]   # overlap 10, hop 30: windows at 0, 30, 60
+    assert tasks.continuation_seams(100, 40) == [38, 68]           # the last 2 of the overlap are cross-faded
     assert tasks.continuation_seams(40, 40) == []
+    with pytest.raises(ValueError, match="fade"):
+        tasks.continuation_seams(100, 40, fade=10)                 # no known part would be left
+
+
+def test_continuation_cross_fades_each_new_window_in_over_the_end_of_its_overlap(monkeypatch):
+    """The first window is all zeros, every inpainted one all ones outside its known part: the output keeps the
+    known part, rises along windows.py's ramp over the fade, then is the new window's."""
+    from audiodiff.windows import taper
+
+    def first(diffusion, model, shape, call, **_):
+        return torch.zeros(shape)
+
+    def inpainted(diffusion, model, given, known, **_):
+        return torch.where(known.expand_as(given), given, torch.ones_like(given))
+
+    monkeypatch.setattr(tasks, "sample", first)
+    monkeypatch.setattr(tasks, "inpaint", inpainted)
+    out = tasks.continuation(None, None, (2, 1, 100), 40, overlap=12, fade=4, sampler="ddim")
+    ramp = taper(8, 4)[:4].float()
+    seam = tasks.continuation_seams(100, 40, overlap=12, fade=4)[0]
+    assert seam == 28 + 8                                             # window 1 at 28: 8 known, then the fade
+    assert torch.equal(out[..., :seam], torch.zeros(2, 1, seam))      # window 0, and window 1's known part
+    assert torch.allclose(out[0, 0, seam:seam + 4], ramp)             # the fade: from 0 into 1
+    assert torch.equal(out[..., seam + 4:], torch.ones(2, 1, 100 - seam - 4))   # the ones carry on
+    assert 0 < float(ramp[0]) < float(ramp[-1]) < 1
