@@ -9,9 +9,12 @@ recipe; its test_list: kits neither network trained on), scored by the classifie
 - real held-out: the share of each class the classifier recognises (the bar the samples are held to);
 - samples: --per-class clips of every class per sampler configuration (the run's [sample] guidance and trim_db),
   the share recognised as the class asked for, and that share over the real one's (goal ≥ 0.8 for every class);
-- FID in the classifier's feature space, at equal sizes: the held-out clips are split in two halves (per class,
-  seeded, --splits times); FID(half B, half A) is the spread of real kits themselves, FID(samples, half A) with
-  as many samples as half B holds; goal: the samples' within 2× of the halves'.  FID(training kits, half A) at the
+- FID in the classifier's feature space, at equal sizes and class mix: the held-out clips are split in two halves
+  (per class, seeded, --splits times); FID(half B, half A) is the spread of real kits themselves, FID(samples,
+  half A) with as many samples of each class as half B holds (class_matched; the samples are made --per-class of
+  every class, the kits are not balanced, and a mix that differs from the kits' moves FID as much as the sound
+  does); goal: the samples' within 2× of the halves'.  `*_any_mix` keys hold the earlier draw, len(B) clips
+  whatever their classes.  FID(training kits, half A) at the
   same size says how far the held-out kits sit from the training ones, and FID(half B through the run's mels and
   Griffin-Lim, half A) what the decoder alone costs (a perfect mel model would score that).
 JSON with the shared envelope (benchmarks/lib/envelope.py), a table printed.
@@ -67,6 +70,18 @@ def halves(labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np
         a += list(idx[:cut])
         b += list(idx[cut:])
     return np.array(a), np.array(b)
+
+
+def class_matched(labels: np.ndarray, wanted: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices into `labels` holding as many rows of each class as `wanted` (labels) does: drawn without
+    replacement, with it only for a class that has fewer rows than wanted."""
+    picks = []
+    for c, count in zip(*np.unique(wanted, return_counts=True)):
+        pool = np.flatnonzero(labels == c)
+        if not len(pool):
+            raise ValueError(f"no clips of class {c} to match the real half's {count}")
+        picks.append(rng.choice(pool, count, replace=count > len(pool)))
+    return np.concatenate(picks)
 
 
 def per_class_rate(logp: np.ndarray, labels: np.ndarray, names: list[str]) -> dict[str, float]:
@@ -141,15 +156,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     splits = [halves(test_labels, rng) for _ in range(args.splits)]
 
     def fid_at_size(features: np.ndarray) -> float:
-        """Mean over the splits of FID(len(B) random rows of `features`, half A)."""
+        """Mean over the splits of FID(len(B) random rows of `features`, half A), whatever their classes."""
         return float(np.mean([frechet_distance(features[rng.choice(len(features), len(b), replace=False)],
                                                f_test[a]) for a, b in splits]))
+
+    def fid_matched(features: np.ndarray, labels: np.ndarray) -> float:
+        """Mean over the splits of FID(rows of `features` with half B's count of every class, half A): the same
+        size and the same mix of classes as the real halves' FID, so it measures the clips, not the class mix."""
+        return float(np.mean([frechet_distance(features[class_matched(labels, test_labels[b], rng)], f_test[a])
+                              for a, b in splits]))
 
     result: dict[str, Any] = {**envelope(NAME, argv=argv), "classes": names, "n_test": len(test),
                               "n_train": len(train), "real_rate": real,
                               "real_accuracy": float((lp_test.argmax(1) == test_labels).mean()),
                               "fid_halves": float(np.mean([frechet_distance(f_test[b], f_test[a]) for a, b in splits])),
-                              "fid_train_kits": fid_at_size(f_train), "models": {}}
+                              "fid_train_kits": fid_matched(f_train, train_labels),
+                              "fid_train_kits_any_mix": fid_at_size(f_train), "models": {}}
     rows = [("real held-out kits", real, result["fid_halves"], None, "")]
     rows.append(("real training kits (FID only)", {}, result["fid_train_kits"], None, ""))
     if args.model is not None:
@@ -168,7 +190,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rate_of = per_class_rate(logp, labels, names)
             entry = {"per_class": args.per_class, "rate": rate_of,
                      "rate_vs_real": {n: rate_of[n] / real[n] if real.get(n) else None for n in rate_of},
-                     "fid_vs_half": fid_at_size(feats), "fid_vs_test": frechet_distance(feats, f_test),
+                     "fid_vs_half": fid_matched(feats, labels), "fid_vs_half_any_mix": fid_at_size(feats),
+                     "fid_vs_test": frechet_distance(feats, f_test),
                      "is": inception_score(logp), "seconds": seconds,
                      "predicted": {n: int((logp.argmax(1) == k).sum()) for k, n in enumerate(names)}}
             entry["goal_rate"] = all(v is not None and v >= 0.8 for v in entry["rate_vs_real"].values())
@@ -184,8 +207,8 @@ def print_table(result: dict[str, Any], rows: list, names: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"drum one-shots on held-out kits ({result['n_test']} clips; FID at equal sizes, "
-                        f"mean of splits)")
+    table = Table(title=f"drum one-shots on held-out kits ({result['n_test']} clips; FID at equal sizes and "
+                        f"class mix, mean of splits)")
     table.add_column("clips")
     for n in names:
         table.add_column(n, justify="right")

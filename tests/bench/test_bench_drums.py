@@ -81,6 +81,7 @@ def test_the_drum_benchmark_scores_real_kits_the_decoder_floor_and_the_samples(r
             real = saved["real_rate"][name]
             assert ratio is None if real == 0 else ratio == pytest.approx(entry["rate"][name] / real)
         assert entry["goal_fid"] == (entry["fid_vs_half"] <= 2 * saved["fid_halves"])
+        assert entry["fid_vs_half_any_mix"] >= 0
     assert result["models"].keys() == saved["models"].keys()
 
 
@@ -94,3 +95,18 @@ def test_a_recipe_without_a_test_list_is_refused_in_one_line(runs, tmp_path):
     (bare / "recipe.toml").write_text(text)
     with pytest.raises(SystemExit, match="no test split"):
         drums.main(["--classifier", str(classifier), "--data", str(bare), "--json", str(tmp_path / "x.json")])
+
+
+def test_class_matched_draws_the_real_half_s_count_of_every_class():
+    import numpy as np
+    from benchmarks.drums import class_matched
+
+    labels = np.repeat([0, 1, 2], [5, 5, 2])                          # generated: 5, 5 and 2 clips
+    wanted = np.array([0, 0, 0, 2, 2, 2, 2])                          # a real half: 3 of class 0, 4 of class 2
+    rng = np.random.default_rng(0)
+    picks = class_matched(labels, wanted, rng)
+    assert sorted(labels[picks].tolist()) == [0, 0, 0, 2, 2, 2, 2]
+    assert len(set(picks[:3].tolist())) == 3                          # enough of class 0: no repeats
+    assert set(picks[3:].tolist()) <= {10, 11} and len(picks) == 7    # class 2 has 2 clips: drawn with repeats
+    with pytest.raises(ValueError, match="no clips of class 1"):
+        class_matched(np.zeros(4, dtype=int), np.array([1]), rng)
