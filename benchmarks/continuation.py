@@ -53,8 +53,8 @@ from audiodiff.eval.metrics import mean_ci
 from audiodiff.eval.seams import FRAME_S, PERCENTILE, frame_samples, frame_steps, seam_pairs, seam_report
 from audiodiff.progress import progress
 
-from .lib import envelope, write_result
-from .lib.cli import InputError, run_cli
+from .lib import envelope
+from .lib.cli import InputError, run_cli, write_or_refuse
 from .lib.envelope import ROOT
 
 NAME = "continuation"
@@ -294,10 +294,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
         result["reference"] = reference
     if args.save_wavs is not None:
         result["wavs"] = save_clips(args.save_wavs, audio, rate)
-    try:
-        write_result(args.out, result)
-    except OSError as exc:
-        raise InputError(f"--out {args.out}: cannot write the result ({exc.strerror or exc})") from None
+    write_or_refuse(args.out, result, "--out")
     print_tables(result)
     return result
 

@@ -48,8 +48,8 @@ from audiodiff.eval.gaps import gap_lsd, gap_snr, random_gaps
 from audiodiff.eval.metrics import mean_ci
 from audiodiff.progress import progress
 
-from .lib import envelope, write_result
-from .lib.cli import InputError, run_cli
+from .lib import envelope
+from .lib.cli import InputError, run_cli, write_or_refuse
 from .lib.ar_fill import DEFAULT_CONTEXT_S, DEFAULT_ITERATIONS, DEFAULT_ORDER, ar_fill, linear_crossfade_fill, \
     silence_fill
 from .lib.envelope import ROOT
@@ -362,10 +362,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> dict:
               "metrics": {**METRICS, "definitions": "audiodiff/eval/gaps.py; cells: mean ± 95 % Student-t "
                                                     "half-width over clips (ci95), nonfinite scores left out"},
               "rows": cells(items, methods, gaps_ms), "items": items}
-    try:
-        write_result(args.out, result)
-    except OSError as exc:
-        raise InputError(f"--out {args.out}: cannot write the result ({exc.strerror or exc})") from None
+    write_or_refuse(args.out, result, "--out")
     print_tables(result)
     if args.report:
         page = write_page(args.report, result, examples, rate)

@@ -52,8 +52,8 @@ from audiodiff.eval.metrics import mean_ci
 from audiodiff.eval.spectra import lsd
 from audiodiff.eval.speech import MetricError, choose_metrics, pesq_wb
 
-from .lib import envelope, write_result
-from .lib.cli import InputError, run_cli
+from .lib import envelope
+from .lib.cli import InputError, run_cli, write_or_refuse
 from .lib.envelope import ROOT
 
 NAME = "telephone_bwe"
@@ -259,10 +259,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> dict:
                                          "Student-t half-width over prompts (ci95)"},
               "rows": {row.name: {"about": row.about, "cells": cells(items[row.name])} for row in rows},
               "files": items}
-    try:
-        write_result(args.json, result)
-    except OSError as exc:
-        raise InputError(f"--json {args.json}: cannot write the result ({exc.strerror or exc})") from None
+    write_or_refuse(args.json, result, "--json")
     print_table(result)
     return result
 

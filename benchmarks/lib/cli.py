@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any, Callable
 
 from audiodiff.atomic import OutputError
@@ -10,6 +11,16 @@ from audiodiff.atomic import OutputError
 
 class InputError(ValueError):
     """Bad input (a missing folder or file, an empty list, an option value); the message names it and what to do."""
+
+
+def write_or_refuse(path: Path, result: dict[str, Any], option: str) -> None:
+    """The result as JSON at `path` (envelope.write_result); InputError naming `option` when it cannot be written."""
+    from .envelope import write_result
+
+    try:
+        write_result(path, result)
+    except OSError as exc:
+        raise InputError(f"{option} {path}: cannot write the result ({exc.strerror or exc})") from None
 
 
 def run_cli(parse: Callable[[list[str] | None], argparse.Namespace],
