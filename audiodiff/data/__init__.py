@@ -5,7 +5,7 @@
     download.py  resumable checksummed downloads, safe archive extraction, download_dataset
     cache.py     decode + resample every file once into an on-disk .npy cache (CachedWaves, prepare_clips)
     dataset.py   ClipDataset (items {"audio": [1, L], "label": int}) and build_dataset([data] → dataset)
-    batches.py   EpochBatchSampler: seeded, resumable batch order
+    batches.py   EpochBatchSampler: seeded, resumable batch order (class_balanced_weights: every class as often)
     notes.py     the quickstart's generated plucked notes
     mixing.py    a supervised denoiser's pairs: noise mixed into clean clips on the fly (NoiseMixer, mixer_for)
     band.py      bandwidth extension's pairs: clean clips made narrow on the fly (BandLimiter, band_limiter_for)
@@ -13,7 +13,7 @@
 """
 
 from .band import BandLimiter, band_limiter_for, narrow_band
-from .batches import EpochBatchSampler
+from .batches import EpochBatchSampler, class_balanced_weights
 from .cache import CACHE_VERSION, CachedWaves, cache_key, prepare_clips
 from .data_config import DataConfig, check_data
 from .corpora import (ARCHIVE_SHA256, CACHE_DIRNAME, CORPORA, DATA_EXTENSIONS, DOWNLOAD_DATASETS, GTZAN_GENRES,
@@ -32,6 +32,7 @@ __all__ = [
     "DOWNLOAD_DATASETS", "GTZAN_GENRES", "GTZAN_ORIGINAL_URL", "INPUT_RMS", "LJSPEECH_URL", "QUICKSTART_NOTES", "SC09_WORDS",
     "SPEECHCOMMANDS_URL", "SPLITS", "SPLIT_DATASETS", "LIST_DATASETS", "list_classes", "split_list", "CachedWaves", "ClipDataset", "Corpus", "DataConfig",
     "DatasetError", "EpochBatchSampler", "NoiseMixer", "Source", "SourceList", "build_dataset", "cache_key", "check_data",
+    "class_balanced_weights",
     "download_dataset", "download_file", "extract_archive", "find_audio_files", "generate_notes", "gtzan_dir",
     "gtzan_split", "hash_split", "level_normalise", "list_folder", "list_gtzan", "list_ljspeech", "list_notes", "list_sources",
     "list_speechcommands", "ljspeech_dir", "load_noise", "mixer_for", "prepare_clips", "speechcommands_dir",

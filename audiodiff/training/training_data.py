@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils.data import DataLoader
 
-from ..data import EpochBatchSampler, build_dataset
-from ..data.batches import class_balanced_weights
+from ..data import EpochBatchSampler, build_dataset, class_balanced_weights
 from ..domains import fit_features, get_domain, prepare_batch, split_item
 from ..install import cores_available
 from .distributed import in_turns, rank_seed
@@ -25,8 +24,8 @@ log = logging.getLogger("audiodiff")
 
 class TrainingData:
     """A run's data on one process: built by `prepare`, then `loader(step)` and `next_batch` per step.  Holds the
-    dataset, the features fitted to it (mel / vocoder runs) and the pairing of clean clips with degraded ones (denoiser and bandwidth runs); writes the class
-    names and features into the run's `config`.
+    dataset, the features fitted to it (mel / vocoder runs) and the pairing of clean clips with degraded ones
+    (denoiser and bandwidth runs); writes the class names and features into the run's `config`.
 
     labels_are_targets: a classifier's labels (required, as many classes as the network's `num_classes`, never
     dropped); otherwise a class-conditional network ([model] num_classes > 0) gets them with [train] cond_drop."""

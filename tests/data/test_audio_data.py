@@ -14,8 +14,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from audiodiff.audio import AudioReadError, crop_or_pad, load_audio, resample, save_wav
-from audiodiff.data import ClipDataset, DatasetError, EpochBatchSampler, find_audio_files, generate_notes
-from audiodiff.data.batches import class_balanced_weights
+from audiodiff.data import (ClipDataset, DatasetError, EpochBatchSampler, class_balanced_weights, find_audio_files,
+                            generate_notes)
 from helpers.corpora import load_folder
 
 
