@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..spectral_loss import COMPRESSION
 from .layers import Count
 
-COMPRESSION = 0.3   # |X|^0.3: the power-law compression of speech-enhancement features and losses
 
 
 class FrameBlock(nn.Module):

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ..diffusion import GaussianDiffusion
 from ..nets import network_objective
-from ..nets.spectral_mask import COMPRESSION
+from ..spectral_loss import COMPLEX_WEIGHT, COMPRESSION, HOP_LENGTH, N_FFT, compressed_spectral_loss
 
 
 class Objective:
@@ -107,15 +107,11 @@ class DiffusionObjective(Objective):
 
 
 class SpectralRegression(Objective):
-    """model(cond_wave) against the clean x0 [b, 1, L] in the compressed spectral loss of Braun & Tashev (2021,
-    "A consolidated view of loss functions for supervised deep learning-based speech enhancement"): the mean
-    squared distance of |S|^c (magnitudes) mixed with that of |S|^c·e^{jφ} (complex, so phase errors count),
-    c = COMPRESSION (0.3, the exponent SpectralMasker's features use too), weight `complex_weight` on the complex
-    term.  Their comparison found this pair best for PESQ among the usual losses; the compression keeps quiet speech
-    bins from being ignored next to loud ones."""
+    """model(cond_wave) against the clean x0 [b, 1, L] in the compressed spectral loss of Braun & Tashev (2021;
+    audiodiff/spectral_loss.py), weight `complex_weight` on its complex term."""
 
-    def __init__(self, n_fft: int = 512, hop_length: int = 128, compression: float = COMPRESSION,
-                 complex_weight: float = 0.3):
+    def __init__(self, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH, compression: float = COMPRESSION,
+                 complex_weight: float = COMPLEX_WEIGHT):
         self.n_fft, self.hop_length = n_fft, hop_length
         self.compression, self.complex_weight = compression, complex_weight
 
@@ -124,23 +120,12 @@ class SpectralRegression(Objective):
         """The loss for a [model] table's network.  A folding network (bandwidth extension) builds the added band
         from a mirrored copy of the input, whose phase carries no information about the true one: the complex
         term would only pull that band's level down (to about −10 dB), so it is fitted on magnitudes alone."""
-        return cls(complex_weight=0.0 if model_cfg.get("fold") else 0.3)
-
-    def compressed(self, wave: Tensor) -> Tensor:
-        """wave [b, 1, L] → |S|^c·e^{jφ} [b, F, T] (complex, float32)."""
-        window = torch.hann_window(self.n_fft, device=wave.device)
-        spec = torch.stft(wave.reshape(wave.shape[0], -1).float(), self.n_fft, self.hop_length, window=window,
-                          center=True, pad_mode="constant", return_complex=True)
-        magnitude = spec.abs().clamp_min(1e-8)
-        return spec / magnitude * magnitude.pow(self.compression)
+        return cls(complex_weight=0.0 if model_cfg.get("fold") else COMPLEX_WEIGHT)
 
     def spectral_loss(self, estimate: Tensor, clean: Tensor) -> Tensor:
         """Per-example loss [b] of estimate against clean, both [b, 1, L]."""
-        with torch.autocast(estimate.device.type, enabled=False):
-            s, c = self.compressed(estimate), self.compressed(clean)
-            magnitude = (s.abs() - c.abs()).pow(2).mean(dim=(1, 2))
-            complex_ = (s - c).abs().pow(2).mean(dim=(1, 2))
-        return (1 - self.complex_weight) * magnitude + self.complex_weight * complex_
+        return compressed_spectral_loss(estimate, clean, self.complex_weight, self.n_fft, self.hop_length,
+                                        self.compression)
 
     def loss_terms(self, model: nn.Module, x0: Tensor, drawn: dict[str, Tensor], cond: dict[str, Tensor]) -> Tensor:
         if "cond_wave" not in cond:
