@@ -17,10 +17,14 @@ from torch import Tensor
 from . import sampling
 from .options import option
 from .sampling import Model, ddim_mean
+from .spectral_loss import compressed_spectral_loss
 from .schedule import LINEAR_BETAS, NUM_STEPS, SCHEDULES, NoiseSchedule, gather
 
 PREDICTIONS = ("eps", "v", "x0")
-LOSSES = ("mse", "l1")
+# "spectral": the compressed spectral distance (spectral_loss.py) of x̂0 from x0, whatever the prediction: a speech
+# prior for denoising spends its training on what PESQ hears, at every level alike (the compression keeps the
+# quiet levels' errors from vanishing next to the noisy ones).
+LOSSES = ("mse", "l1", "spectral")
 # Progressive distillation's loss weights, in x̂0 terms (Salimans & Ho 2022, sec. 4): "snr+1" = (1 + SNR)·‖x̂0 − x0‖²
 # (the v-MSE), "truncated-snr" = max(SNR, 1)·‖x̂0 − x0‖².
 DISTILL_WEIGHTINGS = ("snr+1", "truncated-snr")
@@ -37,6 +41,9 @@ class GaussianDiffusion:
             raise ValueError(f"loss_type must be one of {LOSSES}, got {loss_type!r}")
         if min_snr_gamma is not None and min_snr_gamma <= 0:
             raise ValueError(f"min_snr_gamma must be > 0, got {min_snr_gamma}")
+        if min_snr_gamma is not None and loss_type == "spectral":
+            raise ValueError("min_snr_gamma weights the prediction's squared error; the spectral loss is measured "
+                             "on x̂0 at every level alike: leave min_snr_gamma out (0) or use loss = \"mse\"")
         self.schedule = schedule
         self.prediction = prediction
         self.loss_type = loss_type
@@ -187,6 +194,10 @@ class GaussianDiffusion:
             noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
         x_t = self.schedule.q_sample(x0, t, noise)
         out = model(x_t, t.to(torch.float32), **cond)
+        if self.loss_type == "spectral":
+            alpha_bar = gather(self.schedule.alphas_cumprod, t, x0)
+            x0_hat, _ = self.split_output(out.float(), x_t.float(), alpha_bar)
+            return compressed_spectral_loss(x0_hat, x0), t
         target = self.target(x0, noise, t)
         err = F.mse_loss(out.float(), target.float(), reduction="none") if self.loss_type == "mse" \
             else F.l1_loss(out.float(), target.float(), reduction="none")

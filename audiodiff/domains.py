@@ -130,6 +130,9 @@ class Mel(Domain):
             raise RecipeError(f"{source}: [model] n_mels is for vocoders; a mel-domain model takes the mel bins "
                               f"as channels (in_channels = [features] n_mels)")
         _follow_features(recipe.model, "in_channels", features.n_mels, source)
+        if recipe.diffusion.loss == "spectral":
+            raise RecipeError(f"{source}: [diffusion] loss = \"spectral\" measures waveforms through their STFT; "
+                              f"a mel-domain model's x0 is a log-mel: use loss = \"mse\" or \"l1\"")
 
 
 class Vocoder(Domain):
