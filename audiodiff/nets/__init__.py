@@ -12,6 +12,7 @@ from ..options import RecipeError, check_value
 from .audio_classifier import AudioClassifier
 from .diffwave import DiffWave
 from .spectral_mask import SpectralMasker
+from .spectral_prior import SpectralPrior
 from .layers import Range
 from .unet1d import UNet1D
 from .unet2d import UNet2D
@@ -19,7 +20,8 @@ from .unet2d import UNet2D
 # "classifier" and "spectral_mask" are no ε-networks: their classes say objective = "classification" /
 # "regression" and the trainer trains them so (network_objective).
 NETWORKS: dict[str, type[nn.Module]] = {"diffwave": DiffWave, "unet1d": UNet1D, "unet2d": UNet2D,
-                                        "spectral_mask": SpectralMasker, "classifier": AudioClassifier}
+                                        "spectral_mask": SpectralMasker, "spectral_prior": SpectralPrior,
+                                        "classifier": AudioClassifier}
 
 
 def network_options(kind: str) -> dict[str, Any]:
