@@ -47,6 +47,9 @@ class DataConfig:
                               "from a mel (a vocoder), clean waveforms from noisy ones (a supervised denoiser), or "
                               "wide-band waveforms from narrow-band ones (bandwidth extension)")
     # domain = "denoiser": the clean clips above are mixed on the fly with these noise recordings (data/mixing.py)
+    level_rms: float = option(0.0, lo=0, hi=1, help="waveform: every file scaled to this RMS (over the whole file) "
+                              "before cropping; 0 keeps the recordings' own levels.  The pipeline brings the "
+                              "recordings it denoises / inpaints / extends to the same level")
     noise_root: str = option("", help="denoiser: folder of noise recordings (recursive), mixed into the clean clips")
     noise_file_list: str = option("", help="denoiser: a text file of noise paths relative to noise_root")
     snr_min: float = option(-5.0, lo=-40, hi=60, help="denoiser: lowest SNR of a training mix, dB")
@@ -84,6 +87,9 @@ def check_data(data: DataConfig) -> None:
                          f"{corpus.title} copy (its original host is offline); see recipes/{data.dataset}/README.md")
     if data.sha256 and not (len(data.sha256) == 64 and all(c in "0123456789abcdefABCDEF" for c in data.sha256)):
         raise ValueError(f"[data] sha256 = {data.sha256!r}: must be 64 hex digits (sha256sum's output)")
+    if data.level_rms and data.domain != "waveform":
+        raise ValueError(f"[data] level_rms is for waveform priors; domain {data.domain!r} sets its own level "
+                         f"(leave level_rms out)")
     for key in SPLIT_LIST_KEYS.values():
         if getattr(data, key) and data.dataset not in LIST_DATASETS:
             raise ValueError(f"[data] {key} is only for dataset = 'folder' or 'classes'")

@@ -37,10 +37,11 @@ class ClipDataset(Dataset):
 
     def __init__(self, waves: Sequence[Tensor] | CachedWaves, clip_length: int, seed: int = 0,
                  random_crop: bool = True, labels: list[int] | None = None, class_names: list[str] | None = None,
-                 names: list[str] | None = None, texts: list[str] | None = None):
+                 names: list[str] | None = None, texts: list[str] | None = None, level_rms: float = 0.0):
         if not len(waves):
             raise DatasetError("the dataset holds no audio")
         self.waves = waves if isinstance(waves, CachedWaves) else list(waves)
+        self.gains = file_gains(self.waves, level_rms) if level_rms > 0 else None
         self.clip_length = clip_length
         self.seed = seed
         self.random_crop = random_crop
@@ -76,9 +77,25 @@ class ClipDataset(Dataset):
             clip = torch.nn.functional.pad(segment, (0, size - segment.shape[0]))[None]
         else:
             clip = crop_or_pad(self.waves[index], self.clip_length, generator=g, random=self.random_crop)[None]
+        if self.gains is not None:
+            clip = clip * self.gains[index]
         if self.labels is None:
             return {"audio": clip}
         return {"audio": clip, "label": self.labels[index]}
+
+
+SILENT_RMS = 1e-4   # a file quieter than this (−80 dBFS) is scaled as if it had this RMS: silence stays near silent
+
+
+def file_gains(waves: Sequence[Tensor] | CachedWaves, level_rms: float) -> list[float]:
+    """The gain that brings each whole file to RMS `level_rms` ([data] level_rms): files keep their own dynamics
+    (pauses stay quiet), and the corpus sits at one level, the level the pipeline brings its inputs to."""
+    gains = []
+    for i in range(len(waves)):
+        wave = torch.from_numpy(waves.read(i, 0, waves.lengths[i])) if isinstance(waves, CachedWaves) else waves[i]
+        rms = float(wave.double().pow(2).mean().sqrt()) if wave.numel() else 0.0
+        gains.append(level_rms / max(rms, SILENT_RMS))
+    return gains
 
 
 class ClipView(SequenceABC):
@@ -146,4 +163,4 @@ def build_dataset(data_cfg: DataConfig, seed: int = 0, show_progress: bool = Tru
              sources.where, rate, decoded, len(kept) - decoded, where,
              f"; {short} shorter than clip_length {clip_length} are zero-padded" if short else "")
     return ClipDataset(waves, clip_length, seed=seed, labels=labels, class_names=sources.class_names,
-                       names=[str(s.path) for s in chosen], texts=texts)
+                       names=[str(s.path) for s in chosen], texts=texts, level_rms=float(data_cfg.level_rms))

@@ -38,6 +38,7 @@ def run_config(recipe: Recipe) -> dict[str, Any]:
     return {
         "format": "audiodiff", "version": 1, "name": recipe.name, **domain_config(recipe),
         "sample_rate": recipe.data.sample_rate, "clip_length": recipe.data.clip_length,
+        "level_rms": recipe.data.level_rms,
         "model": dict(recipe.model), "diffusion": diffusion_config(recipe.diffusion),
         "sample": asdict(recipe.sample), "recipe": recipe.to_dict(),
     }
