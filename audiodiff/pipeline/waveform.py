@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,14 @@ import torch
 from torch import Tensor
 
 from .. import tasks
+from ..data.dataset import SILENT_RMS
+from ..noise_spectrum import filter_bins, noise_spectrum
 from .base import GeneratingPipeline, Pipeline, as_tensor, log
+
+# What the training-free denoiser assumes of the noise: "white" (one σ) or "coloured" (its spectrum, estimated
+# from the recording's quietest frames: audiodiff/noise_spectrum.py).
+NOISE_KINDS = ("white", "coloured")
+DEFAULT_NOISE = "white"
 
 
 class WaveformPipeline(GeneratingPipeline, domain="waveform"):
@@ -38,31 +46,66 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
     # (steps, spacing, eta / variance, clip_x0, ...) under the given ones (tasks.task_call), resolved once per call.
     def denoise(self, noisy: Any, sigma: float | None = None, steps: int | None = None, sampler: str | None = None,
                 sample_rate: int | None = None, seed: int | None = None, return_sigma: bool = False,
-                window: int | None = None, progress: bool = False, **options: Any) -> Any:
-        """Remove additive white noise: `noisy` [L] or [B, L] (numpy or torch) → same type, shape and rate.
+                window: int | None = None, progress: bool = False, noise: str = DEFAULT_NOISE, **options: Any) -> Any:
+        """Remove additive noise: `noisy` [L] or [B, L] (numpy or torch) → same type, shape and rate.
 
-        Each clip is treated as x_t at the step whose noise level matches σ (estimated per clip when None,
-        over the whole clip, and logged) and run down the reverse chain; DDIM (η = 0) by default (sampler None:
-        tasks.TASK_SAMPLERS["denoise"]), "ddpm" draws from the posterior.  steps (default: the run's [sample]
-        steps, else every step below the level) and `options` (as in `sample`) over the run's [sample] settings,
-        less its levels, lambda_min and a "leading" spacing, which cannot start part-way.  Clips longer than
-        `window` samples are processed in cross-faded windows.
+        noise "white": each clip is treated as x_t at the step whose noise level matches σ (estimated per clip
+        when None, over the whole clip, and logged); "coloured": the noise's spectrum is estimated from the clip's
+        quietest frames, the clip is whitened by it, denoised at the white level and filtered back
+        (audiodiff/noise_spectrum.py); σ is then the whitened noise's.  Either way the clip is run down the
+        reverse chain, DDIM (η = 0) by default (sampler None: tasks.TASK_SAMPLERS["denoise"]), "ddpm" draws from
+        the posterior; a run trained at one level ([data] level_rms) hears the clip's clean part at that level.
+        steps (default: the run's [sample] steps, else every step below the level) and `options` (as in
+        `sample`) over the run's [sample] settings, less its levels, lambda_min and a "leading" spacing, which
+        cannot start part-way.  Clips longer than `window` samples are processed in cross-faded windows.
         """
+        if noise not in NOISE_KINDS:
+            raise ValueError(f"noise = {noise!r}: choose one of {', '.join(NOISE_KINDS)}")
+        if sigma is not None and noise != "white":
+            raise ValueError("sigma is the level of white noise; noise = \"coloured\" estimates the noise's "
+                             "spectrum from the recording: give one or the other")
         call = tasks.task_call("denoise", sampler, steps, self.sample_options, **options)
         batch, restore = self._to_model_rate(noisy, sample_rate)
-        sigmas = tasks.estimate_noise_sigma(batch[:, 0]).tolist() if sigma is None else [float(sigma)] * len(batch)
-        if sigma is None:
-            log.info("estimated noise σ: %s", ", ".join(f"{s:.4g}" for s in sigmas))
         g = self._generator(seed)
 
-        def one(clip: Tensor, s: float) -> Tensor:
-            return self._windows(lambda sl: tasks.denoise(self.diffusion, self.sampling_network(), clip[None, :, sl], s,
-                                                          call=call, generator=g),
-                                 (1, *clip.shape), window, progress, "denoise")
+        def one(clip: Tensor) -> tuple[Tensor, float]:
+            wave, spectrum = clip[0], None
+            if noise == "coloured":
+                spectrum = noise_spectrum(wave, self.sample_rate)
+                gains = spectrum.whitening_gains()
+                wave, s = filter_bins(wave, gains, spectrum.n_fft, spectrum.hop), spectrum.white_sigma
+            else:
+                s = float(tasks.estimate_noise_sigma(wave)) if sigma is None else float(sigma)
+            level = self._level_gain(wave, s)
+            scaled = (wave * level)[None, None]
+            out = self._windows(lambda sl: tasks.denoise(self.diffusion, self.sampling_network(), scaled[..., sl],
+                                                         s * level, call=call, generator=g),
+                                (1, 1, wave.shape[-1]), window, progress, "denoise")[0, 0] / level
+            if spectrum is not None:
+                out = filter_bins(out, 1 / gains, spectrum.n_fft, spectrum.hop)
+            return out[None], s
 
-        out = torch.cat([one(clip, s) for clip, s in zip(batch, sigmas)])
-        result = restore(out)
+        done = [one(clip) for clip in batch]
+        sigmas = [s for _, s in done]
+        if sigma is None:
+            log.info("estimated %s noise σ: %s", "whitened" if noise == "coloured" else "white",
+                     ", ".join(f"{s:.4g}" for s in sigmas))
+        result = restore(torch.stack([out for out, _ in done]))
         return (result, sigmas) if return_sigma else result
+
+    def _level_gains(self, batch: Tensor, known: Tensor | None = None) -> Tensor:
+        """[B, 1, 1]: _level_gain of each clip of batch [B, 1, L] (of its `known` samples only, when given)."""
+        clips = [clip[k] if known is not None else clip for clip, k in zip(batch, known if known is not None else batch)]
+        return torch.tensor([self._level_gain(c) for c in clips], dtype=batch.dtype, device=batch.device)[:, None, None]
+
+    def _level_gain(self, audio: Tensor, noise_sigma: float = 0.0) -> float:
+        """The gain that brings audio's clean part (its power less the noise's σ²) to the run's [data] level_rms,
+        the one level its prior was trained at; 1 for a run trained at the recordings' own levels."""
+        level = float(self.config.get("level_rms") or 0.0)
+        if level <= 0 or audio.numel() == 0:
+            return 1.0
+        power = float(audio.double().pow(2).mean()) - noise_sigma ** 2
+        return level / math.sqrt(max(power, (0.1 * noise_sigma) ** 2, SILENT_RMS ** 2))
 
     def inpaint(self, audio: Any, mask: Any, steps: int | None = None, sampler: str | None = None,
                 resample_jumps: int = 1, seed: int | None = None, jump_length: int = 1, window: int | None = None,
@@ -78,14 +121,16 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
         if known.shape != batch.shape:
             raise ValueError(f"mask shape {tuple(known.shape)} does not match the audio {tuple(batch.shape)}")
         g = self._generator(seed)
+        level = self._level_gains(batch, known)
+        scaled = batch * level
 
         def fill(sl: slice) -> Tensor:
             if bool(known[..., sl].all()):
-                return batch[..., sl]
-            return tasks.inpaint(self.diffusion, self.sampling_network(), batch[..., sl], known[..., sl], call=call,
+                return scaled[..., sl]
+            return tasks.inpaint(self.diffusion, self.sampling_network(), scaled[..., sl], known[..., sl], call=call,
                                  resample=resample_jumps, jump_length=jump_length, generator=g)
 
-        out = self._windows(fill, tuple(batch.shape), window, progress, "inpaint")
+        out = self._windows(fill, tuple(batch.shape), window, progress, "inpaint") / level
         return restore(torch.where(known, batch, out))
 
     def upsample(self, audio: Any, from_rate: int, steps: int | None = None, sampler: str | None = None,
@@ -99,7 +144,9 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
         call = tasks.task_call("upsample", sampler, steps, self.sample_options, **options)
         batch, restore = self._to_model_rate(audio, from_rate, back=False)
         g = self._generator(seed)
-        out = self._windows(lambda sl: tasks.bandwidth_extension(self.diffusion, self.sampling_network(), batch[..., sl],
+        level = self._level_gains(batch)
+        scaled = batch * level
+        out = self._windows(lambda sl: tasks.bandwidth_extension(self.diffusion, self.sampling_network(), scaled[..., sl],
                                                                  from_rate / self.sample_rate, call=call, generator=g),
                             tuple(batch.shape), window, progress, "upsample")
-        return restore(out)
+        return restore(out / level)
