@@ -13,8 +13,8 @@ gives the same bytes):
 Rows (--rows, plus one per run given): noisy (the input itself), nr-stationary / nr-nonstationary
 (`noisereduce.reduce_noise(y, sr, stationary=…)` at its defaults; `pip install noisereduce`, never a runtime
 dependency of audiodiff), wiener (`wiener` below), denoiser[-K] (--run: a supervised denoiser run, at its default
-steps or at each of --steps K), student (--student: a distilled run, its default steps), prior (--prior: the
-training-free path of a waveform run, white-noise assumption).  Every run row calls
+steps or at each of --steps K), student (--student: a distilled run, its default steps), prior-white and
+prior-coloured (--prior: the training-free path of a waveform run, `noise="white"` / `"coloured"`).  Every run row calls
 `pipe.denoise(noisy, sample_rate=rate, steps=K, seed=0)`.
 
 Columns, per row and per condition (noise × SNR) and over all mixtures: PESQ (wide-band), ESTOI, SI-SDR, DNSMOS
@@ -51,12 +51,14 @@ from audiodiff.audio import load_audio, save_wav
 from audiodiff.eval import score_speech
 from audiodiff.eval.metrics import mean_ci
 from audiodiff.eval.speech import choose_metrics
+from audiodiff.noise_spectrum import frame_size, quiet_frame_psd
 
 from .lib import RESULTS, envelope, write_result
 from .lib.cli import InputError, run_cli
 from .lib.envelope import ROOT
 
 NOISES = ("real", "white")
+PRIOR_NOISES = ("white", "coloured")   # --prior: one row for each noise model of the training-free path
 PEAK = 0.99
 BUILTIN_ROWS = ("noisy", "nr-stationary", "nr-nonstationary", "wiener")
 DEFAULT_ROWS = ",".join(BUILTIN_ROWS)
@@ -214,13 +216,12 @@ def wiener(noisy: np.ndarray, rate: int, alpha: float = 0.98, xi_min_db: float =
     clip).  A-priori SNR by the decision-directed rule (Ephraim & Malah 1984): ξ(k, l) = max(α |Ŝ(k, l−1)|² / λ_d
     + (1 − α) max(γ(k, l) − 1, 0), ξ_min), γ = |Y|² / λ_d, α = 0.98, ξ_min = −25 dB; gain ξ / (1 + ξ) (Scalart &
     Filho 1996), Ŝ = gain · Y, inverse STFT by overlap-add."""
-    n_fft = 1 << int(np.ceil(np.log2(0.032 * rate)))
-    hop, window = n_fft // 4, torch.hann_window(n_fft, dtype=torch.float64)
+    n_fft, hop = frame_size(rate)
+    window = torch.hann_window(n_fft, dtype=torch.float64)
     x = torch.as_tensor(np.asarray(noisy), dtype=torch.float64)
     spec = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True).numpy()   # [F, T]
     power = np.abs(spec) ** 2
-    quiet = np.argsort(power.sum(0), kind="stable")[:max(1, round(quiet_share * power.shape[1]))]
-    noise_psd = np.maximum(power[:, quiet].mean(1), 1e-12)
+    noise_psd = quiet_frame_psd(torch.from_numpy(power), quiet_share).numpy()
     xi_min, gains, previous = 10 ** (xi_min_db / 10), np.empty_like(power), np.zeros(power.shape[0])
     for frame in range(power.shape[1]):
         gamma = power[:, frame] / noise_psd
@@ -257,8 +258,8 @@ def _load(run: Path, option: str):
         raise InputError(f"{option} {run}: cannot load the run ({exc})") from None
 
 
-def _denoise(pipe, steps: int | None) -> Callable[[np.ndarray, int], np.ndarray]:
-    return lambda y, rate: pipe.denoise(y, sample_rate=rate, steps=steps, seed=0)
+def _denoise(pipe, steps: int | None, **options) -> Callable[[np.ndarray, int], np.ndarray]:
+    return lambda y, rate: pipe.denoise(y, sample_rate=rate, steps=steps, seed=0, **options)
 
 
 def make_rows(names: str, run: Path | None, steps: str | None, student: Path | None, prior: Path | None) -> list[Row]:
@@ -291,8 +292,9 @@ def make_rows(names: str, run: Path | None, steps: str | None, student: Path | N
         out.append(Row("student", f"distilled student {student}, its default steps",
                        _denoise(_load(student, "--student"), None)))
     if prior is not None:
-        out.append(Row("prior", f"training-free path of waveform run {prior} (white noise assumed)",
-                       _denoise(_load(prior, "--prior"), None)))
+        pipe = _load(prior, "--prior")
+        out += [Row(f"prior-{kind}", f"training-free path of waveform run {prior}, noise = {kind!r}",
+                    _denoise(pipe, None, noise=kind)) for kind in PRIOR_NOISES]
     if not out:
         raise InputError("no rows: give --rows and / or --run, --student, --prior")
     return out

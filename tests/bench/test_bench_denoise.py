@@ -143,14 +143,15 @@ class FakeDenoiser:
     def __init__(self, calls: list):
         self.calls = calls
 
-    def denoise(self, noisy, sample_rate=None, steps=None, seed=None):
-        self.calls.append((len(noisy), sample_rate, steps, seed))
+    def denoise(self, noisy, sample_rate=None, steps=None, seed=None, **options):
+        self.calls.append((len(noisy), sample_rate, steps, seed, *options.values()))
         return noisy * 0.5
 
 
 def test_denoise_benchmark_run_rows(tmp_path, roots, monkeypatch):
-    """--run with --steps gives one row per step count, --student and --prior one row each, every call
-    pipe.denoise(noisy, sample_rate=16000, steps=K, seed=0); a set built with other options is refused."""
+    """--run with --steps gives one row per step count, --student one row, --prior one row per noise model, every
+    call pipe.denoise(noisy, sample_rate=16000, steps=K, seed=0[, noise=…]); a set built with other options is
+    refused."""
     bench = load_bench()
     speech, noise = roots
     calls = {}
@@ -160,9 +161,10 @@ def test_denoise_benchmark_run_rows(tmp_path, roots, monkeypatch):
     result = bench.main([*common, "--rows", "noisy", "--run", "r", "--steps", "1,2", "--student", "st",
                          "--prior", "p", "--no-dnsmos", "--outputs", str(tmp_path / "out"),
                          "--json", str(tmp_path / "r.json")])
-    assert list(result["rows"]) == ["noisy", "denoiser-1", "denoiser-2", "student", "prior"]
+    assert list(result["rows"]) == ["noisy", "denoiser-1", "denoiser-2", "student", "prior-white", "prior-coloured"]
     assert sorted({c[1:] for c in calls["--run"]}) == [(RATE, 1, 0), (RATE, 2, 0)]
-    assert {c[1:] for c in calls["--student"]} == {c[1:] for c in calls["--prior"]} == {(RATE, None, 0)}
+    assert {c[1:] for c in calls["--student"]} == {(RATE, None, 0)}
+    assert {c[1:] for c in calls["--prior"]} == {(RATE, None, 0, "white"), (RATE, None, 0, "coloured")}
     assert len(calls["--student"]) == 4 + 1   # 2 utterances × 2 noises, and the untimed first call
     assert all(r["all"]["rtf"]["mean"] > 0 for name, r in result["rows"].items() if name != "noisy")
     with pytest.raises(SystemExit, match="--set .*other options.*n_utterances.*--rebuild"):
