@@ -70,6 +70,8 @@ def check_config(config: Any, file: Path) -> None:
     for key in ("sample_rate", "clip_length"):
         _field_check(file, DataConfig, key, config[key], key)
     _field_check(file, DataConfig, "domain", config.get("domain", "waveform"), "domain")
+    if "level_rms" in config:
+        _field_check(file, DataConfig, "level_rms", config["level_rms"], "level_rms")
     _check_model(file, _table(file, config, "model"))
     steps = _check_diffusion(file, _table(file, config, "diffusion"))
     _check_sample(file, _table(file, config, "sample", required=False), steps)
@@ -105,7 +107,7 @@ def _check_diffusion(file: Path, d: dict[str, Any]) -> int:
 
 
 def _check_sample(file: Path, s: dict[str, Any], steps: int) -> None:
-    for key in ("sampler", "steps", "eta", "variance", "guidance", "label"):
+    for key in ("sampler", "steps", "denoise_steps", "eta", "variance", "guidance", "label"):
         if key in s:
             _field_check(file, SampleConfig, key, s[key], f"sample.{key}")
     if "fast_betas" in s:

@@ -25,6 +25,8 @@ from .steps import VARIANCES
 class SampleOptions:
     sampler: str = option("ddpm", choices=tuple(SAMPLERS))
     steps: int = option(0, lo=0, help="0 = every training step (or the fast schedule's length)")
+    denoise_steps: int = option(0, lo=0, help="denoise: the steps from the recording's noise level down (0 = "
+                                              "steps); a chain that starts part-way may need far fewer")
     eta: float = option(0.0, lo=0, hi=1)
     variance: str = option("posterior", choices=VARIANCES)
     fast_betas: list = option(list(DIFFWAVE_FAST_BETAS))
@@ -58,8 +60,9 @@ class SampleOptions:
         check_fast_betas(self.fast_betas)
         if self.levels:
             check_levels(self.levels, num_steps - 1)
-        if self.steps > num_steps:
-            raise ValueError(f"steps = {self.steps}: must be <= the diffusion steps ({num_steps})")
+        for key in ("steps", "denoise_steps"):
+            if getattr(self, key) > num_steps:
+                raise ValueError(f"{key} = {getattr(self, key)}: must be <= the diffusion steps ({num_steps})")
 
     def resolve(self, sampler: str | None = None, steps: int | None = None, *, part_way: bool = False,
                 **given: Any) -> SamplerCall:
@@ -77,8 +80,9 @@ class SampleOptions:
         if "levels" in takes and self.levels and steps is None and not part_way and not placed:
             out["levels"] = list(self.levels)
         elif "levels" not in out:
-            if record.counted and steps is None and self.steps:
-                steps = self.steps
+            own = self.denoise_steps if part_way and self.denoise_steps else self.steps
+            if record.counted and steps is None and own:
+                steps = own
             if "spacing" in takes and "spacing" not in out and self.spacing and (
                     not part_way or self.spacing in PART_WAY_SPACINGS):
                 out["spacing"] = self.spacing

@@ -153,6 +153,20 @@ def test_each_task_runs_its_own_sampler_with_the_runs_other_settings():
     assert torch.isfinite(pipe.inpaint(audio, mask, seed=0, resample_jumps=2)).all()
 
 
+def test_denoise_steps_set_the_part_way_chain_and_nothing_else():
+    """[sample] denoise_steps: a chain from the recording's level needs fewer steps than one from pure noise."""
+    run = SampleOptions(sampler="ddim", steps=8, denoise_steps=2)
+    assert tasks.task_call("denoise", run=run).steps == 2
+    assert tasks.task_call("denoise", None, 5, run=run).steps == 5             # given over the run's
+    assert tasks.task_call("inpaint", run=run).steps == 8 and run.resolve().steps == 8
+    assert tasks.task_call("denoise", run=SampleOptions(sampler="ddim", steps=8)).steps == 8   # 0: steps
+    pipe = oracle_pipe({"sampler": "ddim", "steps": 8, "denoise_steps": 2})
+    pipe.denoise(torch.randn(64, generator=torch.Generator().manual_seed(5)) * 0.2, sigma=0.5, seed=0)
+    assert pipe.model.calls == 2
+    with pytest.raises(ValueError, match="denoise_steps = 300: must be <= the diffusion steps"):
+        SampleOptions(denoise_steps=300).check(100)
+
+
 @pytest.mark.parametrize("setting", [dict(levels=[90, 50, 10, 0]), dict(spacing="karras", lambda_min=-3.0),
                                      dict(spacing="leading")])
 def test_denoising_leaves_out_run_placement_that_cannot_start_part_way(setting):
