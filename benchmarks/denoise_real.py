@@ -409,7 +409,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--run", type=Path, help="a supervised denoiser run: rows denoiser[-K]")
     ap.add_argument("--steps", help="network calls per clip for --run, comma-separated (default: the run's own)")
     ap.add_argument("--student", type=Path, help="a distilled student run: row student (its default steps)")
-    ap.add_argument("--prior", type=Path, help="a waveform run: row prior (training-free, white noise assumed)")
+    ap.add_argument("--prior", type=Path, help="a waveform run: rows prior-white and prior-coloured (the training-free path)")
     ap.add_argument("--no-dnsmos", action="store_true", help="leave DNSMOS out (about 1 s a clip)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads while timing (default 2)")
     ap.add_argument("--outputs", type=Path, help="where each row's outputs go, <outputs>/<row>/ (emptied first; "

@@ -73,11 +73,11 @@ def _check_device(device: str) -> str:
     return device
 
 
-def _check_precision(precision: str) -> str:
-    """--precision, judged like --device."""
+def _check_precision(precision: Optional[str]) -> Optional[str]:
+    """--precision, judged like --device (None: not given, where the option has no default)."""
     from ..precision import PRECISIONS
 
-    if precision not in PRECISIONS:
+    if precision is not None and precision not in PRECISIONS:
         raise typer.BadParameter(f"{precision!r}: use {', '.join(PRECISIONS)}", param_hint="--precision")
     return precision
 
@@ -106,6 +106,9 @@ WINDOW_HELP = ("Long recordings are processed in cross-faded windows of this man
 # Options several commands take, declared once: `device: Device = "auto"`.
 Device = Annotated[str, typer.Option("--device", callback=_check_device, help="auto (CUDA when present) | cpu | cuda.")]
 Precision = Annotated[str, typer.Option("--precision", callback=_check_precision, help=PRECISION_HELP)]
+TrainPrecision = Annotated[Optional[str], typer.Option(
+    "--precision", callback=_check_precision, help="Overrides \\[train] precision: auto (bf16 autocast where the "
+    "hardware has it) | fp32 | bf16.  fp32 on a bf16 CPU gives the speed of one without it.")]
 Model = Annotated[Optional[Path], typer.Option("--model", help=MODEL_HELP)]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Random seed for reproducible output.")]
 Progress = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")]

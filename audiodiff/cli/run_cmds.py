@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import Device, Progress, RUNS_DIR, app
+from .common import Device, Progress, RUNS_DIR, TrainPrecision, app
 
 
 @app.command()
@@ -23,6 +23,7 @@ def train(
                                           "as at the end of a run; on a resumed run, this many more. With "
                                           "--max-steps: whichever comes first."),
     device: Device = "auto",
+    precision: TrainPrecision = None,
     progress: Progress = True,
     restart: bool = typer.Option(False, "--restart", help="Train from step 0 even though --out holds a "
                                  "checkpoint or weights (they are replaced at the first checkpoint)."),
@@ -36,6 +37,8 @@ def train(
     from ..training import train as run_training
 
     r = load_recipe(resolve_recipe(recipe))
+    if precision is not None:
+        r.train.precision = precision
     run_dir = out or RUNS_DIR / r.name
     run_training(r, run_dir, device=device, max_steps=max_steps, show_progress=progress, restart=restart,
                  minutes=minutes)

@@ -28,6 +28,10 @@ def denoise(
                                           "(deterministic, the default) or ddpm (a posterior draw). A supervised "
                                           "diffusion denoiser run: any sampler (default: the run's [sample] "
                                           "sampler); a spectral_mask run takes none."),
+    noise: Optional[str] = typer.Option(None, "--noise", help="A waveform run: white (one σ) or coloured (the "
+                                        "noise's spectrum estimated from the recording's quietest frames and "
+                                        "whitened for the model); default: the pipeline's. A supervised denoiser "
+                                        "learned its noise: leave it out."),
     seed: Seed = None,
     device: Device = "auto",
     precision: Precision = "auto",
@@ -36,24 +40,34 @@ def denoise(
     force: Force = False,
 ) -> None:
     """Remove noise from a recording: with a supervised denoiser run (recipes/denoise-speech: real noise of any
-    colour), or training-free with a waveform model (additive white noise)."""
+    colour), or training-free with a waveform model (recipes/speech-prior: white noise, or coloured noise whose
+    spectrum it estimates from the recording)."""
     from ..audio import save_wav
     from ..pipeline import DenoiserPipeline
+    from ..pipeline.waveform import NOISE_KINDS
 
+    if noise is not None and noise not in NOISE_KINDS:
+        raise typer.BadParameter(f"{noise!r}: use {', '.join(NOISE_KINDS)}", param_hint="--noise")
     check_out_file(out, force)
     wave, rate = read_input(audio)
     pipe = load_pipeline(model, device, precision)
     supervised = isinstance(pipe, DenoiserPipeline)
+    if supervised and noise is not None:
+        raise typer.BadParameter("a supervised denoiser run learned the noise from its training mixes: leave "
+                                 "--noise out", param_hint="--noise")
     part_way = samplers_where(lambda s: s.starts_part_way)   # training-free denoising starts at the noise's level
     if not supervised and sampler is not None and sampler not in part_way:
         raise typer.BadParameter(f"{sampler!r}: use {', '.join(part_way)}", param_hint="--sampler")
+    options = {"noise": noise} if noise is not None else {}
     clean, sigmas = pipe.denoise(wave, sigma=sigma, steps=steps, sampler=sampler, sample_rate=rate, seed=seed,
-                                 return_sigma=True, window=window, progress=progress)
+                                 return_sigma=True, window=window, progress=progress, **options)
     save_wav(out, clean, rate)
     if supervised:
         typer.echo(f"wrote {out} (supervised denoiser)")
     else:
-        typer.echo(f"wrote {out} (σ = {sigmas[0]:.4g}{', estimated' if sigma is None else ''})")
+        kind = pipe.noise_kind(noise, sigma)
+        typer.echo(f"wrote {out} ({kind} noise, σ = {sigmas[0]:.4g}{', estimated' if sigma is None else ''}"
+                   f"{' after whitening' if kind == 'coloured' else ''})")
 
 
 def _parse_gap(gap: str, rate: int, length: int) -> tuple[int, int]:

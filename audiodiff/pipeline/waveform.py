@@ -25,6 +25,7 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
 
     what = "a waveform run"
     misuse_hint = ""
+    default_noise = DEFAULT_NOISE
 
     def generate(self, n: int, length: int | None = None, vocoder: "Pipeline | str | Path | None" = None,
                  seconds: float | None = None, **chain: Any) -> tuple[Tensor, None]:
@@ -46,24 +47,21 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
     # (steps, spacing, eta / variance, clip_x0, ...) under the given ones (tasks.task_call), resolved once per call.
     def denoise(self, noisy: Any, sigma: float | None = None, steps: int | None = None, sampler: str | None = None,
                 sample_rate: int | None = None, seed: int | None = None, return_sigma: bool = False,
-                window: int | None = None, progress: bool = False, noise: str = DEFAULT_NOISE, **options: Any) -> Any:
+                window: int | None = None, progress: bool = False, noise: str | None = None, **options: Any) -> Any:
         """Remove additive noise: `noisy` [L] or [B, L] (numpy or torch) → same type, shape and rate.
 
         noise "white": each clip is treated as x_t at the step whose noise level matches σ (estimated per clip
         when None, over the whole clip, and logged); "coloured": the noise's spectrum is estimated from the clip's
         quietest frames, the clip is whitened by it, denoised at the white level and filtered back
-        (audiodiff/noise_spectrum.py); σ is then the whitened noise's.  Either way the clip is run down the
-        reverse chain, DDIM (η = 0) by default (sampler None: tasks.TASK_SAMPLERS["denoise"]), "ddpm" draws from
-        the posterior; a run trained at one level ([data] level_rms) hears the clip's clean part at that level.
-        steps (default: the run's [sample] steps, else every step below the level) and `options` (as in
-        `sample`) over the run's [sample] settings, less its levels, lambda_min and a "leading" spacing, which
-        cannot start part-way.  Clips longer than `window` samples are processed in cross-faded windows.
+        (audiodiff/noise_spectrum.py); σ is then the whitened noise's.  None: white when σ is given, else
+        `default_noise`.  Either way the clip is run down the reverse chain, DDIM (η = 0) by default (sampler
+        None: tasks.TASK_SAMPLERS["denoise"]), "ddpm" draws from the posterior; a run trained at one level
+        ([data] level_rms) hears the clip's clean part at that level.  steps (default: the run's [sample]
+        denoise_steps, else its steps, else every step below the level) and `options` (as in `sample`) over the
+        run's [sample] settings, less its levels, lambda_min and a "leading" spacing, which cannot start
+        part-way.  Clips longer than `window` samples are processed in cross-faded windows.
         """
-        if noise not in NOISE_KINDS:
-            raise ValueError(f"noise = {noise!r}: choose one of {', '.join(NOISE_KINDS)}")
-        if sigma is not None and noise != "white":
-            raise ValueError("sigma is the level of white noise; noise = \"coloured\" estimates the noise's "
-                             "spectrum from the recording: give one or the other")
+        noise = self.noise_kind(noise, sigma)
         call = tasks.task_call("denoise", sampler, steps, self.sample_options, **options)
         batch, restore = self._to_model_rate(noisy, sample_rate)
         g = self._generator(seed)
@@ -92,6 +90,18 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
                      ", ".join(f"{s:.4g}" for s in sigmas))
         result = restore(torch.stack([out for out, _ in done]))
         return (result, sigmas) if return_sigma else result
+
+    def noise_kind(self, noise: str | None, sigma: float | None = None) -> str:
+        """The noise model `denoise` uses for these arguments: `noise` checked, or white when σ is given, else
+        `default_noise`."""
+        if noise is None:
+            return "white" if sigma is not None else self.default_noise
+        if noise not in NOISE_KINDS:
+            raise ValueError(f"noise = {noise!r}: choose one of {', '.join(NOISE_KINDS)}")
+        if sigma is not None and noise != "white":
+            raise ValueError("sigma is the level of white noise; noise = \"coloured\" estimates the noise's "
+                             "spectrum from the recording: give one or the other")
+        return noise
 
     def _level_gains(self, batch: Tensor, known: Tensor | None = None) -> Tensor:
         """[B, 1, 1]: _level_gain of each clip of batch [B, 1, L] (of its `known` samples only, when given)."""

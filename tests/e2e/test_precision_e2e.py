@@ -1,6 +1,6 @@
 """Precision end to end: a bf16 training run (autocast really on) reaches fp32's loss and its bf16 samples stay
 finite; `audiodiff train` logs the precision it trains in and `sample --precision` takes bf16 and refuses fp16 in one
-line.  (Which hardware gets bf16 and the cast network are checked in tests/core/test_precision.py.)"""
+line, and `train --precision` overrides the recipe's.  (Which hardware gets bf16 and the cast network are checked in tests/core/test_precision.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from audiodiff.pipeline import load
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.training import Trainer
-from helpers.cli import run_cli
+from helpers.cli import assert_one_line_error, run_cli
 from helpers.recipes import QUICK_UNET, tiny_recipe_dict, write_recipe
 
 
@@ -56,6 +56,13 @@ def test_cli_precision_flag(tmp_path, wav_folder):
     env_ok = run_cli("train", str(recipe), "--out", str(run), "--no-progress", cwd=tmp_path)
     assert env_ok.returncode == 0, env_ok.stderr
     assert "in fp32" in env_ok.stderr or "in bf16" in env_ok.stderr      # the log says which precision trains
+    for prec in ("fp32", "bf16"):                                        # --precision overrides [train] precision
+        forced = run_cli("train", str(recipe), "--out", str(tmp_path / prec), "--no-progress", "--precision", prec,
+                         cwd=tmp_path)
+        assert forced.returncode == 0 and f"in {prec}," in forced.stderr, forced.stderr
+    refused = run_cli("train", str(recipe), "--out", str(tmp_path / "fp16"), "--precision", "fp16", cwd=tmp_path)
+    assert_one_line_error(refused, "--precision", "'fp16'", "fp32")
+    assert not (tmp_path / "fp16").exists()
     done = run_cli("sample", "--model", str(run), "--n", "2", "--out", str(tmp_path / "wavs"), "--precision", "bf16",
                    "--no-progress", cwd=tmp_path)
     assert done.returncode == 0, done.stderr

@@ -206,3 +206,27 @@ def test_inpaint_and_upsample_run_at_the_runs_level(prior_run, monkeypatch):
     wide = pipe.upsample(y[::2], from_rate=SAMPLE_RATE // 2, seed=0, steps=2, window=4000)
     assert wide.shape == (1200,) and np.isfinite(wide).all()
     assert float(seen[1].pow(2).mean().sqrt()) == pytest.approx(LEVEL, rel=1e-3)
+
+
+# ----------------------------------------------------------------- the CLI
+def test_cli_denoise_takes_the_noise_model_and_says_it(prior_run, tmp_path):
+    from audiodiff.audio import load_audio, save_wav
+    from helpers.cli import assert_one_line_error, run_cli
+
+    noisy = tmp_path / "noisy.wav"
+    save_wav(noisy, _tone(4000), SAMPLE_RATE)
+    proc = run_cli("denoise", str(noisy), "--model", str(prior_run), "--out", str(tmp_path / "c.wav"),
+                   "--noise", "coloured", "--steps", "2", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "coloured noise, σ = " in proc.stdout and "estimated after whitening" in proc.stdout
+    assert load_audio(tmp_path / "c.wav")[0].shape[-1] == 4000
+    proc = run_cli("denoise", str(noisy), "--model", str(prior_run), "--out", str(tmp_path / "w.wav"),
+                   "--sigma", "0.01", "--steps", "2", "--no-progress")
+    assert proc.returncode == 0 and "white noise, σ = 0.01)" in proc.stdout, proc.stdout + proc.stderr
+    bad = run_cli("denoise", str(noisy), "--model", str(prior_run), "--out", str(tmp_path / "x.wav"),
+                  "--noise", "pink")
+    assert_one_line_error(bad, "--noise", "'pink'", "white, coloured")
+    both = run_cli("denoise", str(noisy), "--model", str(prior_run), "--out", str(tmp_path / "y.wav"),
+                   "--noise", "coloured", "--sigma", "0.1")
+    assert_one_line_error(both, "sigma", "coloured")
+    assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()
