@@ -107,7 +107,7 @@ def _check_diffusion(file: Path, d: dict[str, Any]) -> int:
 
 
 def _check_sample(file: Path, s: dict[str, Any], steps: int) -> None:
-    for key in ("sampler", "steps", "denoise_steps", "eta", "variance", "guidance", "label"):
+    for key in ("sampler", "steps", "denoise_steps", "denoise_noise", "eta", "variance", "guidance", "label"):
         if key in s:
             _field_check(file, SampleConfig, key, s[key], f"sample.{key}")
     if "fast_betas" in s:

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+# What the training-free denoiser assumes of the noise: "white" (one σ) or "coloured" (its spectrum, estimated here).
+# A run's [sample] denoise_noise picks one: coloured suits speech (its pauses show the noise alone), white suits
+# music with no pauses, where the quietest frames still hold the music.
+NOISE_KINDS = ("white", "coloured")
 QUIET_SHARE = 0.1       # the share of frames, least energy first, whose mean power is the noise's
 GAIN_LIMIT_DB = 20.0    # the whitening filter stays within ±this of unity: an empty band is not raised to the floor
 PSD_FLOOR = 1e-12

@@ -249,11 +249,11 @@ def _noisereduce(stationary: bool) -> Callable[[np.ndarray, int], np.ndarray]:
     return lambda y, rate: noisereduce.reduce_noise(y=y, sr=rate, stationary=stationary)
 
 
-def _load(run: Path, option: str):
+def _load(run: Path, option: str, precision: str = "auto"):
     import audiodiff
 
     try:
-        return audiodiff.load(run, device="cpu")
+        return audiodiff.load(run, device="cpu", precision=precision)
     except Exception as exc:   # whatever the run's loader raises, said in one line naming the option
         raise InputError(f"{option} {run}: cannot load the run ({exc})") from None
 
@@ -262,8 +262,9 @@ def _denoise(pipe, steps: int | None, **options) -> Callable[[np.ndarray, int], 
     return lambda y, rate: pipe.denoise(y, sample_rate=rate, steps=steps, seed=0, **options)
 
 
-def make_rows(names: str, run: Path | None, steps: str | None, student: Path | None, prior: Path | None) -> list[Row]:
-    """--rows (built-in names) plus one row per run option."""
+def make_rows(names: str, run: Path | None, steps: str | None, student: Path | None, prior: Path | None,
+              precision: str = "auto") -> list[Row]:
+    """--rows (built-in names) plus one row per run option, each run loaded at `precision`."""
     chosen = [n for n in names.replace(" ", "").split(",") if n]
     if unknown := [n for n in chosen if n not in BUILTIN_ROWS]:
         raise InputError(f"--rows {','.join(unknown)}: choose from {', '.join(BUILTIN_ROWS)} (runs: --run, "
@@ -284,15 +285,15 @@ def make_rows(names: str, run: Path | None, steps: str | None, student: Path | N
             raise InputError(f"--steps {steps}: give positive integers separated by commas (1,2,4)") from None
         if any(k is not None and k < 1 for k in counts) or not counts:
             raise InputError(f"--steps {steps}: give positive integers separated by commas (1,2,4)")
-        pipe = _load(run, "--run")
+        pipe = _load(run, "--run", precision)
         out += [Row("denoiser" if k is None else f"denoiser-{k}",
                     f"supervised denoiser {run}, " + ("its default steps" if k is None else f"{k} steps"),
                     _denoise(pipe, k)) for k in dict.fromkeys(counts)]
     if student is not None:
         out.append(Row("student", f"distilled student {student}, its default steps",
-                       _denoise(_load(student, "--student"), None)))
+                       _denoise(_load(student, "--student", precision), None)))
     if prior is not None:
-        pipe = _load(prior, "--prior")
+        pipe = _load(prior, "--prior", precision)
         out += [Row(f"prior-{kind}", f"training-free path of waveform run {prior}, noise = {kind!r}",
                     _denoise(pipe, None, noise=kind)) for kind in PRIOR_NOISES]
     if not out:
@@ -412,6 +413,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--prior", type=Path, help="a waveform run: rows prior-white and prior-coloured (the training-free path)")
     ap.add_argument("--no-dnsmos", action="store_true", help="leave DNSMOS out (about 1 s a clip)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads while timing (default 2)")
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                    help="the runs' precision (default auto: bf16 where the CPU has it; fp32 for a laptop's figure)")
     ap.add_argument("--outputs", type=Path, help="where each row's outputs go, <outputs>/<row>/ (emptied first; "
                                                  "default benchmarks/results/denoise_real-<voice>/)")
     ap.add_argument("--json", type=Path, help="default benchmarks/results/denoise_real-<voice>.json")
@@ -440,7 +443,8 @@ def run(args: argparse.Namespace, argv: list[str]) -> dict:
                            args.seed, args.rate)
     held_out_utterances(Path(desc["voice_dir"]))   # refuse bad input before anything is written
     noise_clips(Path(desc["noise_root"]), tuple(desc["noise_sets"]), desc["noise_split"])
-    rows = [] if args.build_only else make_rows(args.rows, args.run, args.steps, args.student, args.prior)
+    rows = [] if args.build_only else make_rows(args.rows, args.run, args.steps, args.student, args.prior,
+                                                args.precision)
     manifest = build_set(set_dir, desc, args.rebuild)
     mixtures = manifest["mixtures"]
     print(f"set: {len(mixtures)} mixtures in {set_dir}", file=sys.stderr, flush=True)

@@ -30,8 +30,8 @@ def denoise(
                                           "sampler); a spectral_mask run takes none."),
     noise: Optional[str] = typer.Option(None, "--noise", help="A waveform run: white (one σ) or coloured (the "
                                         "noise's spectrum estimated from the recording's quietest frames and "
-                                        "whitened for the model); default: the pipeline's. A supervised denoiser "
-                                        "learned its noise: leave it out."),
+                                        "whitened for the model); default: the run's \\[sample] denoise_noise. "
+                                        "A supervised denoiser learned its noise: leave it out."),
     seed: Seed = None,
     device: Device = "auto",
     precision: Precision = "auto",
@@ -44,7 +44,7 @@ def denoise(
     spectrum it estimates from the recording)."""
     from ..audio import save_wav
     from ..pipeline import DenoiserPipeline
-    from ..pipeline.waveform import NOISE_KINDS
+    from ..noise_spectrum import NOISE_KINDS
 
     if noise is not None and noise not in NOISE_KINDS:
         raise typer.BadParameter(f"{noise!r}: use {', '.join(NOISE_KINDS)}", param_hint="--noise")

@@ -60,9 +60,9 @@ class SpectralPrior(SpectralMasker):
         length = wave.shape[-1]
         wave = F.pad(wave, (0, max(0, self.n_fft // 2 + 1 - length)))   # the STFT needs more than half a frame
         emb = self.embed(t)
+        gain = self.step_gain(emb).float().exp()[:, :, None]                # [B, 1, 1]
         with torch.autocast(wave.device.type, enabled=False):
             spec = self.stft(wave)
-            gain = self.step_gain(emb.float()).exp()[:, :, None]          # [B, 1, 1]
         m = self.step_mask(spec, emb)
         with torch.autocast(wave.device.type, enabled=False):
             out = self.istft(gain * m * spec, wave.shape[-1])

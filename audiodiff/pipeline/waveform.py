@@ -11,13 +11,9 @@ from torch import Tensor
 
 from .. import tasks
 from ..data.dataset import SILENT_RMS
-from ..noise_spectrum import filter_bins, noise_spectrum
+from ..noise_spectrum import NOISE_KINDS, filter_bins, noise_spectrum
 from .base import GeneratingPipeline, Pipeline, as_tensor, log
 
-# What the training-free denoiser assumes of the noise: "white" (one σ) or "coloured" (its spectrum, estimated
-# from the recording's quietest frames: audiodiff/noise_spectrum.py).
-NOISE_KINDS = ("white", "coloured")
-DEFAULT_NOISE = "white"
 
 
 class WaveformPipeline(GeneratingPipeline, domain="waveform"):
@@ -25,7 +21,6 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
 
     what = "a waveform run"
     misuse_hint = ""
-    default_noise = DEFAULT_NOISE
 
     def generate(self, n: int, length: int | None = None, vocoder: "Pipeline | str | Path | None" = None,
                  seconds: float | None = None, **chain: Any) -> tuple[Tensor, None]:
@@ -53,8 +48,8 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
         noise "white": each clip is treated as x_t at the step whose noise level matches σ (estimated per clip
         when None, over the whole clip, and logged); "coloured": the noise's spectrum is estimated from the clip's
         quietest frames, the clip is whitened by it, denoised at the white level and filtered back
-        (audiodiff/noise_spectrum.py); σ is then the whitened noise's.  None: white when σ is given, else
-        `default_noise`.  Either way the clip is run down the reverse chain, DDIM (η = 0) by default (sampler
+        (audiodiff/noise_spectrum.py); σ is then the whitened noise's.  None: white when σ is given, else the
+        run's [sample] denoise_noise.  Either way the clip is run down the reverse chain, DDIM (η = 0) by default (sampler
         None: tasks.TASK_SAMPLERS["denoise"]), "ddpm" draws from the posterior; a run trained at one level
         ([data] level_rms) hears the clip's clean part at that level.  steps (default: the run's [sample]
         denoise_steps, else its steps, else every step below the level) and `options` (as in `sample`) over the
@@ -92,10 +87,10 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
         return (result, sigmas) if return_sigma else result
 
     def noise_kind(self, noise: str | None, sigma: float | None = None) -> str:
-        """The noise model `denoise` uses for these arguments: `noise` checked, or white when σ is given, else
-        `default_noise`."""
+        """The noise model `denoise` uses for these arguments: `noise` checked, or white when σ is given, else the
+        run's [sample] denoise_noise."""
         if noise is None:
-            return "white" if sigma is not None else self.default_noise
+            return "white" if sigma is not None else self.sample_options.denoise_noise
         if noise not in NOISE_KINDS:
             raise ValueError(f"noise = {noise!r}: choose one of {', '.join(NOISE_KINDS)}")
         if sigma is not None and noise != "white":

@@ -17,6 +17,7 @@ from ..options import option
 from .call import CLIP_X0, SamplerCall, check_option_names, option_names
 from .spacing import LAMBDA_SPACINGS, PART_WAY_SPACINGS, SPACINGS, check_levels
 from .plans import DIFFWAVE_FAST_BETAS, check_fast_betas
+from ..noise_spectrum import NOISE_KINDS
 from .registry import SAMPLERS, get_sampler, own_spacings
 from .steps import VARIANCES
 
@@ -27,6 +28,9 @@ class SampleOptions:
     steps: int = option(0, lo=0, help="0 = every training step (or the fast schedule's length)")
     denoise_steps: int = option(0, lo=0, help="denoise: the steps from the recording's noise level down (0 = "
                                               "steps); a chain that starts part-way may need far fewer")
+    denoise_noise: str = option("white", choices=NOISE_KINDS,
+                                help="denoise: the noise model when none is asked for: white (one σ) or coloured "
+                                     "(the noise's spectrum from the recording's quietest frames; for speech)")
     eta: float = option(0.0, lo=0, hi=1)
     variance: str = option("posterior", choices=VARIANCES)
     fast_betas: list = option(list(DIFFWAVE_FAST_BETAS))

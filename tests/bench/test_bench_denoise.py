@@ -155,14 +155,16 @@ def test_denoise_benchmark_run_rows(tmp_path, roots, monkeypatch):
     bench = load_bench()
     speech, noise = roots
     calls = {}
-    monkeypatch.setattr(bench, "_load", lambda run, option: FakeDenoiser(calls.setdefault(option, [])))
+    precisions = set()
+    monkeypatch.setattr(bench, "_load", lambda run, option, precision: precisions.add(precision) or FakeDenoiser(
+        calls.setdefault(option, [])))
     common = ["--voice", "tiny", "--speech", str(speech), "--noise", str(noise), "--n", "2", "--snrs", "0",
               "--threads", "1", "--set", str(tmp_path / "s")]
     result = bench.main([*common, "--rows", "noisy", "--run", "r", "--steps", "1,2", "--student", "st",
-                         "--prior", "p", "--no-dnsmos", "--outputs", str(tmp_path / "out"),
+                         "--prior", "p", "--no-dnsmos", "--outputs", str(tmp_path / "out"), "--precision", "fp32",
                          "--json", str(tmp_path / "r.json")])
     assert list(result["rows"]) == ["noisy", "denoiser-1", "denoiser-2", "student", "prior-white", "prior-coloured"]
-    assert sorted({c[1:] for c in calls["--run"]}) == [(RATE, 1, 0), (RATE, 2, 0)]
+    assert sorted({c[1:] for c in calls["--run"]}) == [(RATE, 1, 0), (RATE, 2, 0)] and precisions == {"fp32"}
     assert {c[1:] for c in calls["--student"]} == {(RATE, None, 0)}
     assert {c[1:] for c in calls["--prior"]} == {(RATE, None, 0, "white"), (RATE, None, 0, "coloured")}
     assert len(calls["--student"]) == 4 + 1   # 2 utterances × 2 noises, and the untimed first call

@@ -40,6 +40,12 @@ def test_prior_answers_any_length_in_float32(length):
     assert network_objective(TINY_PRIOR) == "diffusion"
 
 
+def test_prior_runs_as_a_bf16_copy():
+    net = build_network(TINY_PRIOR).to(torch.bfloat16)
+    out = net(torch.randn(2, 1, 500), torch.tensor([1.0, 9.0]))
+    assert out.shape == (2, 1, 500) and out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
 def test_the_step_reaches_the_mask_and_the_gain():
     net = build_network(TINY_PRIOR)
     x = torch.randn(1, 1, 600, generator=torch.Generator().manual_seed(0)).expand(2, 1, 600)
@@ -178,6 +184,25 @@ def test_coloured_noise_is_whitened_for_the_prior_and_filtered_back(prior_run, m
     white_out, (white_sigma,) = pipe.denoise(brown, return_sigma=True, window=10 * SAMPLE_RATE)
     assert np.array_equal(white_out, brown) or np.abs(white_out - brown).max() < 1e-5   # identity either way
     assert sigma > 3 * white_sigma   # the high-pass σ of brown noise is a fraction of its whitened level
+
+
+def test_the_runs_denoise_noise_is_the_default(prior_run, tmp_path):
+    """[sample] denoise_noise picks the noise model when none is asked for; a given σ means white noise."""
+    import json
+    import shutil
+
+    y = _tone(4000)
+    white_run = audiodiff.load(prior_run, device="cpu", precision="fp32")
+    coloured = shutil.copytree(prior_run, tmp_path / "coloured")
+    config = json.loads((coloured / "config.json").read_text())
+    config["sample"]["denoise_noise"] = "coloured"
+    (coloured / "config.json").write_text(json.dumps(config))
+    coloured_run = audiodiff.load(coloured, device="cpu", precision="fp32")
+    _, (default_white,) = white_run.denoise(y, return_sigma=True, seed=0)
+    _, (asked_coloured,) = white_run.denoise(y, noise="coloured", return_sigma=True, seed=0)
+    _, (default_coloured,) = coloured_run.denoise(y, return_sigma=True, seed=0)
+    assert default_coloured == asked_coloured != default_white
+    assert coloured_run.noise_kind(None, sigma=0.1) == "white" and coloured_run.noise_kind(None) == "coloured"
 
 
 def test_noise_options_are_checked(prior_run):
