@@ -54,7 +54,7 @@ from audiodiff.eval.speech import choose_metrics
 from audiodiff.noise_spectrum import frame_size, quiet_frame_psd
 
 from .lib import RESULTS, envelope, write_result
-from .lib.cli import InputError, run_cli
+from .lib.cli import InputError, add_precision, run_cli
 from .lib.envelope import ROOT
 
 NOISES = ("real", "white")
@@ -413,8 +413,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--prior", type=Path, help="a waveform run: rows prior-white and prior-coloured (the training-free path)")
     ap.add_argument("--no-dnsmos", action="store_true", help="leave DNSMOS out (about 1 s a clip)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads while timing (default 2)")
-    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
-                    help="the runs' precision (default auto: bf16 where the CPU has it; fp32 for a laptop's figure)")
+    add_precision(ap)
     ap.add_argument("--outputs", type=Path, help="where each row's outputs go, <outputs>/<row>/ (emptied first; "
                                                  "default benchmarks/results/denoise_real-<voice>/)")
     ap.add_argument("--json", type=Path, help="default benchmarks/results/denoise_real-<voice>.json")

@@ -53,7 +53,7 @@ from audiodiff.eval.spectra import lsd
 from audiodiff.eval.speech import MetricError, choose_metrics, pesq_wb
 
 from .lib import envelope
-from .lib.cli import InputError, run_cli, write_or_refuse
+from .lib.cli import InputError, add_precision, run_cli, write_or_refuse
 from .lib.envelope import ROOT
 
 NAME = "telephone_bwe"
@@ -115,15 +115,15 @@ def sinc(narrow: np.ndarray) -> torch.Tensor:
     return torchaudio.functional.resample(torch.from_numpy(narrow), NARROW_RATE, WIDE_RATE)
 
 
-def model_rows(runs: list[Path], steps: int | None, seed: int, taken: set[str]) -> list[Row]:
-    """One row per 16 kHz run that upsamples (bandwidth or waveform), named after its folder (suffixed -2, -3 …
-    when taken)."""
+def model_rows(runs: list[Path], steps: int | None, seed: int, taken: set[str], precision: str = "auto") -> list[Row]:
+    """One row per 16 kHz run that upsamples (bandwidth or waveform), loaded at `precision`, named after its folder
+    (suffixed -2, -3 … when taken)."""
     import audiodiff
 
     rows = []
     for run in runs:
         try:
-            pipe = audiodiff.load(run)
+            pipe = audiodiff.load(run, precision=precision)
         except (OSError, ValueError) as exc:
             raise InputError(f"--model {run}: {exc}") from None
         if not hasattr(pipe, "upsample"):
@@ -217,6 +217,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--steps", type=int, help="sampling steps for --model (default: the run's own)")
     ap.add_argument("--seed", type=int, default=0, help="--model's sampling seed (default 0)")
     ap.add_argument("--out", type=Path, help="write each row's 16 kHz outputs here, <out>/<row>/<id>.wav")
+    add_precision(ap)
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/telephone_bwe.json",
                     help="the result (default benchmarks/results/telephone_bwe.json)")
     return ap.parse_args(argv)
@@ -240,7 +241,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> dict:
         pairs.append((name, narrow, wide[args.delay:]))
     rows = [Row("sinc", "torchaudio.functional.resample(audio, 8000, 16000) at its defaults (nothing above 4 kHz)",
                 sinc)]
-    rows += model_rows(args.model, args.steps, args.seed, {"sinc", "reference"})
+    rows += model_rows(args.model, args.steps, args.seed, {"sinc", "reference"}, args.precision)
     if args.out is not None:
         for name, _, reference in pairs:
             save_wav(args.out / "reference" / Path(name).name, reference, WIDE_RATE)

@@ -13,6 +13,15 @@ class InputError(ValueError):
     """Bad input (a missing folder or file, an empty list, an option value); the message names it and what to do."""
 
 
+def add_precision(ap: argparse.ArgumentParser) -> None:
+    """--precision for the runs a benchmark loads: auto (bf16 where the CPU has it) by default; fp32 on a bf16 CPU
+    gives the figure of a laptop without it (issue 29's rule: budgets mean a CPU without bf16)."""
+    from audiodiff.precision import PRECISIONS
+
+    ap.add_argument("--precision", default="auto", choices=PRECISIONS,
+                    help="the runs' precision (default auto: bf16 where the CPU has it; fp32: a laptop's figure)")
+
+
 def write_or_refuse(path: Path, result: dict[str, Any], option: str) -> None:
     """The result as JSON at `path` (envelope.write_result); InputError naming `option` when it cannot be written."""
     from .envelope import write_result

@@ -81,10 +81,13 @@ def test_model_rows_call_the_run_upsample(tmp_path, monkeypatch):
     calls = []
     real = pipe.upsample
     monkeypatch.setattr(pipe, "upsample", lambda *a, **k: calls.append((a[0].shape, k)) or real(*a, **k))
-    monkeypatch.setattr(audiodiff, "load", lambda run, device=None: pipe)
+    precisions = []
+    monkeypatch.setattr(audiodiff, "load", lambda run, device=None, precision="auto": precisions.append(precision)
+                        or pipe)
     narrow, wide = write_voices(tmp_path)
     result = bench(tmp_path, narrow, wide, "--model", str(tmp_path / "runs" / "sinc"), "--steps", "3", "--n", "2",
-                   "--out", str(tmp_path / "wavs"))
+                   "--out", str(tmp_path / "wavs"), "--precision", "fp32")
+    assert precisions == ["fp32"]                          # --precision reaches the run's loading
     assert list(result["rows"]) == ["sinc", "sinc-2"]      # a run's folder name that is taken gets a suffix
     assert len(calls) == 3 and all(k == {"from_rate": 8000, "steps": 3, "seed": 0} for _, k in calls)
     assert calls[1][0] == (int(SECONDS * 8000),)          # after the untimed call on the first second
