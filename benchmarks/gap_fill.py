@@ -49,7 +49,7 @@ from audiodiff.eval.metrics import mean_ci
 from audiodiff.progress import progress
 
 from .lib import envelope
-from .lib.cli import InputError, run_cli, write_or_refuse
+from .lib.cli import InputError, add_precision, run_cli, write_or_refuse
 from .lib.ar_fill import DEFAULT_CONTEXT_S, DEFAULT_ITERATIONS, DEFAULT_ORDER, ar_fill, linear_crossfade_fill, \
     silence_fill
 from .lib.envelope import ROOT
@@ -153,13 +153,14 @@ def builtin_methods(names: list[str], rate: int, context_s: float, order: int, i
 
 
 def model_methods(run: Path, jumps: list[int], jump_length: int, steps: int | None, sampler: str, seed: int,
-                  device: str | None, rate: int) -> tuple[list[Method], Any]:
-    """One row per resample_jumps value, over the run's inpaint; (rows, the pipeline)."""
+                  device: str | None, rate: int, precision: str = "auto") -> tuple[list[Method], Any]:
+    """One row per resample_jumps value, over the run's inpaint (the run loaded at `precision`); (rows, the
+    pipeline)."""
     import audiodiff
     import torch
 
     try:
-        pipe = audiodiff.load(run, device=device)
+        pipe = audiodiff.load(run, device=device, precision=precision)
     except (OSError, ValueError) as exc:
         raise InputError(f"--model {run}: {exc}") from None
     if not hasattr(pipe, "inpaint"):
@@ -318,6 +319,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--steps", type=int, help="reverse steps for --model (default: the run's own)")
     ap.add_argument("--sampler", default="ddpm", help="sampler for --model (default ddpm, as RePaint)")
     ap.add_argument("--device", help="device for --model (default: the library's choice)")
+    add_precision(ap)
     ap.add_argument("--threads", type=int, help="torch threads for --model (default torch's)")
     ap.add_argument("--report", type=Path, help="write DIR/gap_fill.html with players for a few clips per length")
     ap.add_argument("--report-clips", type=int, default=3, help="clips per gap length on the page (default 3)")
@@ -346,7 +348,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> dict:
             import torch
             torch.set_num_threads(args.threads)
         rows, pipe = model_methods(args.model, jumps, args.jump_length, args.steps,
-                                   args.sampler, args.seed, args.device, rate)
+                                   args.sampler, args.seed, args.device, rate, args.precision)
         methods += rows
         device = "cuda" if pipe.device.type == "cuda" else "cpu"
     if not methods:

@@ -154,11 +154,14 @@ def test_benchmark_model_rows_call_the_run_inpaint(tmp_path, monkeypatch):
     calls = []
     real = pipe.inpaint
     monkeypatch.setattr(pipe, "inpaint", lambda *a, **k: calls.append((a[0].shape, k)) or real(*a, **k))
-    monkeypatch.setattr(audiodiff, "load", lambda run, device=None: pipe)
+    precisions = []
+    monkeypatch.setattr(audiodiff, "load", lambda run, device=None, precision="auto": precisions.append(precision)
+                        or pipe)
     clips = music_folder(tmp_path, rate=RATE, count=2)
     result = gap_fill.main(["--clips", str(clips), "--out", str(tmp_path / "r.json"), "--gaps", "20",
                             "--context", "0.1", "--methods", "silence", "--model", "fake-run", "--jumps", "1,2",
-                            "--jump-length", "2", "--steps", "5", "--no-progress"])
+                            "--jump-length", "2", "--steps", "5", "--no-progress", "--precision", "fp32"])
+    assert precisions == ["fp32"]
     assert list(result["rows"]) == ["silence", "repaint", "repaint-2x2"]
     assert len(calls) == 4 and all(shape == (3520,) for shape, _ in calls)   # the gap + 100 ms each side > 2000
     assert {k["resample_jumps"] for _, k in calls} == {1, 2} and all(k["steps"] == 5 for _, k in calls)
