@@ -72,11 +72,12 @@ def autocast(precision: str, device: torch.device | str):
 
 
 class CastNetwork(nn.Module):
-    """An ε-network whose weights were cast to `dtype` once: floating inputs are cast to it, the output
+    """A network whose weights were cast to `dtype` once: floating inputs are cast to it, the output
     comes back as float32, so the sampler's arithmetic is unchanged.  x: [B, C, L] → [B, C, L] float32.
 
-    The step t is passed as it is (the networks' sinusoidal embeddings compute in float32 and cast to
-    their MLP's dtype: step indices up to 1000 times frequencies up to 10⁴ do not survive bf16)."""
+    The step t of an ε-network is passed as it is (the networks' sinusoidal embeddings compute in float32 and cast
+    to their MLP's dtype: step indices up to 1000 times frequencies up to 10⁴ do not survive bf16); a one-call
+    network (spectral_mask) takes x alone."""
 
     def __init__(self, net: nn.Module, dtype: torch.dtype = torch.bfloat16):
         super().__init__()
@@ -86,9 +87,9 @@ class CastNetwork(nn.Module):
         self.num_classes = int(getattr(net, "num_classes", 0) or 0)
         self.in_channels = int(getattr(net, "in_channels", 1))
 
-    def forward(self, x: Tensor, t: Tensor, **cond: Any) -> Tensor:
+    def forward(self, x: Tensor, *step: Tensor, **cond: Any) -> Tensor:
         cond = {k: v.to(self.dtype) if torch.is_tensor(v) and v.is_floating_point() else v for k, v in cond.items()}
-        return self.net(x.to(self.dtype), t, **cond).float()
+        return self.net(x.to(self.dtype), *step, **cond).float()
 
 
 def _keep_float32_parts(source: nn.Module, cast: nn.Module) -> None:

@@ -144,3 +144,19 @@ def test_compile_option_wraps_the_sampling_network(monkeypatch):
     assert compiled == [(net, {"mode": None, "dynamic": False})]     # CPU: inductor's default mode
     pipe.sample(n=1, seed=1)
     assert len(compiled) == 1                                         # compiled once per pipeline
+
+
+def test_bf16_cast_of_a_one_call_network_takes_the_input_alone():
+    """A spectral_mask run (no step: it answers in one call) loaded in bf16, as `audiodiff denoise` and `upsample`
+    load it on a CPU with avx512_bf16: the cast copy takes the input alone and answers close to fp32."""
+    from audiodiff.nets import SpectralMasker
+
+    torch.manual_seed(0)
+    net = SpectralMasker(n_fft=64, hop_length=16, channels=16, hidden=32, layers=2, stacks=1)
+    torch.nn.init.normal_(net.decode.weight, std=0.1)
+    cast = precision.cast_network(net, "bf16")
+    x = torch.randn(2, 1, 700)
+    with torch.no_grad():
+        out, ref = cast(x), net(x)
+    assert out.shape == x.shape and out.dtype == torch.float32
+    assert (out - ref).norm() / ref.norm() < 0.05
