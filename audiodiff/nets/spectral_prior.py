@@ -1,8 +1,8 @@
 """SpectralPrior: a waveform diffusion network that answers with a gain on x_t's short-time spectrum.
 
     x_t [B, 1, L] ──STFT──► X [B, F, T] ──|X|^0.3──► 1×1 conv to `channels`
-        ──+ step bias──► stacks × layers dilated frame blocks (SpectralMasker's), each hearing its own bias of
-          the step embedding ──► 1×1 conv to F, sigmoid──► M ∈ (0, 1)
+        ──+ step bias──► stacks × layers dilated frame blocks (SpectralMasker's), each hearing its own bias
+          of the step embedding ──► 1×1 conv to F, sigmoid──► M ∈ (0, 1)
         ──inverse STFT of g(t) · M · X──► output [B, 1, L],  g(t) = exp(a learned scalar of the step)
 
 Trained with [diffusion] prediction = "x0", the output is x̂0: the posterior mean of a clean signal under white

@@ -15,7 +15,6 @@ from ..noise_spectrum import NOISE_KINDS, filter_bins, noise_spectrum
 from .base import GeneratingPipeline, Pipeline, as_tensor, log
 
 
-
 class WaveformPipeline(GeneratingPipeline, domain="waveform"):
     """sample → audio [n, L]; denoise / inpaint / upsample recordings at any length (cross-faded windows)."""
 
@@ -49,12 +48,12 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
         when None, over the whole clip, and logged); "coloured": the noise's spectrum is estimated from the clip's
         quietest frames, the clip is whitened by it, denoised at the white level and filtered back
         (audiodiff/noise_spectrum.py); σ is then the whitened noise's.  None: white when σ is given, else the
-        run's [sample] denoise_noise.  Either way the clip is run down the reverse chain, DDIM (η = 0) by default (sampler
-        None: tasks.TASK_SAMPLERS["denoise"]), "ddpm" draws from the posterior; a run trained at one level
-        ([data] level_rms) hears the clip's clean part at that level.  steps (default: the run's [sample]
-        denoise_steps, else its steps, else every step below the level) and `options` (as in `sample`) over the
-        run's [sample] settings, less its levels, lambda_min and a "leading" spacing, which cannot start
-        part-way.  Clips longer than `window` samples are processed in cross-faded windows.
+        run's [sample] denoise_noise (`noise_kind`).  Either way the clip is run down the reverse chain, DDIM
+        (η = 0) by default (sampler None: tasks.TASK_SAMPLERS["denoise"]), "ddpm" draws from the posterior; a run
+        trained at one level ([data] level_rms) hears the clip's clean part at that level.  steps (default: the
+        run's [sample] denoise_steps, else its steps, else every step below the level) and `options` (as in
+        `sample`) over the run's [sample] settings, less its levels, lambda_min and a "leading" spacing, which
+        cannot start part-way.  Clips longer than `window` samples are processed in cross-faded windows.
         """
         noise = self.noise_kind(noise, sigma)
         call = tasks.task_call("denoise", sampler, steps, self.sample_options, **options)
@@ -100,8 +99,9 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
 
     def _level_gains(self, batch: Tensor, known: Tensor | None = None) -> Tensor:
         """[B, 1, 1]: _level_gain of each clip of batch [B, 1, L] (of its `known` samples only, when given)."""
-        clips = [clip[k] if known is not None else clip for clip, k in zip(batch, known if known is not None else batch)]
-        return torch.tensor([self._level_gain(c) for c in clips], dtype=batch.dtype, device=batch.device)[:, None, None]
+        clips = list(batch) if known is None else [clip[k] for clip, k in zip(batch, known)]
+        gains = [self._level_gain(clip) for clip in clips]
+        return torch.tensor(gains, dtype=batch.dtype, device=batch.device)[:, None, None]
 
     def _level_gain(self, audio: Tensor, noise_sigma: float = 0.0) -> float:
         """The gain that brings audio's clean part (its power less the noise's σ²) to the run's [data] level_rms,
@@ -151,7 +151,10 @@ class WaveformPipeline(GeneratingPipeline, domain="waveform"):
         g = self._generator(seed)
         level = self._level_gains(batch)
         scaled = batch * level
-        out = self._windows(lambda sl: tasks.bandwidth_extension(self.diffusion, self.sampling_network(), scaled[..., sl],
-                                                                 from_rate / self.sample_rate, call=call, generator=g),
-                            tuple(batch.shape), window, progress, "upsample")
+
+        def extend(sl: slice) -> Tensor:
+            return tasks.bandwidth_extension(self.diffusion, self.sampling_network(), scaled[..., sl],
+                                             from_rate / self.sample_rate, call=call, generator=g)
+
+        out = self._windows(extend, tuple(batch.shape), window, progress, "upsample")
         return restore(out / level)
