@@ -34,9 +34,11 @@ def frame_size(rate: int) -> tuple[int, int]:
 
 
 def stft(wave: Tensor, n_fft: int, hop: int) -> Tensor:
-    """wave [L] → complex spectrum [F, T] (Hann, centred frames), in float64."""
+    """wave [L] → complex spectrum [F, T] (Hann, centred frames, reflected ends), in float64.  A wave shorter than
+    half a frame (too short to reflect) is zero-padded to that first."""
     window = torch.hann_window(n_fft, dtype=torch.float64, device=wave.device)
-    return torch.stft(wave.double(), n_fft, hop, window=window, center=True, return_complex=True)
+    wave = torch.nn.functional.pad(wave.double(), (0, max(0, n_fft // 2 + 1 - wave.shape[-1])))
+    return torch.stft(wave, n_fft, hop, window=window, center=True, return_complex=True)
 
 
 def istft(spec: Tensor, n_fft: int, hop: int, length: int) -> Tensor:

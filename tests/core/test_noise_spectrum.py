@@ -89,3 +89,12 @@ def test_whitening_gains_stay_within_the_limit():
     bound = 10 ** (GAIN_LIMIT_DB / 20)
     assert float(gains.max()) == pytest.approx(bound) and float(gains.min()) == pytest.approx(1 / bound)
     assert float(gains[1]) == pytest.approx(bound)          # √(1e4 / 1) = 100, held at the bound too
+
+
+@pytest.mark.parametrize("length", [1, 100, 257])
+def test_inputs_shorter_than_a_frame_are_estimated_and_filtered(length):
+    wave = 0.1 * torch.randn(length, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    spectrum = noise_spectrum(wave, RATE)
+    assert spectrum.psd.shape == (frame_size(RATE)[0] // 2 + 1,) and torch.isfinite(spectrum.psd).all()
+    same = filter_bins(wave, torch.ones_like(spectrum.psd), spectrum.n_fft, spectrum.hop)
+    assert same.shape == wave.shape and torch.allclose(same, wave, atol=1e-9)
