@@ -17,8 +17,8 @@ from torch import Tensor
 from . import sampling
 from .options import option
 from .sampling import Model, ddim_mean
-from .spectral_loss import compressed_spectral_loss
 from .schedule import LINEAR_BETAS, NUM_STEPS, SCHEDULES, NoiseSchedule, gather
+from .spectral_loss import compressed_spectral_loss
 
 PREDICTIONS = ("eps", "v", "x0")
 # "spectral": the compressed spectral distance (spectral_loss.py) of x̂0 from x0, whatever the prediction: a speech

@@ -3,8 +3,9 @@
 The training-free denoiser (tasks.denoise) treats its input as x_t: the clean signal plus *white* Gaussian noise.
 Recorded noise is coloured (city and wind fall by 15–21 dB an octave), so one noise level is wrong in every band.
 `denoise(noise="coloured")` therefore works in the whitened domain: it estimates the noise's power in every STFT
-bin from the quietest frames (`noise_psd`), filters the recording by √(mean power / power) so the noise becomes
-white at the same total power (`whiten`), denoises that at the white level, and filters the result back.  A
+bin from the quietest frames (`noise_spectrum`), filters the recording by √(mean power / power) so the noise becomes
+white at the same total power (`NoiseSpectrum.whitening_gains`, `filter_bins`), denoises that at the white level,
+and filters the result back.  A
 denoiser that judges each bin by its SNR sees every bin at its true SNR; only the speech's colour changes.
 
 Frames: Hann windows of 32 ms (the next power of two: 512 at 16 kHz), hop a quarter of that.

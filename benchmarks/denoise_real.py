@@ -14,8 +14,9 @@ Rows (--rows, plus one per run given): noisy (the input itself), nr-stationary /
 (`noisereduce.reduce_noise(y, sr, stationary=…)` at its defaults; `pip install noisereduce`, never a runtime
 dependency of audiodiff), wiener (`wiener` below), denoiser[-K] (--run: a supervised denoiser run, at its default
 steps or at each of --steps K), student (--student: a distilled run, its default steps), prior-white and
-prior-coloured (--prior: the training-free path of a waveform run, `noise="white"` / `"coloured"`).  Every run row calls
-`pipe.denoise(noisy, sample_rate=rate, steps=K, seed=0)`.
+prior-coloured (--prior: the training-free path of a waveform run, `noise="white"` / `"coloured"`).  Every run
+row calls `pipe.denoise(noisy, sample_rate=rate, steps=K, seed=0)` (the prior rows add `noise=`), with the runs
+loaded at --precision.
 
 Columns, per row and per condition (noise × SNR) and over all mixtures: PESQ (wide-band), ESTOI, SI-SDR, DNSMOS
 OVRL (--no-dnsmos leaves it out: about 1 s a clip) from audiodiff.eval.score_speech on the written outputs (16-bit
@@ -51,7 +52,7 @@ from audiodiff.audio import load_audio, save_wav
 from audiodiff.eval import score_speech
 from audiodiff.eval.metrics import mean_ci
 from audiodiff.eval.speech import choose_metrics
-from audiodiff.noise_spectrum import frame_size, quiet_frame_psd
+from audiodiff.noise_spectrum import frame_size, istft, quiet_frame_psd, stft
 
 from .lib import RESULTS, envelope, write_result
 from .lib.cli import InputError, add_precision, run_cli
@@ -217,19 +218,18 @@ def wiener(noisy: np.ndarray, rate: int, alpha: float = 0.98, xi_min_db: float =
     + (1 − α) max(γ(k, l) − 1, 0), ξ_min), γ = |Y|² / λ_d, α = 0.98, ξ_min = −25 dB; gain ξ / (1 + ξ) (Scalart &
     Filho 1996), Ŝ = gain · Y, inverse STFT by overlap-add."""
     n_fft, hop = frame_size(rate)
-    window = torch.hann_window(n_fft, dtype=torch.float64)
     x = torch.as_tensor(np.asarray(noisy), dtype=torch.float64)
-    spec = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True).numpy()   # [F, T]
+    spec = stft(x, n_fft, hop)                                                                 # [F, T]
+    noise_psd = quiet_frame_psd(spec.abs().pow(2), quiet_share).numpy()
+    spec = spec.numpy()
     power = np.abs(spec) ** 2
-    noise_psd = quiet_frame_psd(torch.from_numpy(power), quiet_share).numpy()
     xi_min, gains, previous = 10 ** (xi_min_db / 10), np.empty_like(power), np.zeros(power.shape[0])
     for frame in range(power.shape[1]):
         gamma = power[:, frame] / noise_psd
         xi = np.maximum(alpha * previous / noise_psd + (1 - alpha) * np.maximum(gamma - 1, 0), xi_min)
         gains[:, frame] = xi / (1 + xi)
         previous = gains[:, frame] ** 2 * power[:, frame]
-    out = torch.istft(torch.from_numpy(spec * gains), n_fft, hop, window=window, center=True, length=x.shape[-1])
-    return out.numpy().astype(np.float32)
+    return istft(torch.from_numpy(spec * gains), n_fft, hop, x.shape[-1]).numpy().astype(np.float32)
 
 
 @dataclass
@@ -410,7 +410,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--run", type=Path, help="a supervised denoiser run: rows denoiser[-K]")
     ap.add_argument("--steps", help="network calls per clip for --run, comma-separated (default: the run's own)")
     ap.add_argument("--student", type=Path, help="a distilled student run: row student (its default steps)")
-    ap.add_argument("--prior", type=Path, help="a waveform run: rows prior-white and prior-coloured (the training-free path)")
+    ap.add_argument("--prior", type=Path,
+                    help="a waveform run: rows prior-white and prior-coloured (the training-free path)")
     ap.add_argument("--no-dnsmos", action="store_true", help="leave DNSMOS out (about 1 s a clip)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads while timing (default 2)")
     add_precision(ap)

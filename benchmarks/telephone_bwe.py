@@ -115,7 +115,8 @@ def sinc(narrow: np.ndarray) -> torch.Tensor:
     return torchaudio.functional.resample(torch.from_numpy(narrow), NARROW_RATE, WIDE_RATE)
 
 
-def model_rows(runs: list[Path], steps: int | None, seed: int, taken: set[str], precision: str = "auto") -> list[Row]:
+def model_rows(runs: list[Path], steps: int | None, seed: int, taken: set[str],
+               precision: str = "auto") -> list[Row]:
     """One row per 16 kHz run that upsamples (bandwidth or waveform), loaded at `precision`, named after its folder
     (suffixed -2, -3 … when taken)."""
     import audiodiff

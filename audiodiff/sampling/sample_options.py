@@ -13,11 +13,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..noise_spectrum import NOISE_KINDS
 from ..options import option
 from .call import CLIP_X0, SamplerCall, check_option_names, option_names
 from .spacing import LAMBDA_SPACINGS, PART_WAY_SPACINGS, SPACINGS, check_levels
 from .plans import DIFFWAVE_FAST_BETAS, check_fast_betas
-from ..noise_spectrum import NOISE_KINDS
 from .registry import SAMPLERS, get_sampler, own_spacings
 from .steps import VARIANCES
 
