@@ -58,6 +58,9 @@ class DataConfig:
     speeds: list = option([], help="denoiser: each clean clip is played at a speed drawn from this list (pitch and "
                                    "tempo together: more voices from the same speakers), e.g. [0.9, 1.0, 1.1]; "
                                    "[] = as recorded")
+    shaping: float = option(0.0, lo=0, hi=0.45, help="denoiser: each clean clip and each noise crop pass their "
+                            "own random second-order filter with coefficients drawn in [-shaping, shaping] "
+                            "(RNNoise's augmentation: voices and microphones it never heard); 0 = none")
     # domain = "bandwidth": the clean clips above are made narrow on the fly (data/band.py)
     narrow_rate: int = option(8000, lo=1000, hi=384000, help="bandwidth: the rate of the narrow-band recordings "
                                                              "the run extends (8000: telephone speech)")
@@ -114,9 +117,9 @@ def check_data(data: DataConfig) -> None:
         if data.snr_min > data.snr_max:
             raise ValueError(f"[data] snr_min = {data.snr_min} is above snr_max = {data.snr_max}: the SNR range "
                              f"goes from snr_min up to snr_max (dB)")
-    elif data.noise_root or data.noise_file_list or data.speeds:
-        raise ValueError("[data] noise_root / noise_file_list / speeds are for domain = \"denoiser\" (a supervised "
-                         "denoiser)")
+    elif data.noise_root or data.noise_file_list or data.speeds or data.shaping:
+        raise ValueError("[data] noise_root / noise_file_list / speeds / shaping are for domain = \"denoiser\" "
+                         "(a supervised denoiser)")
     if data.domain == "bandwidth":
         if not data.narrow_rate < data.sample_rate:
             raise ValueError(f"[data] narrow_rate = {data.narrow_rate} must be below sample_rate = "

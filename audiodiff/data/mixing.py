@@ -24,6 +24,7 @@ from .corpora import DatasetError
 
 INPUT_RMS = 0.05            # the level the network hears its noisy input at (−26 dBFS)
 QUIET_SPEECH_RMS = 0.003    # a crop quieter than this (−50 dBFS: a pause) gets noise as if speech were at this level
+MAX_SHAPING = 0.5           # random_shaping's coefficient bound must stay below this for stable filters
 
 
 def rms(x: Tensor) -> Tensor:
@@ -36,6 +37,22 @@ def level_normalise(noisy: Tensor, floor: float = 1e-5) -> tuple[Tensor, Tensor]
     clip keeps its level: g is capped where the RMS is below `floor`)."""
     g = INPUT_RMS / rms(noisy).amax(dim=1, keepdim=True).clamp_min(floor)
     return noisy * g, g
+
+
+def random_shaping(x: Tensor, bound: float, g: torch.Generator) -> Tensor:
+    """Each row of x [B, 1, L] through its own random second-order filter (1 + r1 z⁻¹ + r2 z⁻²) / (1 + r3 z⁻¹ +
+    r4 z⁻²), every r drawn uniformly in [−bound, bound]: RNNoise's augmentation (Valin 2018), a new tilt and
+    resonance per clip, so a denoiser learns speech and noise apart from the spectral envelope of the few voices,
+    microphones and rooms it trained on.  bound < 0.5 keeps the poles inside the unit circle."""
+    if bound <= 0:
+        return x
+    from torchaudio.functional import lfilter
+
+    r = (torch.rand(x.shape[0], 4, generator=g) * 2 - 1) * bound
+    ones = torch.ones(x.shape[0], 1)
+    b = torch.cat([ones, r[:, :2]], dim=1).to(x.device, torch.float32)
+    a = torch.cat([ones, r[:, 2:]], dim=1).to(x.device, torch.float32)
+    return lfilter(x.float()[:, 0], a, b, clamp=False)[:, None].to(x.dtype)
 
 
 def change_speed(clean: Tensor, factor: float) -> Tensor:
@@ -54,11 +71,12 @@ def change_speed(clean: Tensor, factor: float) -> Tensor:
 class NoiseMixer:
     """Mixes clean clips [B, 1, L] with crops of `noise` (1-D waves, any lengths; looped when shorter than L) at
     an SNR drawn uniformly in [snr_min, snr_max] dB; a share `white_share` of the clips get white Gaussian noise
-    instead.  Each clean clip is first played at a speed drawn from `speeds` (change_speed; none: as recorded).
-    Returns (clean, noisy), both scaled by the gain that brings noisy to INPUT_RMS."""
+    instead.  Each clean clip is first played at a speed drawn from `speeds` (change_speed; none: as recorded),
+    then the clean clip and its noise each pass their own random filter (random_shaping, `shaping` its bound; 0:
+    none).  Returns (clean, noisy), both scaled by the gain that brings noisy to INPUT_RMS."""
 
     def __init__(self, noise: Sequence[Tensor], snr_min: float, snr_max: float, white_share: float = 0.0,
-                 speeds: Sequence[float] = ()):
+                 speeds: Sequence[float] = (), shaping: float = 0.0):
         if not (math.isfinite(snr_min) and math.isfinite(snr_max)) or snr_min > snr_max:
             raise ValueError(f"SNR range [{snr_min}, {snr_max}] dB: need finite snr_min <= snr_max")
         if not len(noise) and white_share < 1:
@@ -66,6 +84,9 @@ class NoiseMixer:
         self.noise = [torch.as_tensor(n, dtype=torch.float32).reshape(-1) for n in noise]
         self.snr_min, self.snr_max, self.white_share = float(snr_min), float(snr_max), float(white_share)
         self.speeds = [float(f) for f in speeds]
+        if not 0 <= shaping < MAX_SHAPING:
+            raise ValueError(f"shaping = {shaping}: a filter coefficient bound in [0, {MAX_SHAPING})")
+        self.shaping = float(shaping)
 
     def _perturb(self, clean: Tensor, g: torch.Generator) -> Tensor:
         """Each clip of clean [B, 1, L] at a speed drawn from self.speeds (clips sharing a speed in one call)."""
@@ -91,11 +112,11 @@ class NoiseMixer:
         """clean [B, 1, L] → (clean · g, (clean + noise) · g); `generator` (CPU) draws everything."""
         b, _, length = clean.shape
         g = generator
-        clean = self._perturb(clean, g)
+        clean = random_shaping(self._perturb(clean, g), self.shaping, g)
         white = torch.rand(b, generator=g) < self.white_share
         noise = torch.stack([torch.randn(length, generator=g) if w else self._crop(length, g) for w in white.tolist()])
         snr_db = self.snr_min + (self.snr_max - self.snr_min) * torch.rand(b, generator=g)
-        noise = noise[:, None].to(clean.device, clean.dtype)
+        noise = random_shaping(noise[:, None], self.shaping, g).to(clean.device, clean.dtype)
         speech = rms(clean).clamp_min(QUIET_SPEECH_RMS)
         scale = speech / rms(noise).clamp_min(1e-8) * (10 ** (-snr_db / 20)).to(clean.device)[:, None, None]
         noisy = clean + noise * scale
@@ -133,4 +154,4 @@ def load_noise(data: DataConfig, seed: int = 0, show_progress: bool = True) -> l
 def mixer_for(data: DataConfig, seed: int = 0, show_progress: bool = True) -> NoiseMixer:
     """The NoiseMixer of a denoiser recipe's [data] table."""
     return NoiseMixer(load_noise(data, seed, show_progress), data.snr_min, data.snr_max, data.white_share,
-                      data.speeds)
+                      data.speeds, data.shaping)

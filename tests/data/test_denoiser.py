@@ -10,7 +10,8 @@ import soundfile as sf
 import torch
 
 from audiodiff.data import DatasetError
-from audiodiff.data.mixing import INPUT_RMS, NoiseMixer, change_speed, level_normalise, load_noise, rms
+from audiodiff.data.mixing import (INPUT_RMS, NoiseMixer, change_speed, level_normalise, load_noise,
+                                   random_shaping, rms)
 from audiodiff.nets.unet1d import UNet1D
 from audiodiff.recipe import RecipeError, recipe_from_dict
 from helpers.denoiser import TINY_COND_UNET, denoiser_recipe, noise_folder
@@ -68,6 +69,39 @@ def test_mixer_speeds_perturb_the_target_and_the_mix_alike():
     assert {round(_peak_hz(x[0, :3000])) for x in plain} == {400}
 
 
+def _gain_db(x, y, bin_):
+    """The gain [B] from x to y [B, 1, L] at one rfft bin."""
+    return 20 * torch.log10(torch.fft.rfft(y[:, 0]).abs()[:, bin_] / torch.fft.rfft(x[:, 0]).abs()[:, bin_])
+
+
+def test_random_shaping_filters_each_clip_with_its_own_stable_biquad():
+    x = torch.randn(64, 1, 8000, generator=torch.Generator().manual_seed(1))
+    y = random_shaping(x, 0.375, torch.Generator().manual_seed(2))
+    assert torch.isfinite(y).all() and float(y[:, :, -1000:].abs().max()) < 20 * float(x.abs().max())   # stable
+    tilt = _gain_db(x, y, 3900) - _gain_db(x, y, 100)       # near Nyquist against the low end, per clip
+    assert float(tilt.max()) > 3 and float(tilt.min()) < -3      # both ways: a new envelope per clip
+    # the response of H(z) = (1 + r1/z + r2/z²) / (1 + r3/z + r4/z²) with every |r| ≤ 3/8 lies within ±12 dB
+    assert float(_gain_db(x, y, torch.arange(50, 4000, 50)).abs().max()) < 12.5
+    assert random_shaping(x, 0.0, torch.Generator()) is x
+    with pytest.raises(ValueError, match="shaping"):
+        NoiseMixer([torch.randn(100)], 0, 10, shaping=0.6)
+
+
+def test_mixer_shapes_the_target_and_its_speech_in_the_mix_alike():
+    """The clean target is the filtered speech, and the mix is that same speech plus noise: at 40 dB SNR the
+    mix's spectrum follows the target's filtered envelope, not the recording's."""
+    t = torch.arange(8000) / SAMPLE_RATE
+    clean = (0.1 * (torch.sin(2 * np.pi * 300 * t) + torch.sin(2 * np.pi * 3000 * t))).repeat(16, 1, 1)
+    scaled, noisy = NoiseMixer([torch.randn(8000)], 40.0, 40.0, shaping=0.375)(
+        clean, torch.Generator().manual_seed(0))
+    at = lambda w, hz: torch.fft.rfft(w[:, 0]).abs()[:, hz * 8000 // SAMPLE_RATE]   # noqa: E731
+    ratio = 20 * torch.log10(at(scaled, 3000) / at(scaled, 300))
+    assert float(ratio.max() - ratio.min()) > 6                  # the two tones' balance differs clip to clip
+    assert torch.allclose(20 * torch.log10(at(noisy, 3000) / at(noisy, 300)), ratio, atol=0.5)
+    snr = 20 * torch.log10(rms(scaled) / rms(noisy - scaled))
+    assert torch.allclose(snr, torch.full_like(snr, 40.0), atol=1e-3)   # the SNR is drawn after shaping
+
+
 def test_level_normalise_round_trip():
     x = torch.randn(3, 1, 100) * torch.tensor([1e-3, 0.1, 0.9])[:, None, None]
     y, g = level_normalise(x)
@@ -90,6 +124,7 @@ def test_conditioned_unet_hears_its_condition():
     (dict(snr_min=10.0, snr_max=0.0), "snr_min"),
     (dict(snr_min=float("nan")), "snr_min"),
     (dict(speeds=[0.9, 3.0]), "speeds"),
+    (dict(shaping=0.5), "shaping"),
 ])
 def test_baddenoiser_recipes(wav_folder, tmp_path, change, words):
     raw = denoiser_recipe(wav_folder, tmp_path / "noise")
@@ -106,6 +141,10 @@ def test_denoiser_needs_the_conditioned_unet_and_noise_needs_the_denoiser(wav_fo
     plain = tiny_recipe_dict(wav_folder)
     plain["data"]["noise_root"] = str(tmp_path)
     with pytest.raises(RecipeError, match="denoiser"):
+        recipe_from_dict(plain)
+    plain = tiny_recipe_dict(wav_folder)
+    plain["data"]["shaping"] = 0.3
+    with pytest.raises(RecipeError, match="shaping are for domain"):
         recipe_from_dict(plain)
 
 
