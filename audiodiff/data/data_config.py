@@ -16,6 +16,9 @@ from .corpora import (CORPORA, DOWNLOAD_DATASETS, LIST_DATASETS, SPLIT_DATASETS,
 from .notes import QUICKSTART_NOTES
 
 
+MAX_SHAPING = 0.45   # [data] shaping's bound: below 0.5 the random filters' poles stay inside the unit circle
+
+
 @dataclass
 class DataConfig:
     dataset: str = option("folder", choices=tuple(CORPORA), help="the corpus (audiodiff/data/corpora.py)")
@@ -58,8 +61,8 @@ class DataConfig:
     speeds: list = option([], help="denoiser: each clean clip is played at a speed drawn from this list (pitch and "
                                    "tempo together: more voices from the same speakers), e.g. [0.9, 1.0, 1.1]; "
                                    "[] = as recorded")
-    shaping: float = option(0.0, lo=0, hi=0.45, help="denoiser: each clean clip and each noise crop pass their "
-                            "own random second-order filter with coefficients drawn in [-shaping, shaping] "
+    shaping: float = option(0.0, lo=0, hi=MAX_SHAPING, help="denoiser: each clean clip and each noise crop pass "
+                            "their own random second-order filter with coefficients drawn in [-shaping, shaping] "
                             "(RNNoise's augmentation: voices and microphones it never heard); 0 = none")
     # domain = "bandwidth": the clean clips above are made narrow on the fly (data/band.py)
     narrow_rate: int = option(8000, lo=1000, hi=384000, help="bandwidth: the rate of the narrow-band recordings "

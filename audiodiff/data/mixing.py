@@ -19,12 +19,11 @@ import torch
 from torch import Tensor
 
 from ..audio import resample
-from .data_config import DataConfig
+from .data_config import MAX_SHAPING, DataConfig
 from .corpora import DatasetError
 
 INPUT_RMS = 0.05            # the level the network hears its noisy input at (−26 dBFS)
 QUIET_SPEECH_RMS = 0.003    # a crop quieter than this (−50 dBFS: a pause) gets noise as if speech were at this level
-MAX_SHAPING = 0.5           # random_shaping's coefficient bound must stay below this for stable filters
 
 
 def rms(x: Tensor) -> Tensor:
@@ -84,8 +83,8 @@ class NoiseMixer:
         self.noise = [torch.as_tensor(n, dtype=torch.float32).reshape(-1) for n in noise]
         self.snr_min, self.snr_max, self.white_share = float(snr_min), float(snr_max), float(white_share)
         self.speeds = [float(f) for f in speeds]
-        if not 0 <= shaping < MAX_SHAPING:
-            raise ValueError(f"shaping = {shaping}: a filter coefficient bound in [0, {MAX_SHAPING})")
+        if not 0 <= shaping <= MAX_SHAPING:
+            raise ValueError(f"shaping = {shaping}: a filter coefficient bound in [0, {MAX_SHAPING}]")
         self.shaping = float(shaping)
 
     def _perturb(self, clean: Tensor, g: torch.Generator) -> Tensor:

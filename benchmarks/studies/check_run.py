@@ -97,7 +97,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=2)
     ap.add_argument("--preview-every", type=int, default=100)
     ap.add_argument("--preview-n", type=int, default=8)
-    ap.add_argument("--sample-steps", type=int, default=None, help="the previews' sampler steps (default: the recipe's)")
+    ap.add_argument("--sample-steps", type=int, default=None,
+                    help="the previews' sampler steps (default: the recipe's)")
     ap.add_argument("--json", type=Path, default=None, help="default benchmarks/results/check_run-OUT.json")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
     from audiodiff.cli.common import setup_logging
     from audiodiff.training import train
 
-    setup_logging()                     # the trainer's log lines (steps, previews against the data) as the CLI shows them
+    setup_logging()                     # the trainer's log lines (steps, previews against the data), as in the CLI
     recipe, changes = check_recipe(args.recipe, args.root, args.steps, args.batch_size, args.preview_every,
                                    args.preview_n, args.sample_steps)
     train(recipe, args.out, device="cpu", max_steps=args.steps, show_progress=not args.no_progress)
