@@ -19,7 +19,6 @@ make them cheap on a CPU).  The JSON records them.
 from __future__ import annotations
 
 import argparse
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -33,29 +32,25 @@ def check_recipe(recipe_dir: Path, root: Path, steps: int, batch_size: int, prev
                  sample_steps: int | None = None):
     """The recipe at `recipe_dir` set to train on `root` for a check (see the module's docstring) and its
     changed keys {table.key: value}."""
-    from audiodiff.recipe import RecipeError, recipe_from_dict
+    from audiodiff.recipe import RecipeError, load_recipe, recipe_from_dict
 
-    file = recipe_dir / "recipe.toml" if recipe_dir.is_dir() else recipe_dir
-    if not file.is_file():
-        raise InputError(f"{recipe_dir}: no recipe.toml here")
     if not root.is_dir():
         raise InputError(f"--root {root}: no such folder")
-    raw = tomllib.loads(file.read_text())
-    train = raw.setdefault("train", {})
-    changes = {"data.dataset": "folder", "data.root": str(root), "train.batch_size": batch_size,
-               "train.max_steps": steps, "train.warmup_steps": min(int(train.get("warmup_steps", 0)), steps // 4),
-               "train.checkpoint_every": preview_every, "train.preview_every": preview_every,
-               "train.preview_n": preview_n}
-    if sample_steps is not None:
-        changes["sample.steps"] = sample_steps
-    data = raw.setdefault("data", {})
-    for key in ("split", "download", "url", "sha256", "file_list"):
-        data.pop(key, None)
-    for dotted, value in changes.items():
-        table, key = dotted.split(".")
-        raw.setdefault(table, {})[key] = value
     try:
-        return recipe_from_dict(raw, source=f"{file} (checked on {root})", path=file.parent), changes
+        recipe = load_recipe(recipe_dir)
+        raw = recipe.to_dict()           # every key resolved, as a run's config.json records it
+        changes = {"data.dataset": "folder", "data.root": str(root), "train.batch_size": batch_size,
+                   "train.max_steps": steps, "train.warmup_steps": min(recipe.train.warmup_steps, steps // 4),
+                   "train.checkpoint_every": preview_every, "train.preview_every": preview_every,
+                   "train.preview_n": preview_n}
+        if sample_steps is not None:
+            changes["sample.steps"] = sample_steps
+        for key in ("split", "download", "url", "sha256", "file_list"):   # the corpus's own: back to defaults
+            raw["data"].pop(key)
+        for dotted, value in changes.items():
+            table, key = dotted.split(".")
+            raw[table][key] = value
+        return recipe_from_dict(raw, source=f"{recipe.path} (checked on {root})", path=recipe.path), changes
     except RecipeError as exc:
         raise InputError(str(exc)) from None
 
