@@ -148,15 +148,19 @@ class Vocoder(Domain):
     def check_recipe(self, recipe: Any, source: str) -> None:
         features = _recipe_features(recipe, source)
         model, hop, clip = recipe.model, features.hop_length, recipe.data.clip_length
-        if model["type"] != "diffwave":
+        if model["type"] not in ("diffwave", "mel_inverter"):
             raise RecipeError(f"{source}: [data] domain = \"vocoder\" needs [model] type = \"diffwave\" (the "
-                              f"mel-conditioned network), not {model['type']!r}")
+                              f"mel-conditioned diffusion network) or \"mel_inverter\" (magnitude + Griffin-Lim), "
+                              f"not {model['type']!r}")
         if clip % hop:
             raise RecipeError(f"{source}: [data] clip_length = {clip} must be a multiple of [features] hop_length "
                               f"= {hop} for a vocoder (frames × hop samples), e.g. {clip // hop * hop}")
         _one_channel(recipe, source)
         _follow_features(model, "n_mels", features.n_mels, source)
         _follow_features(model, "hop_length", hop, source)
+        if model["type"] == "mel_inverter":   # it answers in the STFT the mel is made from
+            _follow_features(model, "n_fft", features.n_fft, source)
+            _follow_features(model, "win_length", features.win_length, source)
 
     def preview(self, pipe: Any, n: int, clips: Sequence[Tensor] | None, seed: int = 0) -> Tensor:
         """A vocoder run re-synthesises the first n training clips."""

@@ -38,7 +38,7 @@ from .png import mel_image, png_bytes, save_mel_png, write_png
 
 # png's writers are re-exported: callers know them as features.write_png, features.save_mel_png, …
 __all__ = ["MEL_SCALES", "NORMALISED_MEDIAN", "NORMS", "POWERS", "PREVIEW_RANGE_DB", "TRANSFORM_KEYS", "MelFeatures", "clip_sample",
-           "mel_image", "png_bytes", "preview_features", "preview_image", "preview_range", "save_mel_png", "write_png"]
+           "magnitude_spectrogram", "mel_image", "png_bytes", "preview_features", "preview_image", "preview_range", "save_mel_png", "write_png"]
 
 NORMS = ("minmax", "meanstd")
 # The largest |median| a normalised mel has: both norms centre the training clips' log-mels near 0 (minmax in
@@ -266,10 +266,8 @@ class MelFeatures:
 
     # ----------------------------------------------------------------- inverse
     def decode_griffin_lim(self, mel: Tensor, n_iter: int | None = None) -> Tensor:
-        """Normalised mel [n_mels, F] or [B, n_mels, F] → wave [F·hop] or [B, F·hop] in [−1, 1] (Griffin-Lim).
-
-        The frame the encoder dropped (see the module docstring) is restored as a copy of the last one, so
-        the centred inverse STFT returns exactly F·hop samples."""
+        """Normalised mel [n_mels, F] or [B, n_mels, F] → wave [F·hop] or [B, F·hop] in [−1, 1]: the mel's
+        least-squares linear spectrum, then `griffin_lim`."""
         mel = torch.as_tensor(mel).float()
         squeeze = mel.ndim == 2
         if squeeze:
@@ -284,14 +282,19 @@ class MelFeatures:
                 n_stft=self.n_fft // 2 + 1, n_mels=self.n_mels, sample_rate=self.sample_rate, f_min=self.f_min,
                 f_max=self.f_max, norm=self._filter_norm, mel_scale=self.mel_scale, driver="gelsd")
         spec = inverse.double()(linear_mel.double()).float().to(device)     # [B, n_freq, F], ≈ |S|^power
+        wave = self.griffin_lim(spec, n_iter, self.power)
+        return wave[0] if squeeze else wave
+
+    def griffin_lim(self, spec: Tensor, n_iter: int | None = None, power: float = 1.0) -> Tensor:
+        """|S|^power [B, n_fft / 2 + 1, F] on this transform's frames → wave [B, F·hop] in [−1, 1] (Griffin-Lim,
+        `n_iter` or griffin_lim_iters iterations).  The frame the encoder dropped (see the module docstring) is
+        restored as a copy of the last one, so the centred inverse STFT returns exactly F·hop samples."""
         spec = torch.cat([spec, spec[..., -1:]], dim=-1)                   # F + 1 frames → F·hop samples
-        frames = mel.shape[-1]
         gl = torchaudio.transforms.GriffinLim(
             n_fft=self.n_fft, n_iter=int(n_iter or self.griffin_lim_iters), win_length=self.win_length,
-            hop_length=self.hop_length, power=self.power, length=self.samples(frames), rand_init=False).to(device)
-        wave = gl(spec).clamp(-1.0, 1.0)
-        wave = torch.nan_to_num(wave)
-        return wave[0] if squeeze else wave
+            hop_length=self.hop_length, power=power, length=self.samples(spec.shape[-1] - 1),
+            rand_init=False).to(spec.device)
+        return torch.nan_to_num(gl(spec.float()).clamp(-1.0, 1.0))
 
     def check_normalised(self, mel: Tensor | np.ndarray, user: str = "this transform") -> None:
         """Raise ValueError when mel cannot be a normalised mel (|median| > NORMALISED_MEDIAN): the usual mistake
@@ -315,6 +318,19 @@ class MelFeatures:
 
 
 # =================================================================== PNG
+
+
+def magnitude_spectrogram(wave: Tensor, n_fft: int, hop_length: int, win_length: int) -> Tensor:
+    """wave [B, L] or [B, 1, L] → |STFT| [B, n_fft / 2 + 1, L // hop] in float32: the spectrogram a mel of these
+    settings is made from (centred Hann frames, reflect padding, the last frame dropped: frame i under mel frame i)."""
+    wave = wave.reshape(wave.shape[0], -1).float()
+    frames = wave.shape[-1] // hop_length
+    if wave.shape[-1] <= n_fft // 2:   # reflect padding needs more samples than half a window
+        wave = F.pad(wave, (0, n_fft // 2 + 1 - wave.shape[-1]))
+    window = torch.hann_window(win_length, device=wave.device)
+    spec = torch.stft(wave, n_fft, hop_length, win_length, window=window, center=True, pad_mode="reflect",
+                      return_complex=True)
+    return spec.abs()[..., :frames]
 
 
 def preview_features(sample_rate: int, length: int | None = None) -> MelFeatures:

@@ -121,6 +121,9 @@ def _cross_checks(recipe: Recipe, source: str) -> None:
         raise RecipeError(f"{source}: [model] type = {recipe.model['type']!r} maps a degraded recording to a clean "
                           f"one in one call: it trains on (degraded, clean) pairs, [data] domain = \"denoiser\" "
                           f"or \"bandwidth\"")
+    if network_objective(recipe.model) == "magnitude" and recipe.data.domain != "vocoder":
+        raise RecipeError(f"{source}: [model] type = {recipe.model['type']!r} turns a mel into a spectrogram for "
+                          f"Griffin-Lim: it trains on (mel, audio) pairs, [data] domain = \"vocoder\"")
     get_domain(recipe.data.domain).check_recipe(recipe, source)   # [features] and the mel keys of [model]
     _warn_bottleneck(recipe, source)
 

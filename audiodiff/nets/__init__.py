@@ -11,17 +11,18 @@ from torch import nn
 from ..options import RecipeError, check_value
 from .audio_classifier import AudioClassifier
 from .diffwave import DiffWave
+from .mel_inverter import MelInverter
 from .spectral_mask import SpectralMasker
 from .spectral_prior import SpectralPrior
 from .layers import Range
 from .unet1d import UNet1D
 from .unet2d import UNet2D
 
-# "classifier" and "spectral_mask" are no ε-networks: their classes say objective = "classification" /
-# "regression" and the trainer trains them so (network_objective).
+# "classifier", "spectral_mask" and "mel_inverter" are no ε-networks: their classes say objective =
+# "classification" / "regression" / "magnitude" and the trainer trains them so (network_objective).
 NETWORKS: dict[str, type[nn.Module]] = {"diffwave": DiffWave, "unet1d": UNet1D, "unet2d": UNet2D,
                                         "spectral_mask": SpectralMasker, "spectral_prior": SpectralPrior,
-                                        "classifier": AudioClassifier}
+                                        "mel_inverter": MelInverter, "classifier": AudioClassifier}
 
 
 def network_options(kind: str) -> dict[str, Any]:
@@ -118,7 +119,8 @@ def build_network(cfg: dict[str, Any]) -> nn.Module:
 
 def network_objective(model_cfg: Any) -> str:
     """What a [model] table's network is trained by: "diffusion" (an ε-network: it takes x_t and the step),
-    "regression" (it maps its input to the answer in one call) or "classification"."""
+    "regression" (it maps a degraded recording to the clean one in one call), "magnitude" (it maps a mel to
+    the STFT magnitude under it, in one call) or "classification"."""
     kind = model_cfg.get("type", "diffwave") if isinstance(model_cfg, dict) else None
     return getattr(NETWORKS.get(kind), "objective", "diffusion") if isinstance(kind, str) else "diffusion"
 
@@ -144,6 +146,6 @@ def entry_bottleneck(net: nn.Module) -> tuple[int, int] | None:
     return None
 
 
-__all__ = ["AudioClassifier", "DiffWave", "SpectralMasker", "UNet1D", "UNet2D", "FIRST_LAYER_KEY", "NETWORKS", "Range", "build_network",
+__all__ = ["AudioClassifier", "DiffWave", "MelInverter", "SpectralMasker", "UNet1D", "UNet2D", "FIRST_LAYER_KEY", "NETWORKS", "Range", "build_network",
            "check_network_config", "check_network_option", "entry_bottleneck", "is_classifier_config",
            "network_objective", "network_option_types", "network_options"]

@@ -28,7 +28,7 @@ from ..diffusion import GaussianDiffusion
 from ..domains import features_from_config, get_domain
 from ..features import MelFeatures
 from ..model_check import ModelFileError, check_config, check_weights
-from ..nets import build_network, is_classifier_config
+from ..nets import build_network, is_classifier_config, network_objective
 from ..precision import PRECISIONS, cast_network, compile_network, resolve_precision
 from ..sampling import SampleOptions, classifier_free_guidance, sample
 from ..windows import map_windows
@@ -228,6 +228,17 @@ class Pipeline:
             net = cast_network(self.model, key[0])
             self._sampling_net = (key, compile_network(net, self.device) if self.compile else net)
         return self._sampling_net[1]
+
+    @property
+    def predictive(self) -> bool:
+        """True for a one-call network (objective "regression" or "magnitude"), False for a diffusion model."""
+        return network_objective(self.config["model"]) in ("regression", "magnitude")
+
+    def _refuse_sampler_options(self, steps: int | None, sampler: str | None, options: dict[str, Any]) -> None:
+        """A predictive network takes no sampler settings: ValueError naming those given."""
+        if self.predictive and (steps is not None or sampler is not None or options):
+            given = ", ".join([k for k, v in (("steps", steps), ("sampler", sampler)) if v is not None] + list(options))
+            raise ValueError(f"this run answers in one network call (no sampler): leave out {given}")
 
     @property
     def model_channels(self) -> int:

@@ -10,23 +10,11 @@ import torch
 from torch import Tensor
 
 from ..data import level_normalise
-from ..nets import network_objective
 from .base import Pipeline
 
 
 class SupervisedPipeline(Pipeline):
     """A run trained on (degraded, clean) pairs: `_restore` maps a degraded batch to the clean estimate."""
-
-    @property
-    def predictive(self) -> bool:
-        """True for a one-call network (objective "regression"), False for a conditional diffusion model."""
-        return network_objective(self.config["model"]) == "regression"
-
-    def _refuse_sampler_options(self, steps: int | None, sampler: str | None, options: dict[str, Any]) -> None:
-        """A predictive network takes no sampler settings: ValueError naming those given."""
-        if self.predictive and (steps is not None or sampler is not None or options):
-            given = ", ".join([k for k, v in (("steps", steps), ("sampler", sampler)) if v is not None] + list(options))
-            raise ValueError(f"this run answers in one network call (no sampler): leave out {given}")
 
     def _restore(self, batch: Tensor, steps: int | None, sampler: str | None, seed: int | None, window: int | None,
                  progress: bool, what: str, options: dict[str, Any]) -> Tensor:

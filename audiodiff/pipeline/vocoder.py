@@ -1,4 +1,5 @@
-"""A vocoder run: turns normalised log-mel spectrograms into audio (a mel-conditioned DiffWave)."""
+"""A vocoder run: turns normalised log-mel spectrograms into audio (a mel-conditioned DiffWave, or a network that
+predicts the magnitude spectrogram for Griffin-Lim)."""
 
 from __future__ import annotations
 
@@ -31,10 +32,12 @@ class VocoderPipeline(Pipeline, domain="vocoder"):
         [B, F·hop] in [−1, 1] at `sample_rate`, the same array type as the input.
 
         The mel is taken as normalised with this run's statistics, or with `features`' (e.g. a mel-domain
-        run's `pipe.features`), which must describe the same transform.  Sampler options default to the
-        run's [sample] settings (DiffWave's 6-step fast schedule in recipes/ljspeech-vocoder); `options` as in
-        `sample`.  Audio longer than `window` samples (default VOCODE_WINDOW_SECONDS) is made in cross-faded
-        windows of the mel, so any length fits in memory."""
+        run's `pipe.features`), which must describe the same transform.  A diffusion vocoder's sampler options
+        default to the run's [sample] settings (DiffWave's 6-step fast schedule in recipes/ljspeech-vocoder);
+        `options` as in `sample`.  A magnitude network (nets/mel_inverter.py) answers in one call, Griffin-Lim
+        giving the phase, and takes no sampler options.  Audio longer than `window` samples (default
+        VOCODE_WINDOW_SECONDS) is made in cross-faded windows of the mel, so any length fits in memory."""
+        self._refuse_sampler_options(steps, sampler, options)
         is_numpy = isinstance(mel, np.ndarray)
         m = as_tensor(mel).float()
         squeeze = m.ndim == 2
@@ -52,6 +55,11 @@ class VocoderPipeline(Pipeline, domain="vocoder"):
 
         def part(sl: slice) -> torch.Tensor:        # the samples sl of the whole: vocode the frames that hold them
             first, last = sl.start // hop, -(-sl.stop // hop)
+            if self.predictive:
+                with torch.no_grad():
+                    magnitude = self.sampling_network()(m[..., first:last]).float()
+                x = self.features.griffin_lim(magnitude)[:, None]
+                return x[..., sl.start - first * hop:sl.stop - first * hop]
             x = self._generate(m.shape[0], 1, (last - first) * hop, steps=steps, sampler=sampler,
                                generator=generator, progress=progress and length <= window,
                                cond={"mel": m[..., first:last]}, **options)

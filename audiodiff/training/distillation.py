@@ -102,7 +102,7 @@ def _teacher_config(run: Path) -> dict[str, Any]:
     if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict) or "diffusion" not in cfg:
         raise ValueError(f"{run / ckpt.CONFIG} is not an audiodiff run config")
     if network_objective(cfg["model"]) != "diffusion":
-        kind = "a classifier" if is_classifier_config(cfg["model"]) else "a one-call (regression) denoiser"
+        kind = "a classifier" if is_classifier_config(cfg["model"]) else "a one-call (no diffusion chain)"
         raise TrainingError(f"{run} is {kind} run: only diffusion runs can be distilled")
     if not isinstance(cfg.get("recipe"), dict):
         raise TrainingError(f"{run / ckpt.CONFIG} has no \"recipe\" (an export?): distillation trains on the run's "

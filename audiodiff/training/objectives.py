@@ -12,6 +12,8 @@ as an explicit argument; its public parts are `model`, `ema`, `optimizer`, `diff
     DiffusionObjective   an ε-network: x_t at a random step, the loss of GaussianDiffusion.loss_terms
     SpectralRegression   a network that answers in one call (nets: objective = "regression"): its output for the
                          noisy input cond_wave against the clean x0, in a power-law compressed spectral loss
+    MagnitudeRegression  a vocoder network that predicts the STFT magnitude under a mel (nets: objective =
+                         "magnitude"): its answer against the clip's own magnitude, power-law compressed
     Classification       a classifier (nets: objective = "classification", training/classification.py):
                          cross-entropy on augmented clips, validation and test accuracy
     ProgressiveDistillation  a student's one DDIM step against its teacher's two, round by round
@@ -28,7 +30,8 @@ import torch
 from torch import Tensor, nn
 
 from ..diffusion import GaussianDiffusion
-from ..nets import network_objective
+from ..features import magnitude_spectrogram
+from ..nets import network_objective, network_options
 from ..spectral_loss import COMPLEX_WEIGHT, COMPRESSION, HOP_LENGTH, N_FFT, compressed_spectral_loss
 
 
@@ -134,12 +137,40 @@ class SpectralRegression(Objective):
         return self.spectral_loss(model(cond["cond_wave"]), x0)
 
 
+class MagnitudeRegression(Objective):
+    """model(mel) [b, F_bins, F] against the STFT magnitude of x0 [b, 1, F·hop] under the same settings
+    (features.magnitude_spectrogram): the mean squared difference of |·|^COMPRESSION, the magnitude term of the
+    compressed spectral loss.  The compression keeps the quiet upper harmonics from vanishing next to the
+    first; the phase is Griffin-Lim's at synthesis, so nothing here fits one."""
+
+    def __init__(self, n_fft: int, hop_length: int, win_length: int, compression: float = COMPRESSION):
+        self.n_fft, self.hop_length, self.win_length, self.compression = n_fft, hop_length, win_length, compression
+
+    @classmethod
+    def for_network(cls, model_cfg: dict[str, Any]) -> "MagnitudeRegression":
+        """The loss on the STFT a [model] table's network answers in (its n_fft / hop / win: the run's [features])."""
+        defaults = network_options(model_cfg["type"])
+        n_fft, hop, win = (int(model_cfg.get(k, defaults[k])) for k in ("n_fft", "hop_length", "win_length"))
+        return cls(n_fft, hop, win)
+
+    def loss_terms(self, model: nn.Module, x0: Tensor, drawn: dict[str, Tensor], cond: dict[str, Tensor]) -> Tensor:
+        if "mel" not in cond:
+            raise ValueError("a mel-inverting network learns from (mel, audio) pairs: [data] domain = \"vocoder\"")
+        estimate = model(cond["mel"]).float()
+        with torch.autocast(x0.device.type, enabled=False):
+            target = magnitude_spectrogram(x0, self.n_fft, self.hop_length, self.win_length)
+            c = self.compression
+            return (estimate.clamp_min(1e-8).pow(c) - target.clamp_min(1e-8).pow(c)).pow(2).mean(dim=(1, 2))
+
+
 def objective_for(model_cfg: dict[str, Any], diffusion: GaussianDiffusion, data_rate: int | None = None) -> Objective:
     """The objective a [model] table's network is trained by (nets.network_objective).  data_rate: the [data]
     sample rate, which a classifier's [model] sample_rate follows (set into model_cfg when absent)."""
     kind = network_objective(model_cfg)
     if kind == "regression":
         return SpectralRegression.for_network(model_cfg)
+    if kind == "magnitude":
+        return MagnitudeRegression.for_network(model_cfg)
     if kind == "classification":
         from .classification import Classification
 
