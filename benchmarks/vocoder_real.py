@@ -189,12 +189,14 @@ def _watch(run: Path, out: Path, marks: list[float], stop: threading.Event, ever
             return
 
 
-def train_ours(recipe: str, out: Path, marks: list[float], minutes: float | None) -> int:
-    """`audiodiff train RECIPE` as a user runs it (its budget, or --minutes), with a snapshot watcher beside it
-    → the command's exit status."""
+def train_ours(recipe: str, out: Path, marks: list[float], minutes: float | None, precision: str | None = None) -> int:
+    """`audiodiff train RECIPE` as a user runs it (its budget, or --minutes; its precision, or --precision), with a
+    snapshot watcher beside it → the command's exit status."""
     command = [sys.executable, "-m", "audiodiff", "train", recipe, "--out", str(out), "--no-progress"]
     if minutes is not None:
         command += ["--minutes", f"{minutes:g}"]
+    if precision is not None:
+        command += ["--precision", precision]
     stop = threading.Event()
     watcher = threading.Thread(target=_watch, args=(out, out / "snapshots", marks, stop), daemon=True)
     watcher.start()
@@ -356,6 +358,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     to.add_argument("--out", default="runs/vocoder-cpu")
     to.add_argument("--snapshots", default="10,20")
     to.add_argument("--minutes", type=float, default=None, help="override the recipe's budget")
+    to.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+                    help="audiodiff train --precision (fp32: a laptop CPU's figure on a CPU with bf16)")
     sc = sub.add_parser("score", help="re-synthesise held-out utterances with every system and score them")
     sc.add_argument("--ours", required=True, help="the audiodiff vocoder run (its snapshots/ are scored too)")
     sc.add_argument("--student", action="append", help="a distilled student of it (repeatable)")
@@ -375,7 +379,7 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> dict:
     if args.command == "train-peer":
         return train_peer(Path(args.data), Path(args.out), args.minutes, _marks(args.snapshots))
     if args.command == "train-ours":
-        code = train_ours(args.recipe, Path(args.out), _marks(args.snapshots), args.minutes)
+        code = train_ours(args.recipe, Path(args.out), _marks(args.snapshots), args.minutes, args.precision)
         if code:
             raise SystemExit(code)
         return {}
