@@ -180,7 +180,8 @@ def test_build_network_rejects_unknown_keys():
 
 
 def test_network_options_lists_constructor_keywords():
-    assert set(NETWORKS) == {"diffwave", "unet1d", "unet2d", "spectral_mask", "spectral_prior", "classifier"}
+    assert set(NETWORKS) == {"diffwave", "unet1d", "unet2d", "spectral_mask", "spectral_prior", "mel_inverter",
+                             "classifier"}
     opts = network_options("diffwave")
     assert opts["residual_layers"] == 30 and opts["dilation_cycle"] == 10 and "self" not in opts
     assert network_options("unet1d")["down_factors"] == (4, 4)

@@ -149,5 +149,5 @@ def test_masker_run_learns_to_denoise_in_one_call(masker_run):
 def test_masker_run_cannot_be_distilled(masker_run, tmp_path):
     from audiodiff.training.errors import TrainingError
 
-    with pytest.raises(TrainingError, match="regression"):
+    with pytest.raises(TrainingError, match="one-call"):
         audiodiff.distill(masker_run, out=tmp_path / "student", device="cpu", show_progress=False)
