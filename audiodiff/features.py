@@ -16,7 +16,9 @@ statistics are computed once per run (`fit_stats`) and stored with every other s
 config.json (`to_config` / `from_config`), so training, sampling and vocoding use the same mapping.
 
 Inversion (the training-free baseline).  De-normalise → exp → InverseMelScale (least squares, negative
-values clipped) → Griffin-Lim (torchaudio, momentum 0.99, deterministic zero-phase start).
+values clipped) → Griffin-Lim (torchaudio, momentum 0.99, deterministic zero-phase start).  `griffin_lim` inverts any
+magnitude on these frames; `magnitude_spectrogram` is the STFT magnitude a mel is made from, frame for frame (what
+a magnitude vocoder, nets/mel_inverter.py, learns to predict).
 
 `preview_image` draws a waveform's spectrogram with display settings (sample --plot, report pages); the
 painting and the PNG encoding are audiodiff/png.py's (re-exported here: save_mel_png, write_png, …).
@@ -317,9 +319,6 @@ class MelFeatures:
             raise ValueError(f"the mel spectrogram has no frames (shape {tuple(mel.shape)})")
 
 
-# =================================================================== PNG
-
-
 def magnitude_spectrogram(wave: Tensor, n_fft: int, hop_length: int, win_length: int) -> Tensor:
     """wave [B, L] or [B, 1, L] → |STFT| [B, n_fft / 2 + 1, L // hop] in float32: the spectrogram a mel of these
     settings is made from (centred Hann frames, reflect padding, the last frame dropped: frame i under mel frame i)."""
@@ -331,6 +330,9 @@ def magnitude_spectrogram(wave: Tensor, n_fft: int, hop_length: int, win_length:
     spec = torch.stft(wave, n_fft, hop_length, win_length, window=window, center=True, pad_mode="reflect",
                       return_complex=True)
     return spec.abs()[..., :frames]
+
+
+# =================================================================== PNG
 
 
 def preview_features(sample_rate: int, length: int | None = None) -> MelFeatures:

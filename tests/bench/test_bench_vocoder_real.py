@@ -48,3 +48,20 @@ def test_a_voice_folder_with_a_missing_file_is_one_line(tmp_path):
         bench.voice_files(folder, "test_list.txt")
     with pytest.raises(SystemExit, match="error: .*u3.wav"):
         bench.main(["score", "--ours", str(tmp_path), "--voices", str(folder), "--out", str(tmp_path / "o")])
+
+
+def test_train_ours_runs_audiodiff_train_with_the_budget_and_precision_given(tmp_path, monkeypatch):
+    commands = []
+
+    class Done:
+        returncode = 0
+
+    monkeypatch.setattr(bench.subprocess, "run", lambda command: commands.append(command) or Done())
+    assert bench.train_ours("recipes/vocoder-cpu", tmp_path / "run", [], 5.0, "fp32") == 0
+    assert bench.train_ours("recipes/vocoder-cpu", tmp_path / "run", [], None) == 0
+    first, second = commands
+    assert first[first.index("train") + 1] == "recipes/vocoder-cpu"
+    assert first[first.index("--minutes") + 1] == "5" and first[first.index("--precision") + 1] == "fp32"
+    assert "--minutes" not in second and "--precision" not in second
+    with pytest.raises(SystemExit):
+        bench.parse(["train-ours", "recipes/vocoder-cpu", "--precision", "fp16"])
