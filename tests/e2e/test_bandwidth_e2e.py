@@ -17,7 +17,7 @@ from audiodiff.pipeline import BandwidthPipeline, WrongDomainError
 from audiodiff.pipeline.bandwidth import HIGH_BAND_GAIN
 from audiodiff.recipe import recipe_from_dict
 from helpers.cli import assert_one_line_error, run_cli
-from helpers.recipes import tiny_recipe_dict
+from helpers.recipes import tiny_recipe_dict, write_clips
 
 RATE, NARROW = 8000, 4000
 TINY_FOLDER = {"type": "spectral_mask", "n_fft": 64, "hop_length": 16, "channels": 16, "hidden": 32, "layers": 2,
@@ -35,9 +35,7 @@ def _harmonic(f0: float, n: int, seed: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def bandwidth_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("bandwidth")
-    (root / "audio").mkdir()
-    for i, f0 in enumerate((180.0, 220.0, 260.0, 310.0)):
-        sf.write(str(root / "audio" / f"buzz{i}.wav"), _harmonic(f0, 3000, i), RATE, subtype="PCM_16")
+    write_clips(root / "audio", (_harmonic(f0, 3000, i) for i, f0 in enumerate((180.0, 220.0, 260.0, 310.0))), RATE)
     raw = tiny_recipe_dict(root / "audio", model=TINY_FOLDER, max_steps=80, learning_rate=1e-2, batch_size=4,
                            checkpoint_every=1000)
     raw["data"].update(domain="bandwidth", narrow_rate=NARROW, clip_length=1024, highpass_max=0.0)

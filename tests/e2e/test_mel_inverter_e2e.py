@@ -14,7 +14,7 @@ from audiodiff.features import magnitude_spectrogram
 from audiodiff.options import RecipeError
 from audiodiff.recipe import recipe_from_dict
 from helpers.cli import assert_one_line_error, run_cli
-from helpers.recipes import tiny_recipe_dict
+from helpers.recipes import tiny_recipe_dict, write_clips
 
 RATE, N_FFT, HOP, N_MELS, CLIP = 8000, 256, 64, 12, 2048
 TINY_INVERTER = {"type": "mel_inverter", "channels": 64, "hidden": 128, "layers": 3, "stacks": 1}
@@ -40,9 +40,7 @@ def _recipe(root, **model) -> dict:
 @pytest.fixture(scope="module")
 def inverter_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("inverter")
-    (root / "audio").mkdir()
-    for i, f0 in enumerate((110.0, 150.0, 190.0, 240.0)):
-        sf.write(str(root / "audio" / f"buzz{i}.wav"), _buzz(f0, 6000, i), RATE, subtype="PCM_16")
+    write_clips(root / "audio", (_buzz(f0, 6000, i) for i, f0 in enumerate((110.0, 150.0, 190.0, 240.0))), RATE)
     torch.manual_seed(0)
     audiodiff.train(recipe_from_dict(_recipe(root / "audio")), root / "run", device="cpu", show_progress=False)
     return root

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from audiodiff.recipe import Recipe, recipe_from_dict
 
@@ -68,4 +68,15 @@ def write_recipe(folder: Path, raw: dict[str, Any]) -> Path:
     """folder/recipe.toml holding `raw`; returns the folder (what `audiodiff train FOLDER` takes)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "recipe.toml").write_text(to_toml(raw))
+    return folder
+
+
+def write_clips(folder: Path, clips: Iterable[Any], rate: int) -> Path:
+    """folder/clip<i>.wav (16-bit PCM) for each 1-D float array of clips: a folder dataset for a tiny run; returns
+    folder."""
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, clip in enumerate(clips):
+        sf.write(str(folder / f"clip{i}.wav"), clip, rate, subtype="PCM_16")
     return folder
