@@ -291,11 +291,11 @@ class MelFeatures:
         """|S|^power [B, n_fft / 2 + 1, F] on this transform's frames → wave [B, F·hop] in [−1, 1] (Griffin-Lim,
         `n_iter` or griffin_lim_iters iterations).  The frame the encoder dropped (see the module docstring) is
         restored as a copy of the last one, so the centred inverse STFT returns exactly F·hop samples."""
+        frames = spec.shape[-1]
         spec = torch.cat([spec, spec[..., -1:]], dim=-1)                   # F + 1 frames → F·hop samples
         gl = torchaudio.transforms.GriffinLim(
             n_fft=self.n_fft, n_iter=int(n_iter or self.griffin_lim_iters), win_length=self.win_length,
-            hop_length=self.hop_length, power=power, length=self.samples(spec.shape[-1] - 1),
-            rand_init=False).to(spec.device)
+            hop_length=self.hop_length, power=power, length=self.samples(frames), rand_init=False).to(spec.device)
         return torch.nan_to_num(gl(spec.float()).clamp(-1.0, 1.0))
 
     def check_normalised(self, mel: Tensor | np.ndarray, user: str = "this transform") -> None:

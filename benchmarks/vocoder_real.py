@@ -47,6 +47,7 @@ from audiodiff.audio import load_audio, save_wav
 from audiodiff.data.corpora import DatasetError, list_folder
 from audiodiff.eval.metrics import mean_ci
 from audiodiff.eval.speech import score_speech
+from audiodiff.precision import PRECISIONS
 
 from .lib import envelope, write_result
 from .lib.cli import InputError, run_cli
@@ -358,7 +359,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     to.add_argument("--out", default="runs/vocoder-cpu")
     to.add_argument("--snapshots", default="10,20")
     to.add_argument("--minutes", type=float, default=None, help="override the recipe's budget")
-    to.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+    to.add_argument("--precision", choices=PRECISIONS, default=None,
                     help="audiodiff train --precision (fp32: a laptop CPU's figure on a CPU with bf16)")
     sc = sub.add_parser("score", help="re-synthesise held-out utterances with every system and score them")
     sc.add_argument("--ours", required=True, help="the audiodiff vocoder run (its snapshots/ are scored too)")
