@@ -4,6 +4,7 @@
     waveform    wave [B, 1, L]                        labels, when given
     mel         normalised log-mel [B, n_mels, F]     labels, when given
     vocoder     wave [B, 1, F·hop]                    mel = normalised log-mel [B, n_mels, F]; labels
+                (played at a [data] speed, if any)    (of the wave as played)
     denoiser    clean wave [B, 1, L] (level-scaled)   cond_wave = the noisy mix [B, 1, L] (data/mixing.py)
     bandwidth   wide wave [B, 1, L] (level-scaled)    cond_wave = its narrow-band version [B, 1, L] (data/band.py)
 
@@ -31,9 +32,9 @@ from .options import RecipeError
 
 log = logging.getLogger("audiodiff")
 
-# A supervised run's pairing: clean clips [B, 1, L] → (clean, degraded) at the network's input level
-# (data/mixing.py, data/band.py)
-Mix = Callable[[Tensor], tuple[Tensor, Tensor]]
+# A run's transform of each clean batch [B, 1, L] (Domain.pairing): a supervised run's pairing → (clean, degraded)
+# at the network's input level (data/mixing.py, data/band.py); a vocoder's speed perturbation → clips [B, 1, L]
+Mix = Callable[[Tensor], Any]
 
 class Domain:
     """What one domain does differently.  Subclasses set `name` and override what differs."""
@@ -48,14 +49,14 @@ class Domain:
         return {}
 
     def pairing(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable | None:
-        """A supervised domain's pairing of a clean batch with its degraded version, built from the recipe's
-        [data] (a DataConfig): called as pairing(clean [B, 1, L], generator) → (clean, degraded).  None for the
-        others."""
+        """What this domain does to each clean batch on the fly, built from the recipe's [data] (a DataConfig) and
+        called as pairing(clean [B, 1, L], generator): a supervised domain pairs it with its degraded version →
+        (clean, degraded); a vocoder perturbs its speed ([data] speeds) → clips.  None when there is nothing to do."""
         return None
 
     def batch(self, features: MelFeatures, wave: Tensor, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """Mono clips wave [B, 1, L] → (x0, conditioning without labels), computed without gradient.  mix: the
-        denoiser's pairing of a clean batch with its noisy version (None for every other domain)."""
+        run's `pairing` of the batch, bound to this step's generator (None where the domain has none)."""
         raise NotImplementedError
 
     def check_recipe(self, recipe: Any, source: str) -> None:
@@ -141,7 +142,14 @@ class Vocoder(Domain):
     name = "vocoder"
     generates = False
 
+    def pairing(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable | None:
+        from .data import SpeedPerturbation
+
+        return SpeedPerturbation(data.speeds) if data.speeds else None
+
     def batch(self, features: MelFeatures, wave: Tensor, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        if mix is not None:   # the crop at another speed, before its mel is made: both sides hear the same voice
+            wave = mix(wave)
         wave = wave[..., :features.samples(features.frames(wave.shape[-1]))]
         return wave, {"mel": features.encode(wave).to(wave.dtype)}
 

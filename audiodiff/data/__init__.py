@@ -7,7 +7,8 @@
     dataset.py   ClipDataset (items {"audio": [1, L], "label": int}) and build_dataset([data] → dataset)
     batches.py   EpochBatchSampler: seeded, resumable batch order (class_balanced_weights: every class as often)
     notes.py     the quickstart's generated plucked notes
-    mixing.py    a supervised denoiser's pairs: noise mixed into clean clips on the fly (NoiseMixer, mixer_for)
+    mixing.py    a supervised denoiser's pairs: noise mixed into clean clips on the fly (NoiseMixer, mixer_for);
+                 speed perturbation of clean clips (SpeedPerturbation, also a vocoder run's)
     band.py      bandwidth extension's pairs: clean clips made narrow on the fly (BandLimiter, band_limiter_for)
     data_config.py the recipe's [data] table (DataConfig) and its cross-key checks
 """
@@ -24,14 +25,14 @@ from .corpora import (ARCHIVE_SHA256, CACHE_DIRNAME, CORPORA, DATA_EXTENSIONS, D
                       speechcommands_dir)
 from .dataset import ClipDataset, build_dataset, list_sources
 from .download import DOWNLOAD_ATTEMPTS, download_dataset, download_file, extract_archive
-from .mixing import INPUT_RMS, NoiseMixer, level_normalise, load_noise, mixer_for
+from .mixing import INPUT_RMS, NoiseMixer, SpeedPerturbation, level_normalise, load_noise, mixer_for
 from .notes import QUICKSTART_NOTES, generate_notes
 
 __all__ = [
     "ARCHIVE_SHA256", "BandLimiter", "band_limiter_for", "narrow_band", "CACHE_DIRNAME", "CACHE_VERSION", "CORPORA", "DATA_EXTENSIONS", "DOWNLOAD_ATTEMPTS",
     "DOWNLOAD_DATASETS", "GTZAN_GENRES", "GTZAN_ORIGINAL_URL", "INPUT_RMS", "LJSPEECH_URL", "QUICKSTART_NOTES", "SC09_WORDS",
     "SPEECHCOMMANDS_URL", "SPLITS", "SPLIT_DATASETS", "LIST_DATASETS", "list_classes", "split_list", "CachedWaves", "ClipDataset", "Corpus", "DataConfig",
-    "DatasetError", "EpochBatchSampler", "NoiseMixer", "Source", "SourceList", "build_dataset", "cache_key", "check_data",
+    "DatasetError", "EpochBatchSampler", "NoiseMixer", "Source", "SpeedPerturbation", "SourceList", "build_dataset", "cache_key", "check_data",
     "class_balanced_weights",
     "download_dataset", "download_file", "extract_archive", "find_audio_files", "generate_notes", "gtzan_dir",
     "gtzan_split", "hash_split", "level_normalise", "list_folder", "list_gtzan", "list_ljspeech", "list_notes", "list_sources",

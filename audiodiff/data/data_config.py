@@ -58,9 +58,9 @@ class DataConfig:
     snr_min: float = option(-5.0, lo=-40, hi=60, help="denoiser: lowest SNR of a training mix, dB")
     snr_max: float = option(20.0, lo=-40, hi=60, help="denoiser: highest SNR of a training mix, dB")
     white_share: float = option(0.2, lo=0, hi=1, help="denoiser: share of mixes with white noise instead of a recording")
-    speeds: list = option([], help="denoiser: each clean clip is played at a speed drawn from this list (pitch and "
-                                   "tempo together: more voices from the same speakers), e.g. [0.9, 1.0, 1.1]; "
-                                   "[] = as recorded")
+    speeds: list = option([], help="denoiser and vocoder: each clean clip is played at a speed drawn from this "
+                                   "list (pitch and tempo together: more voices from the same speakers), e.g. "
+                                   "[0.9, 1.0, 1.1]; [] = as recorded")
     shaping: float = option(0.0, lo=0, hi=MAX_SHAPING, help="denoiser: each clean clip and each noise crop pass "
                             "their own random second-order filter with coefficients drawn in [-shaping, shaping] "
                             "(RNNoise's augmentation: voices and microphones it never heard); 0 = none")
@@ -115,14 +115,17 @@ def check_data(data: DataConfig) -> None:
         if not data.noise_root and data.white_share < 1:
             raise ValueError("[data] domain = \"denoiser\" needs [data] noise_root = a folder of noise recordings "
                              "(or white_share = 1 for white noise only)")
-        if any(isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.5 <= f <= 2 for f in data.speeds):
-            raise ValueError(f"[data] speeds = {data.speeds}: speed factors between 0.5 and 2 (1 = as recorded)")
         if data.snr_min > data.snr_max:
             raise ValueError(f"[data] snr_min = {data.snr_min} is above snr_max = {data.snr_max}: the SNR range "
                              f"goes from snr_min up to snr_max (dB)")
-    elif data.noise_root or data.noise_file_list or data.speeds or data.shaping:
-        raise ValueError("[data] noise_root / noise_file_list / speeds / shaping are for domain = \"denoiser\" "
+    elif data.noise_root or data.noise_file_list or data.shaping:
+        raise ValueError("[data] noise_root / noise_file_list / shaping are for domain = \"denoiser\" "
                          "(a supervised denoiser)")
+    if data.speeds and data.domain not in ("denoiser", "vocoder"):
+        raise ValueError(f"[data] speeds are for domain = \"denoiser\" or \"vocoder\", not {data.domain!r}: "
+                         f"remove them")
+    if any(isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.5 <= f <= 2 for f in data.speeds):
+        raise ValueError(f"[data] speeds = {data.speeds}: speed factors between 0.5 and 2 (1 = as recorded)")
     if data.domain == "bandwidth":
         if not data.narrow_rate < data.sample_rate:
             raise ValueError(f"[data] narrow_rate = {data.narrow_rate} must be below sample_rate = "

@@ -67,6 +67,28 @@ def change_speed(clean: Tensor, factor: float) -> Tensor:
     return torch.nn.functional.pad(out, (0, length - out.shape[-1]))
 
 
+class SpeedPerturbation:
+    """Each clip of a batch [B, 1, L] played at a speed drawn from `speeds` (change_speed; clips sharing a speed
+    in one call): more voices, a little higher or lower, from the same recordings.  A denoiser's mixer applies it
+    to the clean clip before mixing; a vocoder run to its crops before their mels are made, so it hears pitches
+    its one voice never reaches."""
+
+    def __init__(self, speeds: Sequence[float]):
+        self.speeds = [float(f) for f in speeds]
+
+    def __call__(self, clean: Tensor, g: torch.Generator) -> Tensor:
+        """clean [B, 1, L] → the same shape; `g` (CPU) draws each clip's speed (none drawn without speeds)."""
+        if not self.speeds:
+            return clean
+        pick = torch.randint(len(self.speeds), (clean.shape[0],), generator=g).to(clean.device)
+        out = clean.clone()
+        for k, factor in enumerate(self.speeds):
+            rows = pick == k
+            if factor != 1 and bool(rows.any()):
+                out[rows] = change_speed(clean[rows], factor)
+        return out
+
+
 class NoiseMixer:
     """Mixes clean clips [B, 1, L] with crops of `noise` (1-D waves, any lengths; looped when shorter than L) at
     an SNR drawn uniformly in [snr_min, snr_max] dB; a share `white_share` of the clips get white Gaussian noise
@@ -82,22 +104,10 @@ class NoiseMixer:
             raise ValueError("no noise clips to mix (and white_share < 1)")
         self.noise = [torch.as_tensor(n, dtype=torch.float32).reshape(-1) for n in noise]
         self.snr_min, self.snr_max, self.white_share = float(snr_min), float(snr_max), float(white_share)
-        self.speeds = [float(f) for f in speeds]
+        self.perturb = SpeedPerturbation(speeds)
         if not 0 <= shaping <= MAX_SHAPING:
             raise ValueError(f"shaping = {shaping}: a filter coefficient bound in [0, {MAX_SHAPING}]")
         self.shaping = float(shaping)
-
-    def _perturb(self, clean: Tensor, g: torch.Generator) -> Tensor:
-        """Each clip of clean [B, 1, L] at a speed drawn from self.speeds (clips sharing a speed in one call)."""
-        if not self.speeds:
-            return clean
-        pick = torch.randint(len(self.speeds), (clean.shape[0],), generator=g).to(clean.device)
-        out = clean.clone()
-        for k, factor in enumerate(self.speeds):
-            rows = pick == k
-            if factor != 1 and bool(rows.any()):
-                out[rows] = change_speed(clean[rows], factor)
-        return out
 
     def _crop(self, length: int, g: torch.Generator) -> Tensor:
         """A random crop [length] of a random noise clip, looped when the clip is shorter."""
@@ -111,7 +121,7 @@ class NoiseMixer:
         """clean [B, 1, L] → (clean · g, (clean + noise) · g); `generator` (CPU) draws everything."""
         b, _, length = clean.shape
         g = generator
-        clean = random_shaping(self._perturb(clean, g), self.shaping, g)
+        clean = random_shaping(self.perturb(clean, g), self.shaping, g)
         white = torch.rand(b, generator=g) < self.white_share
         noise = torch.stack([torch.randn(length, generator=g) if w else self._crop(length, g) for w in white.tolist()])
         snr_db = self.snr_min + (self.snr_max - self.snr_min) * torch.rand(b, generator=g)

@@ -24,8 +24,9 @@ log = logging.getLogger("audiodiff")
 
 class TrainingData:
     """A run's data on one process: built by `prepare`, then `loader(step)` and `next_batch` per step.  Holds the
-    dataset, the features fitted to it (mel / vocoder runs) and the pairing of clean clips with degraded ones
-    (denoiser and bandwidth runs); writes the class names and features into the run's `config`.
+    dataset, the features fitted to it (mel / vocoder runs) and the domain's transform of each batch (the pairing
+    of clean clips with degraded ones in denoiser and bandwidth runs, a vocoder's speed perturbation); writes the
+    class names and features into the run's `config`.
 
     labels_are_targets: a classifier's labels (required, as many classes as the network's `num_classes`, never
     dropped); otherwise a class-conditional network ([model] num_classes > 0) gets them with [train] cond_drop."""
@@ -50,9 +51,8 @@ class TrainingData:
                                 f"{self.recipe.data.dataset!r} has no labels: set it to false")
         self.features = fit_features(self.config, dataset.clips, run_dir, seed=self.cfg.seed)
         domain = get_domain(self.config["domain"])
-        if domain.supervised:
-            self.mixer = in_turns(lambda: domain.pairing(self.recipe.data, self.cfg.seed, self.show_progress),
-                                  self.rank, self.local_rank, self.world_size, self.device)
+        self.mixer = in_turns(lambda: domain.pairing(self.recipe.data, self.cfg.seed, self.show_progress),
+                              self.rank, self.local_rank, self.world_size, self.device)
         self.dataset = dataset
         return dataset
 
@@ -120,8 +120,8 @@ class TrainingData:
                              mix=self._mix(step))
 
     def _mix(self, step: int):
-        """A denoiser's pairing for this step: noise and SNRs drawn from (seed, rank, step), so a resumed run
-        mixes exactly what an uninterrupted one would; None for other domains."""
+        """The domain's pairing for this step (a denoiser's noise and SNRs, a vocoder's speeds) drawn from (seed,
+        rank, step), so a resumed run sees exactly what an uninterrupted one would; None where there is none."""
         if self.mixer is None:
             return None
         g = torch.Generator().manual_seed(rank_seed(self.cfg.seed + 2, self.rank, step))

@@ -99,3 +99,40 @@ def test_the_network_follows_the_features_and_needs_a_vocoder_domain(inverter_ru
     raw["data"]["domain"] = "waveform"
     with pytest.raises(RecipeError, match="domain = \"vocoder\""):
         recipe_from_dict(raw)
+
+
+# ----------------------------------------------------------------- speed perturbation ([data] speeds)
+def test_speeds_reach_the_vocoder_batch_with_the_mel_of_the_perturbed_crop(tmp_path):
+    """A vocoder batch at [data] speeds = [0.8]: the crop is played 0.8× as fast (a 200 Hz buzz at 160 Hz) and
+    its mel is the mel of that crop, so the network learns a consistent (mel → magnitude) pair at a new pitch."""
+    from audiodiff.domains import get_domain, prepare_batch
+    from audiodiff.features import MelFeatures
+
+    raw = _recipe(write_clips(tmp_path / "audio", [_buzz(200.0, 3000, 0)], RATE))
+    raw["data"]["speeds"] = [0.8]
+    recipe = recipe_from_dict(raw)
+    perturb = get_domain("vocoder").pairing(recipe.data)
+    assert get_domain("vocoder").pairing(recipe_from_dict(_recipe(tmp_path / "audio")).data) is None
+    features = MelFeatures(sample_rate=RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS)
+    t = np.arange(CLIP) / RATE
+    tone = torch.from_numpy(np.sin(2 * np.pi * 1000 * t).astype(np.float32)).repeat(2, 1, 1)
+    features.fit_stats(tone[:, 0])
+    g = torch.Generator().manual_seed(0)
+    x0, cond = prepare_batch("vocoder", features, tone, mix=lambda wave: perturb(wave, g))
+    spectrum = np.abs(np.fft.rfft(x0[0, 0, :1500].numpy()))
+    assert abs(np.argmax(spectrum) * RATE / 1500 - 800) < 10               # 1 kHz played at 0.8×
+    assert torch.allclose(cond["mel"], features.encode(x0).to(x0.dtype))
+    plain, _ = prepare_batch("vocoder", features, tone)
+    assert torch.equal(plain, tone[..., :plain.shape[-1]])
+
+
+def test_speeds_are_refused_outside_the_denoiser_and_vocoder_domains(tmp_path):
+    raw = tiny_recipe_dict(write_clips(tmp_path / "audio", [_buzz(200.0, 3000, 0)], RATE))
+    raw["data"]["speeds"] = [0.9, 1.1]
+    with pytest.raises(RecipeError, match="speeds are for domain"):
+        recipe_from_dict(raw)
+    raw = _recipe(tmp_path / "audio")
+    raw["data"]["speeds"] = [0.3]
+    with pytest.raises(RecipeError, match="speed factors between 0.5 and 2"):
+        recipe_from_dict(raw)
+
