@@ -21,6 +21,12 @@ class AudioReadError(ValueError):
     """A file that could not be decoded as audio (empty, truncated, not audio, NaN samples)."""
 
 
+def pad_for_stft(wave: Tensor, n_fft: int) -> Tensor:
+    """wave [..., L] zero-padded at the end to n_fft // 2 + 1 samples when shorter: centred STFT frames reflect the
+    ends, which needs more samples than half a window.  Longer waves come back as they are (a copy)."""
+    return torch.nn.functional.pad(wave, (0, max(0, n_fft // 2 + 1 - wave.shape[-1])))
+
+
 def load_audio(path: str | os.PathLike, sample_rate: int | None = None) -> tuple[Tensor, int]:
     """Read a file as mono float32 [L] in [−1, 1], resampled to `sample_rate` when given.
 

@@ -32,9 +32,9 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from .audio import pad_for_stft
 from .install import torchaudio
 from .png import mel_image, png_bytes, save_mel_png, write_png
 
@@ -199,9 +199,7 @@ class MelFeatures:
         frames = self.frames(length)
         if frames < 1:
             raise ValueError(f"audio of {length} samples is shorter than one hop ({self.hop_length} samples)")
-        wave = wave.float()
-        if length <= self.n_fft // 2:   # reflect padding needs more samples than half a window
-            wave = F.pad(wave, (0, self.n_fft // 2 + 1 - length))
+        wave = pad_for_stft(wave.float(), self.n_fft)
         self._mel.to(wave.device)
         mel = self._mel(wave)[..., :frames]
         return mel.clamp_min(self.log_floor).log()
@@ -324,8 +322,7 @@ def magnitude_spectrogram(wave: Tensor, n_fft: int, hop_length: int, win_length:
     settings is made from (centred Hann frames, reflect padding, the last frame dropped: frame i under mel frame i)."""
     wave = wave.reshape(wave.shape[0], -1).float()
     frames = wave.shape[-1] // hop_length
-    if wave.shape[-1] <= n_fft // 2:   # reflect padding needs more samples than half a window
-        wave = F.pad(wave, (0, n_fft // 2 + 1 - wave.shape[-1]))
+    wave = pad_for_stft(wave, n_fft)
     window = torch.hann_window(win_length, device=wave.device)
     spec = torch.stft(wave, n_fft, hop_length, win_length, window=window, center=True, pad_mode="reflect",
                       return_complex=True)

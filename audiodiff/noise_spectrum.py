@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .audio import pad_for_stft
+
 # What the training-free denoiser assumes of the noise: "white" (one σ) or "coloured" (its spectrum, estimated here).
 # A run's [sample] denoise_noise picks one: coloured suits speech (its pauses show the noise alone), white suits
 # music with no pauses, where the quietest frames still hold the music.
@@ -38,7 +40,7 @@ def stft(wave: Tensor, n_fft: int, hop: int) -> Tensor:
     """wave [L] → complex spectrum [F, T] (Hann, centred frames, reflected ends), in float64.  A wave shorter than
     half a frame (too short to reflect) is zero-padded to that first."""
     window = torch.hann_window(n_fft, dtype=torch.float64, device=wave.device)
-    wave = torch.nn.functional.pad(wave.double(), (0, max(0, n_fft // 2 + 1 - wave.shape[-1])))
+    wave = pad_for_stft(wave.double(), n_fft)
     return torch.stft(wave, n_fft, hop, window=window, center=True, return_complex=True)
 
 

@@ -20,6 +20,12 @@ N_FFT, HOP_LENGTH = 512, 128
 COMPLEX_WEIGHT = 0.3
 
 
+def compressed_magnitude(magnitude: Tensor, compression: float = COMPRESSION) -> Tensor:
+    """|S| (any shape) → |S|^c, floored at 1e-8 first so that silent bins have a finite gradient: the compression
+    of every loss here and of the spectral networks' input features."""
+    return magnitude.clamp_min(1e-8).pow(compression)
+
+
 def compressed_spectrum(wave: Tensor, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH,
                         compression: float = COMPRESSION) -> Tensor:
     """wave [B, 1, L] or [B, L] → |S|^c·e^{jφ} [B, F, T] (complex, float32; centred frames, zero-padded ends)."""
@@ -27,7 +33,15 @@ def compressed_spectrum(wave: Tensor, n_fft: int = N_FFT, hop_length: int = HOP_
     spec = torch.stft(wave.reshape(wave.shape[0], -1).float(), n_fft, hop_length, window=window, center=True,
                       pad_mode="constant", return_complex=True)
     magnitude = spec.abs().clamp_min(1e-8)
-    return spec / magnitude * magnitude.pow(compression)
+    return spec / magnitude * compressed_magnitude(magnitude, compression)
+
+
+def compressed_magnitude_loss(estimate: Tensor, target: Tensor, compression: float = COMPRESSION) -> Tensor:
+    """Per-example mean squared difference [B] of two compressed magnitude spectrograms [B, F, T] (the loss's
+    magnitude term, for a network that answers in magnitudes), in float32 whatever the autocast."""
+    with torch.autocast(estimate.device.type, enabled=False):
+        diff = compressed_magnitude(estimate.float(), compression) - compressed_magnitude(target.float(), compression)
+        return diff.pow(2).mean(dim=(1, 2))
 
 
 def compressed_spectral_loss(estimate: Tensor, clean: Tensor, complex_weight: float = COMPLEX_WEIGHT,

@@ -24,10 +24,10 @@ network hears the noise between words.  Any input length works.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..spectral_loss import COMPRESSION
+from ..audio import pad_for_stft
+from ..spectral_loss import compressed_magnitude
 from .layers import Count
 
 
@@ -85,7 +85,7 @@ class SpectralMasker(nn.Module):
     def mask(self, spec: Tensor) -> Tensor:
         """The gains in (0, 1) for every bin and frame of spec [B, F, T]: [B, F, T], or [B, 2F, T] with fold (the
         gains of spec, then of its folded copy)."""
-        features = spec.abs().clamp_min(1e-8).pow(COMPRESSION)
+        features = compressed_magnitude(spec.abs())
         h = self.blocks(self.encode(features.to(self.encode.weight.dtype)))
         return torch.sigmoid(self.decode(h)).float()
 
@@ -99,8 +99,7 @@ class SpectralMasker(nn.Module):
         """noisy [B, 1, L] (or [B, L]) → clean estimate [B, 1, L], float32 whatever the autocast."""
         wave = noisy.reshape(noisy.shape[0], -1).float()
         length = wave.shape[-1]
-        pad = max(0, self.n_fft // 2 + 1 - length)   # the STFT needs more than half a frame
-        wave = F.pad(wave, (0, pad))
+        wave = pad_for_stft(wave, self.n_fft)
         with torch.autocast(wave.device.type, enabled=False):
             spec = self.stft(wave)
             mirror = self.stft(self.folded(wave)) if self.fold else None

@@ -18,10 +18,10 @@ knows nothing of schedules: the step only selects learned biases.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..spectral_loss import COMPRESSION
+from ..audio import pad_for_stft
+from ..spectral_loss import compressed_magnitude
 from .layers import Count, StepEmbedding, zero_init
 from .spectral_mask import SpectralMasker
 
@@ -45,7 +45,7 @@ class SpectralPrior(SpectralMasker):
 
     def step_mask(self, spec: Tensor, emb: Tensor) -> Tensor:
         """The gains M in (0, 1) for every bin and frame of spec [B, F, T] at step embedding emb [B, E]."""
-        features = spec.abs().clamp_min(1e-8).pow(COMPRESSION)
+        features = compressed_magnitude(spec.abs())
         biases = self.step_bias(emb).to(self.encode.weight.dtype).chunk(len(self.blocks) + 1, dim=-1)
         h = self.encode(features.to(self.encode.weight.dtype)) + biases[0][..., None]
         for block, bias in zip(self.blocks, biases[1:]):
@@ -58,7 +58,7 @@ class SpectralPrior(SpectralMasker):
             raise ValueError("SpectralPrior has no classes: sample without a label")
         wave = x.reshape(x.shape[0], -1).float()
         length = wave.shape[-1]
-        wave = F.pad(wave, (0, max(0, self.n_fft // 2 + 1 - length)))   # the STFT needs more than half a frame
+        wave = pad_for_stft(wave, self.n_fft)
         emb = self.embed(t)
         gain = self.step_gain(emb).float().exp()[:, :, None]                # [B, 1, 1]
         with torch.autocast(wave.device.type, enabled=False):

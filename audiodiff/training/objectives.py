@@ -32,7 +32,8 @@ from torch import Tensor, nn
 from ..diffusion import GaussianDiffusion
 from ..features import magnitude_spectrogram
 from ..nets import network_objective, network_options
-from ..spectral_loss import COMPLEX_WEIGHT, COMPRESSION, HOP_LENGTH, N_FFT, compressed_spectral_loss
+from ..spectral_loss import (COMPLEX_WEIGHT, COMPRESSION, HOP_LENGTH, N_FFT, compressed_magnitude_loss,
+                             compressed_spectral_loss)
 
 
 class Objective:
@@ -156,11 +157,9 @@ class MagnitudeRegression(Objective):
     def loss_terms(self, model: nn.Module, x0: Tensor, drawn: dict[str, Tensor], cond: dict[str, Tensor]) -> Tensor:
         if "mel" not in cond:
             raise ValueError("a mel-inverting network learns from (mel, audio) pairs: [data] domain = \"vocoder\"")
-        estimate = model(cond["mel"]).float()
         with torch.autocast(x0.device.type, enabled=False):
             target = magnitude_spectrogram(x0, self.n_fft, self.hop_length, self.win_length)
-            c = self.compression
-            return (estimate.clamp_min(1e-8).pow(c) - target.clamp_min(1e-8).pow(c)).pow(2).mean(dim=(1, 2))
+        return compressed_magnitude_loss(model(cond["mel"]), target, self.compression)
 
 
 def objective_for(model_cfg: dict[str, Any], diffusion: GaussianDiffusion, data_rate: int | None = None) -> Objective:
