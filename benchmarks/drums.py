@@ -100,17 +100,24 @@ def as_written(pipe: Any, waves: torch.Tensor | list[torch.Tensor], length: int)
 
 
 def generate(pipe: Any, config: str, per_class: int, length: int, seed: int) -> tuple[torch.Tensor, np.ndarray, float]:
-    """per_class samples of every class with `config` ("sampler:steps", or "sampler:steps:guidance"; else the
-    run's guidance), as_written: (waves [N, length], labels [N], seconds)."""
-    sampler, steps, *scale = config.split(":")
+    """per_class samples of every class with `config` ("sampler:steps", "sampler:steps:guidance" or
+    "sampler:steps:guidance:LO-HI", guidance only at noise levels σ in [LO, HI]; else the run's guidance and
+    interval; "run[:guidance[:LO-HI]]": the run's own sampler and steps, e.g. a distilled student's levels),
+    as_written: (waves [N, length], labels [N], seconds)."""
+    parts = config.split(":")
+    if parts[0] == "run":
+        sampler, steps, scale = None, None, parts[1:]
+    else:
+        sampler, steps, scale = parts[0], int(parts[1]), parts[2:]
     guidance = float(scale[0]) if scale else None
+    interval = [float(v) for v in scale[1].split("-")] if len(scale) > 1 else None
     n_classes = len(pipe.config["class_names"])
     labels = [k for k in range(n_classes) for _ in range(per_class)]
     generator = torch.Generator().manual_seed(seed)
     waves, start = [], time.perf_counter()
     for i in range(0, len(labels), 32):
-        batch, _ = pipe.generate(len(labels[i:i + 32]), sampler=sampler, steps=int(steps), labels=labels[i:i + 32],
-                                 guidance=guidance, generator=generator)
+        batch, _ = pipe.generate(len(labels[i:i + 32]), sampler=sampler, steps=steps, labels=labels[i:i + 32],
+                                 guidance=guidance, guidance_interval=interval, generator=generator)
         waves += list(batch)
     seconds = time.perf_counter() - start
     return as_written(pipe, waves, length), np.array(labels), seconds
@@ -132,7 +139,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--model", type=Path, help="a class-conditional run (recipes/drums-cpu); without it, real kits only")
     p.add_argument("--data", type=Path, help="recipe whose [data] has the kits (default: the classifier's)")
     p.add_argument("--per-class", type=int, default=16)
-    p.add_argument("--configs", default="ddim:50", help="sampler:steps[:guidance], comma-separated")
+    p.add_argument("--configs", default="ddim:50", help="sampler:steps[:guidance[:LO-HI]] or run[:guidance[:LO-HI]] "
+                   "(the run's own sampler and steps), comma-separated; LO-HI: guidance only at noise levels σ in "
+                   "that range")
     p.add_argument("--splits", type=int, default=20, help="random half splits of the held-out kits")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/drums.json"))

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..options import option_meta
-from ..sampling import SampleOptions, get_sampler, own_spacings, samplers_where
+from ..sampling import SampleOptions, check_guidance_interval, get_sampler, own_spacings, samplers_where
 from .common import (Device, Force, Model, Precision, Progress, Seed, Window, app, check_out_file, fail,
                      load_pipeline, log, require_file)
 
@@ -29,6 +29,21 @@ def choice_of(key: str, flag: str):
         return value
 
     return check
+
+
+def _sigma_interval(value: Optional[str]) -> Optional[list[float]]:
+    """--guidance-interval LO,HI → [lo, hi] (checked as [sample] guidance_interval is); "none" → []."""
+    if value is None:
+        return None
+    if value.strip().lower() == "none":
+        return []
+    try:
+        interval = [float(v) for v in value.split(",")]
+        check_guidance_interval(interval)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r}: give two noise levels LO,HI with 0 <= LO < HI (e.g. 0.3,5), or "
+                                 f"none") from None
+    return interval
 
 
 # --sampler, --spacing and --clip-x0 take what [sample] takes
@@ -52,6 +67,10 @@ def sample(
                                         "turn, evenly); default: the run's \\[sample] label, else unconditional."),
     guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, help="Classifier-free guidance scale "
                                              "(1 = plain conditional; needs a label)."),
+    guidance_interval: Optional[str] = typer.Option(None, "--guidance-interval", callback=_sigma_interval,
+                                                    metavar="LO,HI", help="Guide only at noise levels σ from LO to "
+                                                    "HI, plain conditional elsewhere (none = every step; default: "
+                                                    "the run's \\[sample] guidance_interval)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Clips generated at once."),
     device: Device = "auto",
     precision: Precision = "auto",
@@ -96,8 +115,9 @@ def sample(
         labels = pipe.class_labels(label, n)   # one class per sample: --label, else the run's [sample] label
     except ValueError as exc:
         fail(f"--label: {exc}" if label is not None else f"{model or 'this run'}: [sample] {exc}")
-    if guidance is not None and labels is None:
-        raise typer.BadParameter("needs a label: say which class to generate (--label)", param_hint="--guidance")
+    for flag, value in (("--guidance", guidance), ("--guidance-interval", guidance_interval)):
+        if value is not None and labels is None:
+            raise typer.BadParameter("needs a label: say which class to generate (--label)", param_hint=flag)
     if eta is not None and "eta" not in get_sampler(sampler or pipe.sample_options.sampler).options:
         # judged after loading: a run whose [sample] sampler is ddim takes --eta without --sampler
         takers = " | ".join(samplers_where(lambda s: "eta" in s.options))
@@ -110,7 +130,8 @@ def sample(
         count = min(batch_size, n - written)
         batch_labels = None if labels is None else labels[written:written + count]
         waves, mels = pipe.generate(count, steps=steps, sampler=sampler, eta=eta, generator=generator,
-                                    progress=progress, labels=batch_labels, guidance=guidance, spacing=spacing,
+                                    progress=progress, labels=batch_labels, guidance=guidance,
+                                    guidance_interval=guidance_interval, spacing=spacing,
                                     clip_x0=clip_x0, vocoder=voc, seconds=seconds)
         for i, wave in enumerate(waves):
             stem = out / f"sample_{written:03d}"
@@ -139,7 +160,8 @@ def sample(
         from ..eval.report import write_sample_report
 
         write_sample_report(report, clips, pipe, labels=labels, sampler=sampler, steps=steps, eta=eta, seed=seed,
-                            guidance=guidance, vocoder=str(vocoder) if voc else None)
+                            guidance=guidance, guidance_interval=guidance_interval,
+                            vocoder=str(vocoder) if voc else None)
         typer.echo(f"wrote the report page {report}")
 
 

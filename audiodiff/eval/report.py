@@ -149,7 +149,8 @@ def render_report(clips: Sequence[ReportClip], metrics: Mapping[str, Any] | None
 
 def model_card(pipe: Any, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
                seed: int | None = None, label: int | str | None = None, guidance: float | None = None,
-               vocoder: str | None = None, **extra: Any) -> dict[str, Any]:
+               guidance_interval: list[float] | None = None, vocoder: str | None = None,
+               **extra: Any) -> dict[str, Any]:
     """A trained run's card for a report: recipe name, steps trained, network, the sampler settings used
     (the given ones, else the run's [sample] defaults), seed, label, what turned mels into audio (mel runs:
     `vocoder`, else Griffin-Lim) and audiodiff version; `extra` entries are appended.  Entries that do not
@@ -173,11 +174,18 @@ def model_card(pipe: Any, sampler: str | None = None, steps: int | None = None, 
         "label": None if label is None else ("each class in turn" if label == "each" else
                                              f"{label} ({class_name(pipe, label)})"),
         "guidance": (guidance if guidance is not None else run.guidance) if label is not None else None,
+        "guided at noise levels σ": guided_levels(run.guidance_interval if guidance_interval is None
+                                                  else guidance_interval) if label is not None else None,
         "mels decoded by": (vocoder or "Griffin-Lim") if hasattr(pipe, "decode") else None,
         **extra,
         "audiodiff version": __version__,
     }
     return {k: v for k, v in card.items() if v is not None}
+
+
+def guided_levels(interval: list[float]) -> str | None:
+    """A guidance interval for a card: "lo – hi", or None (no entry) when guidance applies at every step."""
+    return f"{interval[0]:g} – {interval[1]:g}" if interval else None
 
 
 def class_name(pipe: Any, label: int) -> str:

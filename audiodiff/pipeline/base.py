@@ -30,7 +30,7 @@ from ..features import MelFeatures
 from ..model_check import ModelFileError, check_config, check_weights
 from ..nets import build_network, is_classifier_config, network_objective
 from ..precision import PRECISIONS, cast_network, compile_network, resolve_precision
-from ..sampling import SampleOptions, classifier_free_guidance, sample
+from ..sampling import SampleOptions, classifier_free_guidance, guidance_steps, sample
 from ..windows import map_windows
 
 log = logging.getLogger("audiodiff")
@@ -165,7 +165,8 @@ class Pipeline:
     def _generate(self, n: int, channels: int, length: int, steps: int | None = None, sampler: str | None = None,
                   seed: int | None = None, generator: torch.Generator | None = None, progress: bool = False,
                   labels: int | str | Sequence[int] | Tensor | None = None, guidance: float | None = None,
-                  cond: dict[str, Any] | None = None, window: int | None = None, **options: Any) -> Tensor:
+                  guidance_interval: Sequence[float] | None = None, cond: dict[str, Any] | None = None,
+                  window: int | None = None, **options: Any) -> Tensor:
         """The reverse chain for x of shape [n, channels, length] with the run's [sample] settings filled in.
         A length beyond `window` (the model's trained length, when given) is made by windowed continuation
         (tasks.continuation): each window inpainted from the end of the one before."""
@@ -182,8 +183,10 @@ class Pipeline:
             labels = labels.expand(n) if labels.numel() == 1 else labels
             if labels.shape != (n,):
                 raise ValueError(f"give one label or n = {n} labels, got {labels.numel()}")
-            model = classifier_free_guidance(model, labels, run.guidance if guidance is None else guidance)
-        elif guidance is not None:
+            interval = run.guidance_interval if guidance_interval is None else guidance_interval
+            model = classifier_free_guidance(model, labels, run.guidance if guidance is None else guidance,
+                                             guidance_steps(self.diffusion.schedule, interval))
+        elif guidance is not None or guidance_interval is not None:
             raise ValueError("guidance needs labels: say which class to generate")
         if window is not None and length > window:
             if cond:
@@ -327,7 +330,9 @@ class GeneratingPipeline(Pipeline):
         take the run's [sample] settings where the sampler takes them (`SampleOptions.resolve`).
         labels (one class for all: an index or a class name; n of them; or "each": the classes in turn) need a
         class-conditional model, which otherwise samples its [sample] label (unconditionally when that is
-        empty); guidance is the classifier-free guidance scale (1 = plain conditional, 0 = unconditional).
+        empty); guidance is the classifier-free guidance scale (1 = plain conditional, 0 = unconditional), and
+        guidance_interval = [lo, hi] applies it only at noise levels σ in that range (plain conditional
+        elsewhere; [] = every step; default: the run's [sample] guidance_interval).
         A mel-domain run samples mels and decodes them through `vocoder` (a vocoder run or its path; default
         `pipe.vocoder`) or Griffin-Lim; its length is (length // hop)·hop samples (MelPipeline.generate).
         """

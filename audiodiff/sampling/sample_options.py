@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from ..noise_spectrum import NOISE_KINDS
 from ..options import option
 from .call import CLIP_X0, SamplerCall, check_option_names, option_names
+from .guidance import check_guidance_interval
 from .spacing import LAMBDA_SPACINGS, PART_WAY_SPACINGS, SPACINGS, check_levels
 from .plans import DIFFWAVE_FAST_BETAS, check_fast_betas
 from .registry import SAMPLERS, get_sampler, own_spacings
@@ -35,6 +36,9 @@ class SampleOptions:
     variance: str = option("posterior", choices=VARIANCES)
     fast_betas: list = option(list(DIFFWAVE_FAST_BETAS))
     guidance: float = option(1.0, lo=0, hi=100, help="classifier-free guidance scale for labelled sampling")
+    guidance_interval: list = option([], help="labelled sampling: guidance only where the noise level σ = "
+                                              "√((1−ᾱ)/ᾱ) lies in [lo, hi], the plain conditional output elsewhere "
+                                              "(Kynkäänniemi et al. 2024); [] = at every step")
     label: str = option("", help="class-conditional runs: the class to sample when none is asked for: a class "
                                  "name, an index, or \"each\" (the classes in turn, evenly); empty = unconditional")
     trim_db: float = option(0.0, hi=0, help="written samples: cut each clip after its last sample louder than this "
@@ -60,8 +64,10 @@ class SampleOptions:
         return cls(**{k: v for k, v in (table or {}).items() if k in names})
 
     def check(self, num_steps: int) -> None:
-        """The checks that need the diffusion's step count (and the β list's contents); ValueError names the key."""
+        """The checks that need the diffusion's step count, and those of list contents (the β list, the guidance
+        interval); ValueError names the key."""
         check_fast_betas(self.fast_betas)
+        check_guidance_interval(self.guidance_interval)
         if self.levels:
             check_levels(self.levels, num_steps - 1)
         for key in ("steps", "denoise_steps"):

@@ -67,14 +67,15 @@ def test_the_drum_benchmark_scores_real_kits_the_decoder_floor_and_the_samples(r
     recipe, classifier, model = runs
     out = tmp_path / "drums.json"
     result = drums.main(["--classifier", str(classifier), "--model", str(model),   # the kits: the classifier's [data]
-                         "--per-class", "3", "--configs", "ddim:2,ddpm:3", "--splits", "3", "--json", str(out)])
+                         "--per-class", "3", "--configs", "ddim:2,ddpm:3,run:2:0.1-5", "--splits", "3",
+                         "--json", str(out)])
     saved = json.loads(out.read_text())
     assert saved["benchmark"] == "drums" and saved["classes"] == CLASSES
     assert saved["n_test"] == 12 and saved["n_train"] == 24
     assert set(saved["real_rate"]) == set(CLASSES) and all(0 <= v <= 1 for v in saved["real_rate"].values())
     assert saved["fid_halves"] >= 0 and saved["fid_train_kits"] >= 0
     assert set(saved["griffin_lim_floor"]["rate"]) == set(CLASSES)
-    assert set(saved["models"]) == {"ddim:2", "ddpm:3"}
+    assert set(saved["models"]) == {"ddim:2", "ddpm:3", "run:2:0.1-5"}   # run: the run's own sampler and steps
     for entry in saved["models"].values():
         assert entry["per_class"] == 3 and sum(entry["predicted"].values()) == 9
         for name, ratio in entry["rate_vs_real"].items():

@@ -45,7 +45,8 @@ def test_sample_help():
     for option in ("--n", "--out", "--model", "--steps", "--sampler", "--seed", "--eta", "--batch-size"):
         assert option in result.stdout, option
     assert "ddpm" in result.stdout and "dpm++" in result.stdout
-    assert result.stdout.count("[sample]") == 4   # --steps, --sampler, --label, --trim-db: not eaten as rich markup
+    assert result.stdout.count("[sample]") == 5   # --steps, --sampler, --label, --guidance-interval, --trim-db: not
+    #                                                 eaten as rich markup
 
 
 def test_sample_without_runs_fails_cleanly(tmp_path, monkeypatch):

@@ -159,3 +159,13 @@ def test_sample_report_in_headless_browser(browser, sample_report):
     clips = [(sf.info(str(f)).frames, 8000) for f in sorted(wavs.glob("*.wav"))]
     shot = check_page_in_browser(browser, page, clips)
     assert shot.std() > 20 and (shot < 80).mean() > 0.01
+
+
+def test_sample_report_card_names_the_guidance_interval_when_one_is_given(labelled_run, tmp_path):
+    result = CliRunner().invoke(app, ["sample", "--model", str(labelled_run), "--n", "1", "--label", "7",
+                                      "--guidance", "2", "--guidance-interval", "0.2,4", "--steps", "2", "--seed", "4",
+                                      "--out", str(tmp_path / "wavs"), "--report", str(tmp_path / "page.html"),
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    rows = PageParser((tmp_path / "page.html").read_text()).rows
+    assert rows["guidance"] == "2" and rows["guided at noise levels σ"] == "0.2 – 4"

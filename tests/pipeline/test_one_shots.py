@@ -92,3 +92,40 @@ def test_the_drum_recipes_load_and_name_the_same_classes(name):
     assert recipe.data.dataset == "classes" and recipe.data.skip_classes == ["unknown"]
     assert recipe.model["num_classes"] == len(recipe.data.classes) == 8
     assert recipe.data.classes == load_recipe(REPO / "recipes" / "drums-cpu").data.classes
+
+
+def test_guidance_interval_guides_only_at_the_levels_it_names(one_shot_run):
+    import audiodiff
+
+    pipe = audiodiff.load(one_shot_run, device="cpu")
+
+    def draw(**guide):
+        return pipe.sample(2, steps=4, sampler="ddim", seed=3, labels="snare", **guide)
+
+    plain, everywhere = draw(guidance=1.0), draw(guidance=3.0)
+    assert not torch.allclose(plain, everywhere)
+    assert torch.equal(draw(guidance=3.0, guidance_interval=[1e-6, 2e-6]), plain)      # never inside: conditional
+    assert torch.equal(draw(guidance=3.0, guidance_interval=[0.0, 1e6]), everywhere)   # always inside
+    part = draw(guidance=3.0, guidance_interval=[0.0, 1.0])                             # the cleaner steps only
+    assert not torch.allclose(part, plain) and not torch.allclose(part, everywhere)
+    with pytest.raises(ValueError, match="lo < hi"):
+        draw(guidance=3.0, guidance_interval=[2.0, 1.0])
+
+
+def test_a_bad_guidance_interval_is_one_line_from_the_command_and_the_recipe(one_shot_run, tmp_path):
+    from audiodiff.recipe import RecipeError
+
+    for value in ("3,1", "0.5", "a,b"):
+        proc = run_cli("sample", "--model", str(one_shot_run), "--n", "1", "--label", "kick", "--steps", "2",
+                       "--guidance-interval", value, "--out", str(tmp_path / "w"), "--no-progress")
+        message = proc.stderr.strip()
+        assert proc.returncode != 0 and "Traceback" not in message, message
+        assert "--guidance-interval" in message and "LO < HI" in message and repr(value) in message, message
+        assert not (tmp_path / "w").exists()
+    proc = run_cli("sample", "--model", str(one_shot_run), "--n", "1", "--label", "kick", "--steps", "2",
+                   "--guidance-interval", "0.2,4", "--out", str(tmp_path / "ok"), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    raw = tiny_recipe_dict(tmp_path / "pack")
+    raw["sample"].update(guidance_interval=[2.0, 1.0])
+    with pytest.raises(RecipeError, match="guidance_interval"):
+        load_recipe(write_recipe(tmp_path / "recipe", raw))
