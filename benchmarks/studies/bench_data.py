@@ -153,7 +153,7 @@ def main() -> None:
 
     print(f"fake SC09 tree: {args.clips} digit clips at {args.source_rate} Hz → {args.sample_rate} Hz, "
           f"{n_train} in the train split, batch {args.batch_size}, clip {args.clip_length}")
-    print(f"| mode | workers | start (s) | epoch 0 (s) | first epoch clips/s | later epochs clips/s | warm start (s) |")
+    print("| mode | workers | start (s) | epoch 0 (s) | first epoch clips/s | later epochs clips/s | warm start (s) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         warm = f"{r['warm_start_s']:.2f}" if "warm_start_s" in r else "–"

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..lib import RESULTS, envelope
 from ..lib.cli import InputError, run_cli, write_or_refuse
+from ..lib.tb_scalars import scalar_events
 
 STATS = ("std", "data_std", "rms_db", "data_rms_db", "clipped", "band_gap_db")
 
@@ -58,10 +59,7 @@ def check_recipe(recipe_dir: Path, root: Path, steps: int, batch_size: int, prev
 def preview_table(run_dir: Path) -> list[dict[str, Any]]:
     """[{step, loss, std, data_std, …}] at every preview the run wrote to TensorBoard, in step order (loss: the
     training loss logged nearest before the preview)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run_dir / "tb"), size_guidance={"scalars": 0})
-    acc.Reload()
+    acc = scalar_events(run_dir)
     tags = acc.Tags().get("scalars", [])
     by_step: dict[int, dict[str, Any]] = {}
     for name in STATS:

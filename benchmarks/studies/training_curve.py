@@ -17,14 +17,12 @@ import json
 from pathlib import Path
 
 from ..lib import RESULTS, envelope, write_result
+from ..lib.tb_scalars import scalar_events
 
 
 def curve(run: Path) -> list[dict]:
     """[{step, minutes, fid, is}] for each evaluation of `run`, in step order."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
-    acc.Reload()
+    acc = scalar_events(run)
     start = acc.FirstEventTimestamp()
     minutes = {e.step: (e.wall_time - start) / 60 for e in acc.Scalars("eval/fid")}
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
