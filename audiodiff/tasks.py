@@ -127,8 +127,10 @@ def continuation(diffusion: GaussianDiffusion, model: Model, shape: tuple[int, i
     window) with the one before.  Of those, the first overlap − `fade` are known (set to the window before: the model
     continues what it made, and no window is ever longer than it was trained on) and the last `fade` (default a
     quarter of the overlap; 0: none) are generated anew and cross-faded from the window before into the new one
-    with windows.py's raised-cosine ramp: replacement conditioning alone leaves a step where the known part ends
-    (a click, with an undertrained model), which the fade spreads over `fade` positions.  resample / jump_length:
+    along windows.py's raised-cosine ramp at constant power (power_preserving_fade): replacement conditioning
+    alone leaves a step where the known part ends (a click, with an undertrained model), which the fade spreads
+    over `fade` positions, and the two windows are partly separate draws there, whose power a plain
+    (1 − w, w) fade would dip by up to 3 dB in the middle.  resample / jump_length:
     RePaint's jumps for the inpainted windows (tighter seams at that many times the network calls).  call: the
     SamplerCall of every window; else `options` (sampler, steps and the sampler's options) make one
     (SamplerCall.of, as GaussianDiffusion.sample does)."""
@@ -156,10 +158,22 @@ def continuation(diffusion: GaussianDiffusion, model: Model, shape: tuple[int, i
             given[..., :kept] = out[..., at:at + kept]
             x = inpaint(diffusion, model, given, known, generator=generator, resample=resample,
                         jump_length=jump_length, call=call)
-            w = ramp.to(device=x.device, dtype=x.dtype)
-            x[..., kept:overlap] = (1 - w) * out[..., at + kept:at + overlap] + w * x[..., kept:overlap]
+            x[..., kept:overlap] = power_preserving_fade(out[..., at + kept:at + overlap], x[..., kept:overlap], ramp)
         out[..., k * hop:k * hop + window] = x
     return out[..., :length]
+
+
+def power_preserving_fade(old: Tensor, new: Tensor, ramp: Tensor) -> Tensor:
+    """old [..., F] faded into new [..., F] along the rising weights `ramp` [F] (0..1) at constant power: the
+    linear mix (1 − w)·old + w·new divided by its expected level √((1 − w)² + w² + 2ρ·w(1 − w)), ρ ≥ 0 the two
+    signals' correlation over the fade (per leading index).  Identical signals (ρ = 1) get the plain linear fade;
+    independent ones (ρ = 0) no 3 dB dip in the middle."""
+    w = ramp.to(device=new.device, dtype=torch.float64)
+    a, b = old.double(), new.double()
+    rho = ((a * b).sum(-1, keepdim=True) / ((a * a).sum(-1, keepdim=True) * (b * b).sum(-1, keepdim=True)).sqrt()
+           .clamp_min(1e-20)).clamp(0, 1)
+    level = ((1 - w) ** 2 + w ** 2 + 2 * rho * w * (1 - w)).sqrt()
+    return (((1 - w) * a + w * b) / level).to(new.dtype)
 
 
 def continuation_overlap(window: int, overlap: int | None = None) -> int:

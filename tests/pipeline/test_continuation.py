@@ -101,12 +101,13 @@ def test_continuation_seams_are_where_new_material_starts():
 
 
 def test_continuation_cross_fades_each_new_window_in_over_the_end_of_its_overlap(monkeypatch):
-    """The first window is all zeros, every inpainted one all ones outside its known part: the output keeps the
-    known part, rises along windows.py's ramp over the fade, then is the new window's."""
+    """The first window is all 0.5, every inpainted one all ones outside its known part: the output keeps the
+    known part, rises along windows.py's ramp over the fade (two fully correlated signals: the plain linear fade),
+    then is the new window's."""
     from audiodiff.windows import taper
 
     def first(diffusion, model, shape, call, **_):
-        return torch.zeros(shape)
+        return torch.full(shape, 0.5)
 
     def inpainted(diffusion, model, given, known, **_):
         return torch.where(known.expand_as(given), given, torch.ones_like(given))
@@ -117,7 +118,27 @@ def test_continuation_cross_fades_each_new_window_in_over_the_end_of_its_overlap
     ramp = taper(8, 4)[:4].float()
     seam = tasks.continuation_seams(100, 40, overlap=12, fade=4)[0]
     assert seam == 28 + 8                                             # window 1 at 28: 8 known, then the fade
-    assert torch.equal(out[..., :seam], torch.zeros(2, 1, seam))      # window 0, and window 1's known part
-    assert torch.allclose(out[0, 0, seam:seam + 4], ramp)             # the fade: from 0 into 1
+    assert torch.equal(out[..., :seam], torch.full((2, 1, seam), 0.5))   # window 0, and window 1's known part
+    assert torch.allclose(out[0, 0, seam:seam + 4], 0.5 + 0.5 * ramp)    # the fade: from 0.5 into 1
     assert torch.equal(out[..., seam + 4:], torch.ones(2, 1, 100 - seam - 4))   # the ones carry on
     assert 0 < float(ramp[0]) < float(ramp[-1]) < 1
+
+
+def test_continuation_fade_keeps_the_power_of_two_independent_draws(monkeypatch):
+    """Each window an independent unit-variance draw: across the fade the output's power stays at 1 (a (1 − w, w)
+    fade would fall to 0.5 in its middle: an audible dip at every seam)."""
+    g = torch.Generator().manual_seed(0)
+
+    def first(diffusion, model, shape, call, **_):
+        return torch.randn(shape, generator=g)
+
+    def inpainted(diffusion, model, given, known, **_):
+        return torch.where(known.expand_as(given), given, torch.randn(given.shape, generator=g))
+
+    monkeypatch.setattr(tasks, "sample", first)
+    monkeypatch.setattr(tasks, "inpaint", inpainted)
+    out = tasks.continuation(None, None, (2000, 1, 1200), 1000, overlap=300, fade=256, sampler="ddim")
+    seam = tasks.continuation_seams(1200, 1000, overlap=300, fade=256)[0]
+    power = out[:, 0, seam:seam + 256].pow(2).mean(dim=0)
+    assert 0.85 < float(power.min()) and float(power.max()) < 1.15, power
+    assert abs(float(power[96:160].mean()) - 1) < 0.05, power[96:160].mean()   # the middle, where w = 1/2
