@@ -32,9 +32,10 @@ from .options import RecipeError
 
 log = logging.getLogger("audiodiff")
 
-# A run's transform of each clean batch [B, 1, L] (Domain.pairing): a supervised run's pairing → (clean, degraded)
-# at the network's input level (data/mixing.py, data/band.py); a vocoder's speed perturbation → clips [B, 1, L]
-Mix = Callable[[Tensor], Any]
+# A run's transform of each clean batch [B, 1, L] (Domain.batch_transform), bound to a step's generator: a
+# supervised run's pairing → (clean, degraded) at the network's input level (data/mixing.py, data/band.py); a
+# vocoder's speed perturbation → clips [B, 1, L]
+BatchTransform = Callable[[Tensor], Any]
 
 class Domain:
     """What one domain does differently.  Subclasses set `name` and override what differs."""
@@ -42,21 +43,23 @@ class Domain:
     name: ClassVar[str] = ""
     uses_features: ClassVar[bool] = True   # mel settings + statistics in config.json's "features"
     generates: ClassVar[bool] = True       # makes free-running samples from noise (a vocoder needs a mel)
-    supervised: ClassVar[bool] = False     # learns from (degraded, clean) pairs that `pairing` makes
+    supervised: ClassVar[bool] = False     # learns from (degraded, clean) pairs that `batch_transform` makes
 
     def config_entries(self, recipe: Any) -> dict[str, Any]:
         """config.json entries of this domain besides "domain" and "features" (what its pipeline reads)."""
         return {}
 
-    def pairing(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable | None:
+    def batch_transform(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable | None:
         """What this domain does to each clean batch on the fly, built from the recipe's [data] (a DataConfig) and
-        called as pairing(clean [B, 1, L], generator): a supervised domain pairs it with its degraded version →
-        (clean, degraded); a vocoder perturbs its speed ([data] speeds) → clips.  None when there is nothing to do."""
+        called as batch_transform(clean [B, 1, L], generator): a supervised domain pairs it with its degraded
+        version → (clean, degraded); a vocoder perturbs its speed ([data] speeds) → clips.  None when there is
+        nothing to do."""
         return None
 
-    def batch(self, features: MelFeatures, wave: Tensor, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        """Mono clips wave [B, 1, L] → (x0, conditioning without labels), computed without gradient.  mix: the
-        run's `pairing` of the batch, bound to this step's generator (None where the domain has none)."""
+    def batch(self, features: MelFeatures, wave: Tensor,
+              transform: BatchTransform | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Mono clips wave [B, 1, L] → (x0, conditioning without labels), computed without gradient.  transform: the
+        run's `batch_transform` of the batch, bound to this step's generator (None where the domain has none)."""
         raise NotImplementedError
 
     def check_recipe(self, recipe: Any, source: str) -> None:
@@ -104,7 +107,8 @@ class Waveform(Domain):
     name = "waveform"
     uses_features = False
 
-    def batch(self, features: MelFeatures | None, wave: Tensor, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def batch(self, features: MelFeatures | None, wave: Tensor,
+              transform: BatchTransform | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         return wave, {}
 
     def check_recipe(self, recipe: Any, source: str) -> None:
@@ -122,7 +126,8 @@ class Mel(Domain):
 
     name = "mel"
 
-    def batch(self, features: MelFeatures, wave: Tensor, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+    def batch(self, features: MelFeatures, wave: Tensor,
+              transform: BatchTransform | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         return features.encode(wave).to(wave.dtype), {}
 
     def check_recipe(self, recipe: Any, source: str) -> None:
@@ -142,14 +147,15 @@ class Vocoder(Domain):
     name = "vocoder"
     generates = False
 
-    def pairing(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable | None:
+    def batch_transform(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable | None:
         from .data import SpeedPerturbation
 
         return SpeedPerturbation(data.speeds) if data.speeds else None
 
-    def batch(self, features: MelFeatures, wave: Tensor, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        if mix is not None:   # the crop at another speed, before its mel is made: both sides hear the same voice
-            wave = mix(wave)
+    def batch(self, features: MelFeatures, wave: Tensor,
+              transform: BatchTransform | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        if transform is not None:   # the crop at another speed, before its mel is made: both sides hear the same voice
+            wave = transform(wave)
         wave = wave[..., :features.samples(features.frames(wave.shape[-1]))]
         return wave, {"mel": features.encode(wave).to(wave.dtype)}
 
@@ -187,15 +193,16 @@ class Denoiser(Domain):
     supervised = True
     heard = "noisy"           # what the network hears, in messages
 
-    def pairing(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable:
+    def batch_transform(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable:
         from .data import mixer_for
 
         return mixer_for(data, seed, show_progress)
 
-    def batch(self, features: MelFeatures | None, wave: Tensor, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
-        if mix is None:
-            raise ValueError(f"a {self.name} batch needs its pairing (Domain.pairing)")
-        clean, noisy = mix(wave)
+    def batch(self, features: MelFeatures | None, wave: Tensor,
+              transform: BatchTransform | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        if transform is None:
+            raise ValueError(f"a {self.name} batch needs its pairing (Domain.batch_transform)")
+        clean, noisy = transform(wave)
         return clean, {"cond_wave": noisy}
 
     def check_recipe(self, recipe: Any, source: str) -> None:
@@ -234,7 +241,7 @@ class Bandwidth(Denoiser):
     def config_entries(self, recipe: Any) -> dict[str, Any]:
         return {"narrow_rate": int(recipe.data.narrow_rate)}
 
-    def pairing(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable:
+    def batch_transform(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable:
         from .data import band_limiter_for
 
         return band_limiter_for(data)
@@ -272,12 +279,13 @@ def get_domain(name: str) -> Domain:
 
 
 def prepare_batch(domain: str, features: MelFeatures | None, wave: Tensor,
-                  labels: Tensor | None = None, mix: Mix | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+                  labels: Tensor | None = None,
+                  transform: BatchTransform | None = None) -> tuple[Tensor, dict[str, Tensor]]:
     """A batch of clips wave [B, 1, L] (and optional class labels [B]) → (x0, cond) for the loss.
 
     waveform: x0 = wave.  mel: x0 = features.encode(wave) [B, n_mels, L // hop].  vocoder: x0 = wave
     cropped to (L // hop)·hop samples, cond["mel"] = features.encode(wave) of the same samples.  denoiser /
-    bandwidth: (x0, cond["cond_wave"]) = mix(wave), the clean clips and their noisy mixes / narrow versions.
+    bandwidth: (x0, cond["cond_wave"]) = transform(wave), the clean clips and their noisy mixes / narrow versions.
     Labels, when given, go into cond["labels"].  Mels are computed without gradient, on wave's device.
     """
     kind = get_domain(domain)
@@ -288,7 +296,7 @@ def prepare_batch(domain: str, features: MelFeatures | None, wave: Tensor,
     if kind.uses_features and features is None:
         raise ValueError(f"the {domain!r} domain needs mel features (config.json's \"features\")")
     with torch.no_grad():
-        x0, cond = kind.batch(features, wave, mix)
+        x0, cond = kind.batch(features, wave, transform)
     if labels is not None:
         cond["labels"] = torch.as_tensor(labels, dtype=torch.long, device=wave.device).reshape(-1)
     return x0, cond

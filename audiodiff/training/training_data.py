@@ -39,7 +39,7 @@ class TrainingData:
         self.num_classes, self.labels_are_targets = num_classes, labels_are_targets
         self.dataset = None
         self.features = None
-        self.mixer = None
+        self.transform = None
 
     def prepare(self, run_dir: Path):
         """The dataset, its labels (class-conditional runs and classifiers) and its features (mel / vocoder runs)."""
@@ -51,7 +51,7 @@ class TrainingData:
                                 f"{self.recipe.data.dataset!r} has no labels: set it to false")
         self.features = fit_features(self.config, dataset.clips, run_dir, seed=self.cfg.seed)
         domain = get_domain(self.config["domain"])
-        self.mixer = in_turns(lambda: domain.pairing(self.recipe.data, self.cfg.seed, self.show_progress),
+        self.transform = in_turns(lambda: domain.batch_transform(self.recipe.data, self.cfg.seed, self.show_progress),
                               self.rank, self.local_rank, self.world_size, self.device)
         self.dataset = dataset
         return dataset
@@ -117,12 +117,12 @@ class TrainingData:
         wave, labels = split_item(next(batches))
         wave = wave.to(self.device, non_blocking=True)
         return prepare_batch(self.config["domain"], self.features, wave, self._labels(labels, noise_rng),
-                             mix=self._mix(step))
+                             transform=self._step_transform(step))
 
-    def _mix(self, step: int):
-        """The domain's pairing for this step (a denoiser's noise and SNRs, a vocoder's speeds) drawn from (seed,
-        rank, step), so a resumed run sees exactly what an uninterrupted one would; None where there is none."""
-        if self.mixer is None:
+    def _step_transform(self, step: int):
+        """The domain's batch_transform for this step (a denoiser's noise and SNRs, a vocoder's speeds) drawn from
+        (seed, rank, step), so a resumed run sees exactly what an uninterrupted one would; None where there is none."""
+        if self.transform is None:
             return None
         g = torch.Generator().manual_seed(rank_seed(self.cfg.seed + 2, self.rank, step))
-        return lambda wave: self.mixer(wave, g)
+        return lambda wave: self.transform(wave, g)

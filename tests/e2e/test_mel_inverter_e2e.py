@@ -111,14 +111,14 @@ def test_speeds_reach_the_vocoder_batch_with_the_mel_of_the_perturbed_crop(tmp_p
     raw = _recipe(write_clips(tmp_path / "audio", [_buzz(200.0, 3000, 0)], RATE))
     raw["data"]["speeds"] = [0.8]
     recipe = recipe_from_dict(raw)
-    perturb = get_domain("vocoder").pairing(recipe.data)
-    assert get_domain("vocoder").pairing(recipe_from_dict(_recipe(tmp_path / "audio")).data) is None
+    perturb = get_domain("vocoder").batch_transform(recipe.data)
+    assert get_domain("vocoder").batch_transform(recipe_from_dict(_recipe(tmp_path / "audio")).data) is None
     features = MelFeatures(sample_rate=RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS)
     t = np.arange(CLIP) / RATE
     tone = torch.from_numpy(np.sin(2 * np.pi * 1000 * t).astype(np.float32)).repeat(2, 1, 1)
     features.fit_stats(tone[:, 0])
     g = torch.Generator().manual_seed(0)
-    x0, cond = prepare_batch("vocoder", features, tone, mix=lambda wave: perturb(wave, g))
+    x0, cond = prepare_batch("vocoder", features, tone, transform=lambda wave: perturb(wave, g))
     spectrum = np.abs(np.fft.rfft(x0[0, 0, :1500].numpy()))
     assert abs(np.argmax(spectrum) * RATE / 1500 - 800) < 10               # 1 kHz played at 0.8×
     assert torch.allclose(cond["mel"], features.encode(x0).to(x0.dtype))
