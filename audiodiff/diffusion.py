@@ -185,8 +185,11 @@ class GaussianDiffusion:
         return w.to(device=t.device, dtype=torch.float32)
 
     def loss_terms(self, model: Model, x0: Tensor, t: Tensor | None = None, noise: Tensor | None = None,
-                   generator: torch.Generator | None = None, **cond: Any) -> tuple[Tensor, Tensor]:
-        """Per-example weighted losses [B] and the steps t [B] they were drawn at."""
+                   generator: torch.Generator | None = None, loss_weights: Tensor | None = None,
+                   **cond: Any) -> tuple[Tensor, Tensor]:
+        """Per-example weighted losses [B] and the steps t [B] they were drawn at.  loss_weights [B, 1, L] (or
+        broadcastable to x0): a weighted mean over each example's samples instead of the plain mean (a gap-filling
+        run weighs the gap above the context it is given)."""
         b = x0.shape[0]
         if t is None:
             t = torch.randint(0, self.num_steps, (b,), device=x0.device, generator=generator)
@@ -195,13 +198,20 @@ class GaussianDiffusion:
         x_t = self.schedule.q_sample(x0, t, noise)
         out = model(x_t, t.to(torch.float32), **cond)
         if self.loss_type == "spectral":
+            if loss_weights is not None:
+                raise ValueError("loss = \"spectral\" measures whole clips; per-sample loss weights need loss = "
+                                 "\"mse\" or \"l1\"")
             alpha_bar = gather(self.schedule.alphas_cumprod, t, x0)
             x0_hat, _ = self.split_output(out.float(), x_t.float(), alpha_bar)
             return compressed_spectral_loss(x0_hat, x0), t
         target = self.target(x0, noise, t)
         err = F.mse_loss(out.float(), target.float(), reduction="none") if self.loss_type == "mse" \
             else F.l1_loss(out.float(), target.float(), reduction="none")
-        per_example = err.flatten(1).mean(dim=1)
+        if loss_weights is None:
+            per_example = err.flatten(1).mean(dim=1)
+        else:
+            w = loss_weights.float().expand_as(err).flatten(1)
+            per_example = (err.flatten(1) * w).sum(dim=1) / w.sum(dim=1).clamp_min(1e-12)
         return per_example * self.loss_weight(t), t
 
     def loss(self, model: Model, x0: Tensor, **kwargs: Any) -> Tensor:

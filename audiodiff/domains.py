@@ -7,26 +7,27 @@
                 (played at a [data] speed, if any)    (of the wave as played)
     denoiser    clean wave [B, 1, L] (level-scaled)   cond_wave = the noisy mix [B, 1, L] (data/mixing.py)
     bandwidth   wide wave [B, 1, L] (level-scaled)    cond_wave = its narrow-band version [B, 1, L] (data/band.py)
+    gapfill     whole wave [B, 1, L] (level-scaled)   cond_wave = [B, 2, L]: the wave with a gap crossfaded from
+                                                      its sides, the gap's mask; loss_weights [B, 1, L]
+                                                      (data/dropouts.py)
 
-F = L // hop_length (see audiodiff/features.py).  Each domain is one object (Waveform, Mel, Vocoder in DOMAIN_OBJECTS)
+F = L // hop_length (see audiodiff/features.py).  Each domain is one object (Waveform, Mel, ... in DOMAIN_OBJECTS)
 owning what differs by domain: the batch preparation, the recipe checks, the config entry and the preview; the
 trainer calls `prepare_batch` on every batch and passes the conditioning to the loss: `diffusion.loss(model,
-x0, **cond)`.  A new domain is one more Domain subclass here (plus its Pipeline subclass, audiodiff/pipeline/).  The mel settings and their
-normalisation statistics live in the run's config.json under "features" (`fit_features` computes the
-statistics once per run, from a sample of training clips, and reuses them when the run resumes).
+x0, **cond)`.  A new domain is one more Domain subclass here (plus its Pipeline subclass, audiodiff/pipeline/, and
+its hub.USAGE line).  The mel settings and their normalisation statistics live in the run's config.json under
+"features" (audiodiff/run_features.py).
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
 import torch
 from torch import Tensor
 
-from . import checkpoint as ckpt
-from .features import MelFeatures, clip_sample
+from .features import MelFeatures
 from .nets import NETWORKS
 from .options import RecipeError
 
@@ -267,7 +268,57 @@ class Bandwidth(Denoiser):
         return pipe.upsample(resample(wide, pipe.sample_rate, pipe.narrow_rate), pipe.narrow_rate, seed=seed)
 
 
-DOMAIN_OBJECTS: dict[str, Domain] = {d.name: d for d in (Waveform(), Mel(), Vocoder(), Denoiser(), Bandwidth())}
+class GapFill(Domain):
+    """x0 = the whole clip, conditioned on it with one gap zeroed and the gap's mask (keyword cond_wave [B, 2, L],
+    data/dropouts.py), at the level that brings its known part to data/dropouts.GAP_RMS; the loss weighs the gap above
+    the context (keyword loss_weights).  Gap filling learned from pairs (Palette's conditional inpainting) rather
+    than a prior's RePaint conditioning."""
+
+    name = "gapfill"
+    uses_features = False
+    generates = False
+    supervised = True
+
+    def batch_transform(self, data: Any, seed: int = 0, show_progress: bool = True) -> Callable:
+        from .data.dropouts import gap_maker_for
+
+        return gap_maker_for(data)
+
+    def batch(self, features: MelFeatures | None, wave: Tensor,
+              transform: BatchTransform | None = None) -> tuple[Tensor, dict[str, Tensor]]:
+        if transform is None:
+            raise ValueError("a gapfill batch needs its dropouts (Domain.batch_transform)")
+        clean, cond, weights = transform(wave)
+        return clean, {"cond_wave": cond, "loss_weights": weights}
+
+    def check_recipe(self, recipe: Any, source: str) -> None:
+        if recipe.model["type"] != "unet1d":
+            raise RecipeError(f"{source}: [data] domain = \"gapfill\" needs [model] type = \"unet1d\" (a "
+                              f"conditional diffusion model that hears the clip with its gap), not "
+                              f"{recipe.model['type']!r}")
+        _one_channel(recipe, source)
+        if recipe.model.get("in_channels", 1) != 1:
+            raise RecipeError(f"{source}: [model] in_channels must be 1 for gap filling (a mono waveform)")
+        if recipe.model.setdefault("cond_channels", 2) != 2:
+            raise RecipeError(f"{source}: [model] cond_channels must be 2 for gap filling (the clip with its gap "
+                              f"and the gap's mask); leave it out")
+        if recipe.diffusion.loss == "spectral":
+            raise RecipeError(f"{source}: [diffusion] loss = \"spectral\" cannot weigh the gap above the context: "
+                              f"use loss = \"mse\" or \"l1\"")
+
+    def preview(self, pipe: Any, n: int, clips: Sequence[Tensor] | None, seed: int = 0) -> Tensor:
+        """A gapfill run fills a gap of a fifth of each of the first n training clips, in its middle."""
+        if clips is None or not len(clips):
+            raise ValueError("a gapfill preview needs training clips")
+        audio = torch.cat([clips[i].reshape(1, -1) for i in range(min(n, len(clips)))])
+        mask = torch.zeros(audio.shape, dtype=torch.bool)
+        length = audio.shape[-1]
+        mask[:, 2 * length // 5:3 * length // 5] = True
+        return pipe.inpaint(audio, mask, seed=seed)
+
+
+DOMAIN_OBJECTS: dict[str, Domain] = {d.name: d for d in (Waveform(), Mel(), Vocoder(), Denoiser(), Bandwidth(),
+                                                         GapFill())}
 DOMAINS = tuple(DOMAIN_OBJECTS)   # the names: [data] domain's choices
 
 
@@ -286,6 +337,7 @@ def prepare_batch(domain: str, features: MelFeatures | None, wave: Tensor,
     waveform: x0 = wave.  mel: x0 = features.encode(wave) [B, n_mels, L // hop].  vocoder: x0 = wave
     cropped to (L // hop)·hop samples, cond["mel"] = features.encode(wave) of the same samples.  denoiser /
     bandwidth: (x0, cond["cond_wave"]) = transform(wave), the clean clips and their noisy mixes / narrow versions.
+    gapfill: the clips, cond["cond_wave"] = them gapped with the gap's mask, cond["loss_weights"].
     Labels, when given, go into cond["labels"].  Mels are computed without gradient, on wave's device.
     """
     kind = get_domain(domain)
@@ -315,56 +367,6 @@ def chunk_cond(cond: dict[str, Tensor], chunks: int) -> list[dict[str, Tensor]]:
     parts = {k: v.chunk(chunks) for k, v in cond.items()}
     n = len(next(iter(parts.values())))
     return [{k: v[i] for k, v in parts.items()} for i in range(n)]
-
-
-# ----------------------------------------------------------------- run configuration
-def domain_config(recipe: Any) -> dict[str, Any]:
-    """config.json's "domain", the domain's own entries (a bandwidth run's "narrow_rate") and, for mel / vocoder
-    runs, "features" (settings; stats filled by fit_features)."""
-    domain = recipe.data.domain
-    entries = {"domain": domain, **get_domain(domain).config_entries(recipe)}
-    if not get_domain(domain).uses_features:
-        return entries
-    features = MelFeatures.from_recipe(recipe).to_config()
-    features["stats_clips"] = int(recipe.features.stats_clips)
-    return {**entries, "features": features}
-
-
-def features_from_config(config: dict[str, Any]) -> MelFeatures | None:
-    """The run's MelFeatures (None for waveform runs); raises when a mel run's config lacks them."""
-    domain = config.get("domain", "waveform")
-    if not get_domain(domain).uses_features:
-        return None
-    if not config.get("features"):
-        raise ValueError(f"a {domain!r} run needs \"features\" (mel settings and statistics) in its config.json")
-    return MelFeatures.from_config(config["features"])
-
-
-def fit_features(config: dict[str, Any], clips: Sequence[Tensor], run_dir: str | Path | None = None,
-                 seed: int = 0) -> MelFeatures | None:
-    """The run's MelFeatures with normalisation statistics, written into config["features"]["stats"].
-
-    Statistics already in `config`, or in run_dir's config.json for the same mel settings (a resumed run),
-    are kept; otherwise they are computed from up to features.stats_clips of the waveforms `clips` ([1, L]
-    each; a seeded random choice).  Waveform runs: returns None and leaves config alone.
-    """
-    if not get_domain(config.get("domain", "waveform")).uses_features:
-        return None
-    cfg = config["features"]
-    features = MelFeatures.from_config(cfg)
-    if features.stats is None and run_dir is not None and (Path(run_dir) / ckpt.CONFIG).is_file():
-        old = ckpt.load_config(Path(run_dir)).get("features") or {}
-        if old.get("stats"):
-            previous = MelFeatures.from_config(old)
-            if not features.same_transform(previous):
-                features.stats = previous.stats
-    if features.stats is None:
-        count = min(int(cfg.get("stats_clips", 256)), len(clips))
-        features.fit_stats(clip_sample(clips, count, seed=seed))
-        log.info("mel statistics (%s) from %d training clip(s): %s", features.norm, count,
-                 ", ".join(f"{k} {v:.4g}" for k, v in features.stats.items()))
-    config["features"] = {**cfg, "stats": dict(features.stats)}
-    return features
 
 
 def preview_clips(pipe: Any, n: int, clips: Sequence[Tensor] | None = None, seed: int = 0) -> Tensor:

@@ -45,6 +45,8 @@ USAGE = {
                  "clean = pipe.denoise(noisy, sample_rate=rate)"),
     "bandwidth": ("audiodiff upsample NARROW.wav --model {ref} --out WIDE.wav",
                   "wide = pipe.upsample(narrow, from_rate=8000)"),
+    "gapfill": ("audiodiff inpaint SONG.wav --gap 1.20:1.40 --model {ref} --out FIXED.wav",
+                "fixed = pipe.inpaint(song, gap_mask)"),
 }
 
 

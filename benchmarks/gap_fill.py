@@ -14,7 +14,8 @@ Gaps: for each clip and each length in --gaps (ms; default 20,50,100,200,400) on
 max(gap, --context) samples of context each side (--context default 0.256 s).  A clip too short for that is an
 error.
 
-Methods (--methods, default all three, plus one per --jumps value with --model):
+Methods (--methods, default all three, plus one per --jumps value for a waveform --model, one for a gapfill one;
+--model may be given several times, each run's rows then named after its folder):
   silence      the gap zeroed: the input as a listener hears it, and the floor (SNR exactly 0 dB)
   crossfade    the audio before the gap continued forward, cross-faded linearly into the audio after it continued
                backward (benchmarks/lib/ar_fill.linear_crossfade_fill)
@@ -23,6 +24,8 @@ Methods (--methods, default all three, plus one per --jumps value with --model):
   repaint[-JxK] --model RUN: `audiodiff.load(RUN).inpaint(crop, mask, resample_jumps=J, jump_length=K, steps, seed)`
                on a crop of the run's clip_length (at least the gap + 100 ms each side) centred on the gap; one row per
                J in --jumps (1 = plain RePaint conditioning; RePaint's paper uses 10 × 10)
+  conditional  --model RUN of a gapfill run (recipes/music-gapfill): its `inpaint(crop, mask, steps, seed)` on the
+               same crop, the network hearing the context and the gap's mask (the run's own sampler by default)
 
 Scores, inside the gap only (audiodiff/eval/gaps.py): SNR (dB) and log-spectral distance (dB, 512-sample Hann frames,
 hop 128, floored at −100 dB, over the frames overlapping the gap), plus seconds per fill; each cell is the mean over
@@ -152,10 +155,11 @@ def builtin_methods(names: list[str], rate: int, context_s: float, order: int, i
     return [table[n] for n in names]
 
 
-def model_methods(run: Path, jumps: list[int], jump_length: int, steps: int | None, sampler: str, seed: int,
-                  device: str | None, rate: int, precision: str = "auto") -> tuple[list[Method], Any]:
-    """One row per resample_jumps value, over the run's inpaint (the run loaded at `precision`); (rows, the
-    pipeline)."""
+def model_methods(run: Path, jumps: list[int], jump_length: int, steps: int | None, sampler: str | None, seed: int,
+                  device: str | None, rate: int, precision: str = "auto", prefix: str = "") -> tuple[list[Method], Any]:
+    """The rows of one run (loaded at `precision`), each name after `prefix`: a waveform prior's one per
+    resample_jumps value over its RePaint inpaint (sampler None: ddpm, as RePaint), a gapfill run's one row
+    "conditional" (sampler None: the run's own); (rows, the pipeline)."""
     import audiodiff
     import torch
 
@@ -164,10 +168,13 @@ def model_methods(run: Path, jumps: list[int], jump_length: int, steps: int | No
     except (OSError, ValueError) as exc:
         raise InputError(f"--model {run}: {exc}") from None
     if not hasattr(pipe, "inpaint"):
-        raise InputError(f"--model {run}: a {pipe.domain} run cannot inpaint (a waveform run can)")
+        raise InputError(f"--model {run}: a {pipe.domain} run cannot inpaint (a waveform or gapfill run can)")
     if pipe.sample_rate != rate:
         raise InputError(f"--model {run} works at {pipe.sample_rate} Hz, the clips are read at {rate} Hz: "
                          f"give --rate {pipe.sample_rate}")
+    conditional = pipe.domain == "gapfill"
+    if not conditional:
+        sampler = sampler or "ddpm"
 
     def make(j: int) -> Callable[[np.ndarray, int, int, tuple[str, int]], np.ndarray]:
         def fill(x: np.ndarray, start: int, length: int, key: tuple[str, int]) -> np.ndarray:
@@ -177,9 +184,10 @@ def model_methods(run: Path, jumps: list[int], jump_length: int, steps: int | No
             mask = torch.zeros(width, dtype=torch.bool)
             mask[start - lo:start - lo + length] = True
             item_seed = zlib.crc32(f"{seed}/{key[0]}/{key[1]}".encode())
+            jumping = {} if conditional else {"resample_jumps": j, "jump_length": jump_length}
             try:
-                out = pipe.inpaint(crop, mask, steps=steps, sampler=sampler, resample_jumps=j,
-                                   jump_length=jump_length, seed=item_seed)
+                out = pipe.inpaint(crop, mask, steps=steps, sampler=sampler, seed=item_seed, window=width,
+                                   **jumping)
             except ValueError as exc:   # a sampler or step count the run refuses
                 raise InputError(f"--model {run}: {exc}") from None
             y = x.copy()
@@ -187,12 +195,16 @@ def model_methods(run: Path, jumps: list[int], jump_length: int, steps: int | No
             return y
         return fill
 
+    if conditional:
+        about = (f"{run}: a gapfill run (conditional diffusion), {sampler or 'the run sampler'}, steps "
+                 f"{steps or 'the run default'}")
+        return [Method(prefix + "conditional", about, make(1))], pipe
     rows = []
     for j in jumps:
         name = "repaint" if j == 1 else f"repaint-{j}x{jump_length}"
         about = (f"{run}: RePaint, {sampler}, steps {steps or 'the run default'}, resample_jumps {j}"
                  + (f", jump_length {jump_length}" if j > 1 else ""))
-        rows.append(Method(name, about, make(j)))
+        rows.append(Method(prefix + name, about, make(j)))
     return rows, pipe
 
 
@@ -313,11 +325,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--ar-order", type=int, default=DEFAULT_ORDER, help=f"AR order cap (default {DEFAULT_ORDER})")
     ap.add_argument("--ar-iterations", type=int, default=DEFAULT_ITERATIONS,
                     help=f"Janssen iterations (default {DEFAULT_ITERATIONS})")
-    ap.add_argument("--model", type=Path, help="a waveform run: rows repaint[-JxK] from its inpaint")
+    ap.add_argument("--model", type=Path, action="append", default=[],
+                    help="a waveform run (rows repaint[-JxK] from its inpaint) or a gapfill run (row conditional); "
+                         "give it again for more runs (rows then named RUN:…)")
     ap.add_argument("--jumps", default="1,10", help="RePaint resample_jumps, one row each (default 1,10)")
     ap.add_argument("--jump-length", type=int, default=10, help="RePaint jump_length (default 10)")
     ap.add_argument("--steps", type=int, help="reverse steps for --model (default: the run's own)")
-    ap.add_argument("--sampler", default="ddpm", help="sampler for --model (default ddpm, as RePaint)")
+    ap.add_argument("--sampler", help="sampler for --model (default: ddpm for RePaint, a gapfill run's own)")
     ap.add_argument("--device", help="device for --model (default: the library's choice)")
     add_precision(ap)
     ap.add_argument("--threads", type=int, help="torch threads for --model (default torch's)")
@@ -343,14 +357,17 @@ def run(args: argparse.Namespace, argv: list[str] | None) -> dict:
                               args.ar_iterations)
     chosen = choose(find_clips(args.clips), args.n, args.seed)
     device = "cpu"
-    if args.model is not None:
-        if args.threads:
-            import torch
-            torch.set_num_threads(args.threads)
-        rows, pipe = model_methods(args.model, jumps, args.jump_length, args.steps,
-                                   args.sampler, args.seed, args.device, rate, args.precision)
+    if args.model and args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    if len({m.name for m in args.model}) < len(args.model):
+        raise InputError("--model: give runs with different folder names (the rows are named after them)")
+    for model in args.model:
+        prefix = f"{model.name}:" if len(args.model) > 1 else ""
+        rows, pipe = model_methods(model, jumps, args.jump_length, args.steps, args.sampler, args.seed, args.device,
+                                   rate, args.precision, prefix)
         methods += rows
-        device = "cuda" if pipe.device.type == "cuda" else "cpu"
+        device = "cuda" if pipe.device.type == "cuda" else device
     if not methods:
         raise InputError("no methods: give --methods and / or --model")
     clips = load_clips(chosen, rate, lengths, context, args.seed, show)

@@ -10,6 +10,8 @@
     mixing.py    a supervised denoiser's pairs: noise mixed into clean clips on the fly (NoiseMixer, mixer_for);
                  speed perturbation of clean clips (SpeedPerturbation, also a vocoder run's)
     band.py      bandwidth extension's pairs: clean clips made narrow on the fly (BandLimiter, band_limiter_for)
+    dropouts.py  gap filling's pairs: a gap cut into each clean clip on the fly, the network's crossfaded input
+                 (GapMaker, gap_maker_for, gapped_input, crossfade_fill)
     data_config.py the recipe's [data] table (DataConfig) and its cross-key checks
 """
 

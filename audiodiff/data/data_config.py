@@ -47,8 +47,9 @@ class DataConfig:
     num_clips: int = option(512, lo=1)
     domain: str = option("waveform", choices=DOMAINS,
                          help="what the model generates: waveforms, mel spectrograms ([features]), waveforms "
-                              "from a mel (a vocoder), clean waveforms from noisy ones (a supervised denoiser), or "
-                              "wide-band waveforms from narrow-band ones (bandwidth extension)")
+                              "from a mel (a vocoder), clean waveforms from noisy ones (a supervised denoiser), "
+                              "wide-band waveforms from narrow-band ones (bandwidth extension), or the missing part "
+                              "of a waveform with a gap (gap filling)")
     # domain = "denoiser": the clean clips above are mixed on the fly with these noise recordings (data/mixing.py)
     level_rms: float = option(0.0, lo=0, hi=1, help="waveform: every file scaled to this RMS (over the whole file) "
                               "before cropping; 0 keeps the recordings' own levels.  The pipeline brings the "
@@ -70,6 +71,10 @@ class DataConfig:
     highpass_max: float = option(300.0, lo=0, hi=20000, help="bandwidth: training inputs are high-passed at a "
                                                             "cutoff drawn in [0, highpass_max] Hz (telephone "
                                                             "channels cut below 300 Hz)")
+    # domain = "gapfill": a dropout is cut into each clean clip on the fly (data/dropouts.py)
+    gap_min_ms: float = option(20.0, lo=0.1, hi=60000, help="gapfill: the shortest training gap, ms")
+    gap_max_ms: float = option(500.0, lo=0.1, hi=60000, help="gapfill: the longest training gap, ms (lengths are "
+                                                            "drawn log-uniformly between the two)")
 
 
 def check_data(data: DataConfig) -> None:
@@ -133,3 +138,6 @@ def check_data(data: DataConfig) -> None:
         if not data.highpass_max < data.narrow_rate / 2:
             raise ValueError(f"[data] highpass_max = {data.highpass_max} Hz must be below half of narrow_rate "
                              f"({data.narrow_rate / 2:g} Hz)")
+    if data.domain == "gapfill" and data.gap_min_ms > data.gap_max_ms:
+        raise ValueError(f"[data] gap_min_ms = {data.gap_min_ms} is above gap_max_ms = {data.gap_max_ms}: training "
+                         f"gaps go from gap_min_ms up to gap_max_ms")

@@ -7,14 +7,16 @@
     supervised.py SupervisedPipeline: what the runs trained on (degraded, clean) pairs share
     denoiser.py  DenoiserPipeline: denoise (a supervised denoiser that hears the noisy recording)
     bandwidth.py BandwidthPipeline: upsample (bandwidth extension learned from narrow / wide pairs)
+    gapfill.py   GapFillPipeline: inpaint (gap filling learned from clips with gaps cut into them)
 """
 
 from .base import GeneratingPipeline, Pipeline, WrongDomainError, as_tensor, load
 from .bandwidth import BandwidthPipeline
 from .denoiser import DenoiserPipeline
+from .gapfill import GapFillPipeline
 from .mel import MelPipeline
 from .vocoder import VocoderPipeline
 from .waveform import WaveformPipeline
 
 __all__ = ["Pipeline", "GeneratingPipeline", "WaveformPipeline", "MelPipeline", "VocoderPipeline", "DenoiserPipeline", "BandwidthPipeline",
-           "WrongDomainError", "as_tensor", "load"]
+           "GapFillPipeline", "WrongDomainError", "as_tensor", "load"]

@@ -2,10 +2,11 @@
 
 `Pipeline.for_config(model, diffusion, config)`, the one factory, and `Pipeline.from_pretrained(path)` (which
 `audiodiff.load` calls) build the class of the run's domain (config.json "domain"): WaveformPipeline (sample,
-denoise, inpaint, upsample), MelPipeline (sample_mel, decode, sample), VocoderPipeline (vocode, resynthesize) or
-DenoiserPipeline (denoise).  Each registers itself here by subclassing with `domain=`, so a new domain is one
-subclass; a method of another domain's pipeline raises WrongDomainError naming what to use.  `Pipeline(model,
-diffusion, config)` still builds the domain's class, with a DeprecationWarning.
+denoise, inpaint, upsample), MelPipeline (sample_mel, decode, sample), VocoderPipeline (vocode, resynthesize),
+DenoiserPipeline (denoise), BandwidthPipeline (upsample) or GapFillPipeline (inpaint).  Each registers itself
+here by subclassing with `domain=`, so a new domain is one subclass; a method of another domain's pipeline raises
+WrongDomainError naming what to use.  `Pipeline(model, diffusion, config)` still builds the domain's class, with a
+DeprecationWarning.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from .. import hub
 from .. import tasks
 from ..audio import resample
 from ..diffusion import GaussianDiffusion
-from ..domains import features_from_config, get_domain
+from ..domains import get_domain
+from ..run_features import features_from_config
 from ..features import MelFeatures
 from ..model_check import ModelFileError, check_config, check_weights
 from ..nets import build_network, is_classifier_config, network_objective
@@ -71,7 +73,7 @@ class Pipeline:
     def for_config(cls, model: nn.Module, diffusion: GaussianDiffusion, config: dict[str, Any],
                    device: torch.device | str = "cpu", precision: str = "auto", compile: bool = False) -> "Pipeline":
         """The pipeline of the run's domain (config["domain"], default "waveform") holding `model` and
-        `diffusion`: WaveformPipeline, MelPipeline, VocoderPipeline or DenoiserPipeline.  Called on a subclass
+        `diffusion` (audiodiff/pipeline/__init__.py lists them).  Called on a subclass
         (e.g. GeneratingPipeline), ValueError unless the domain's class is one of it."""
         wanted = Pipeline.by_domain[get_domain(config.get("domain", "waveform")).name]
         if not issubclass(wanted, cls):

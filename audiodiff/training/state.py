@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .. import checkpoint as ckpt
-from ..domains import domain_config
+from ..run_features import domain_config
 from ..recipe import Recipe, diffusion_config
 from ..runlock import RunLock
 from .distributed import launch_rank, rank_seed

@@ -11,7 +11,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..data import EpochBatchSampler, build_dataset, class_balanced_weights
-from ..domains import fit_features, get_domain, prepare_batch, split_item
+from ..domains import get_domain, prepare_batch, split_item
+from ..run_features import fit_features
 from ..install import cores_available
 from .distributed import in_turns, rank_seed
 from .errors import TrainingError

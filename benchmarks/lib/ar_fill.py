@@ -57,26 +57,16 @@ def silence_fill(audio: Any, start: int, length: int, sample_rate: int | None = 
 
 def linear_crossfade_fill(audio: Any, start: int, length: int, sample_rate: int | None = None) -> np.ndarray:
     """The `length` samples before the gap, continued forward into it, cross-faded linearly into the `length`
-    samples after the gap, continued backward into it: fill[i] = (1 − w_i)·x[start − length + i] +
-    w_i·x[start + length + i], w_i = (i + ½) / length.  Where less than `length` samples of context exist on a
-    side, the available ones repeat periodically (ending at the gap before it, starting at the gap after it);
-    with none on a side, the other side alone is used; with none at all, silence.  [L] → [L]."""
+    samples after the gap, continued backward into it (audiodiff.data.dropouts.crossfade_fill, the fill a gapfill
+    run starts from, which documents the edge cases).  [L] → [L]."""
+    import torch
+
+    from audiodiff.data.dropouts import crossfade_fill
+
     x, dtype = _prepare(audio, start, length)
-    end = start + length
-    before = x[max(0, start - length):start]
-    after = x[end:end + length]
-    w = (np.arange(length) + 0.5) / length
-    i = np.arange(length)
-    if before.size and after.size:
-        fill = (1.0 - w) * before[i % before.size] + w * after[(i - length) % after.size]
-    elif before.size:
-        fill = before[i % before.size]
-    elif after.size:
-        fill = after[(i - length) % after.size]
-    else:
-        fill = np.zeros(length)
-    x[start:end] = fill
-    return x.astype(dtype)
+    gap = np.zeros(x.size, dtype=bool)
+    gap[start:start + length] = True
+    return crossfade_fill(torch.from_numpy(x), torch.from_numpy(gap)).numpy().astype(dtype)
 
 
 def ar_coefficients(y: np.ndarray, order: int) -> np.ndarray | None:

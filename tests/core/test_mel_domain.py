@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from audiodiff.diffusion import GaussianDiffusion
-from audiodiff.domains import chunk_cond, domain_config, prepare_batch
+from audiodiff.domains import chunk_cond, prepare_batch
+from audiodiff.run_features import domain_config
 from audiodiff.features import MelFeatures
 from audiodiff.nets import DiffWave, build_network
 from audiodiff.recipe import load_recipe, recipe_from_dict

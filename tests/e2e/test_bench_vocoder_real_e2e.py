@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 
 from audiodiff import checkpoint as ckpt
-from audiodiff.domains import domain_config, fit_features
+from audiodiff.run_features import domain_config, fit_features
 from audiodiff.nets import build_network
 from audiodiff.recipe import recipe_from_dict
 from audiodiff.training import run_config

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from audiodiff import checkpoint as ckpt
 from audiodiff.cli import app
 from audiodiff.diffusion import GaussianDiffusion
-from audiodiff.domains import domain_config, fit_features, prepare_batch
+from audiodiff.domains import prepare_batch
+from audiodiff.run_features import domain_config, fit_features
 from audiodiff.nets import build_network
 from audiodiff.pipeline import load
 from audiodiff.recipe import recipe_from_dict

@@ -22,7 +22,7 @@ from audiodiff import checkpoint as ckpt
 from audiodiff.atomic import OutputError, atomic_write
 from audiodiff.audio import save_wav
 from audiodiff.cli import app
-from audiodiff.domains import domain_config, fit_features
+from audiodiff.run_features import domain_config, fit_features
 from audiodiff.features import write_png
 from audiodiff.nets import build_network
 from audiodiff.recipe import recipe_from_dict

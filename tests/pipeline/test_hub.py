@@ -291,3 +291,13 @@ def test_push_to_a_bad_repo_is_one_line(run, repo, uploads):
         load(run).push_to_hub(repo)
     one_line(info)
     assert uploads == []
+
+
+def test_every_domain_has_a_pipeline_and_says_how_to_use_it():
+    """`audiodiff train`'s last line and the model card read hub.USAGE by domain: a new domain must add its entry."""
+    from audiodiff.domains import DOMAINS
+    from audiodiff.hub import USAGE
+    from audiodiff.pipeline import Pipeline
+
+    assert set(USAGE) == set(DOMAINS) == set(Pipeline.by_domain)
+    assert all("{ref}" in shell for shell, _ in USAGE.values())
