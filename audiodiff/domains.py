@@ -102,6 +102,17 @@ def _follow_features(model: dict[str, Any], key: str, value: int, source: str) -
                           f"{key} out and it follows [features]")
 
 
+def _conditional_unet(recipe: Any, source: str, cond_channels: int, heard: str) -> None:
+    """A 1-D U-Net that generates one waveform channel while it hears `cond_channels` (filled in when left out)."""
+    _one_channel(recipe, source)
+    if recipe.model.get("in_channels", 1) != 1:
+        raise RecipeError(f"{source}: [model] in_channels must be 1 for [data] domain = \"{recipe.data.domain}\" "
+                          f"(a mono waveform)")
+    if recipe.model.setdefault("cond_channels", cond_channels) != cond_channels:
+        raise RecipeError(f"{source}: [model] cond_channels must be {cond_channels} for [data] domain = "
+                          f"\"{recipe.data.domain}\" ({heard}); leave it out")
+
+
 class Waveform(Domain):
     """x0 = the waveform itself [B, 1, L]."""
 
@@ -214,12 +225,7 @@ class Denoiser(Domain):
             raise RecipeError(f"{source}: [data] domain = \"{self.name}\" needs a network that hears the "
                               f"{self.heard} waveform: [model] type = \"unet1d\" (a conditional diffusion model: "
                               f"cond_channels) or \"spectral_mask\" (a one-call predictive one), not {kind!r}")
-        _one_channel(recipe, source)
-        if recipe.model.get("in_channels", 1) != 1:
-            raise RecipeError(f"{source}: [model] in_channels must be 1 for a waveform {self.name}")
-        if recipe.model.setdefault("cond_channels", 1) != 1:
-            raise RecipeError(f"{source}: [model] cond_channels must be 1 for a waveform {self.name} (the "
-                              f"{self.heard} mono input); leave it out")
+        _conditional_unet(recipe, source, 1, f"the {self.heard} mono input")
 
     def preview(self, pipe: Any, n: int, clips: Sequence[Tensor] | None, seed: int = 0) -> Tensor:
         """A denoiser run denoises the first n training clips with white noise added at 5 dB SNR."""
@@ -296,12 +302,7 @@ class GapFill(Domain):
             raise RecipeError(f"{source}: [data] domain = \"gapfill\" needs [model] type = \"unet1d\" (a "
                               f"conditional diffusion model that hears the clip with its gap), not "
                               f"{recipe.model['type']!r}")
-        _one_channel(recipe, source)
-        if recipe.model.get("in_channels", 1) != 1:
-            raise RecipeError(f"{source}: [model] in_channels must be 1 for gap filling (a mono waveform)")
-        if recipe.model.setdefault("cond_channels", 2) != 2:
-            raise RecipeError(f"{source}: [model] cond_channels must be 2 for gap filling (the clip with its gap "
-                              f"and the gap's mask); leave it out")
+        _conditional_unet(recipe, source, 2, "the clip with its gap and the gap's mask")
         if recipe.diffusion.loss == "spectral":
             raise RecipeError(f"{source}: [diffusion] loss = \"spectral\" cannot weigh the gap above the context: "
                               f"use loss = \"mse\" or \"l1\"")

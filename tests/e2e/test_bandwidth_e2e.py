@@ -16,6 +16,7 @@ from audiodiff.eval.spectra import lsd
 from audiodiff.pipeline import BandwidthPipeline, WrongDomainError
 from audiodiff.pipeline.bandwidth import HIGH_BAND_GAIN
 from audiodiff.recipe import recipe_from_dict
+from helpers.audio import harmonic_buzz
 from helpers.cli import assert_one_line_error, run_cli
 from helpers.recipes import tiny_recipe_dict, write_clips
 
@@ -25,11 +26,8 @@ TINY_FOLDER = {"type": "spectral_mask", "n_fft": 64, "hop_length": 16, "channels
 
 
 def _harmonic(f0: float, n: int, seed: int) -> np.ndarray:
-    """A buzz on f0 with 1/h harmonics up to 3.8 kHz and a slow tremolo: energy in both halves of the band."""
-    t = np.arange(n) / RATE
-    wave = sum(np.sin(2 * np.pi * h * f0 * t + seed * h) / h for h in range(1, int(3800 / f0) + 1))
-    wave *= 1 + 0.3 * np.sin(2 * np.pi * 3 * t)
-    return (0.5 * wave / np.abs(wave).max()).astype(np.float32)
+    """A buzz on f0 with 1/h harmonics up to 3.8 kHz and a slow tremolo."""
+    return harmonic_buzz(f0, n, seed, RATE, 3800.0)
 
 
 @pytest.fixture(scope="module")

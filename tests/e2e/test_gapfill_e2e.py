@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import numpy as np
 import pytest
 import soundfile as sf
@@ -12,18 +13,14 @@ from audiodiff.eval.gaps import gap_lsd
 from audiodiff.pipeline import GapFillPipeline, WrongDomainError
 from audiodiff.recipe import recipe_from_dict
 from benchmarks import gap_fill
+from helpers.audio import harmonic_buzz
 from helpers.cli import assert_one_line_error, run_cli
 from helpers.recipes import TINY_UNET, tiny_recipe_dict, write_clips
 
 RATE = 8000
 
 
-def _harmonic(f0: float, n: int, seed: int) -> np.ndarray:
-    """A buzz on f0 with 1/h harmonics up to 3.5 kHz and a slow tremolo."""
-    t = np.arange(n) / RATE
-    wave = sum(np.sin(2 * np.pi * h * f0 * t + seed * h) / h for h in range(1, int(3500 / f0) + 1))
-    wave *= 1 + 0.3 * np.sin(2 * np.pi * 3 * t)
-    return (0.5 * wave / np.abs(wave).max()).astype(np.float32)
+_harmonic = functools.partial(harmonic_buzz, rate=RATE, top=3500.0)   # (f0, n, seed): harmonics up to 3.5 kHz
 
 
 @pytest.fixture(scope="module")
