@@ -1,5 +1,5 @@
 """`denoise`, `inpaint` and `upsample`: the tasks on a recording, training-free with a waveform run, or with a run
-trained for the task (a supervised denoiser, a bandwidth-extension run)."""
+trained for the task (a supervised denoiser, a bandwidth-extension run, a gapfill run)."""
 
 from __future__ import annotations
 
@@ -102,7 +102,8 @@ def inpaint(
     progress: Progress = True,
     force: Force = False,
 ) -> None:
-    """Regenerate a span of a recording; everything outside the span is kept exactly."""
+    """Regenerate a span of a recording; everything outside the span is kept exactly.  A waveform run fills it by
+    RePaint conditioning (--jumps, --jump-length), a gapfill run (recipes/music-gapfill) by hearing the context."""
     import torch
 
     from ..audio import save_wav
