@@ -102,6 +102,14 @@ def _follow_features(model: dict[str, Any], key: str, value: int, source: str) -
                           f"{key} out and it follows [features]")
 
 
+def _first_clips(clips: Sequence[Tensor] | None, n: int, refusal: str) -> Tensor:
+    """The first n training clips as one batch [n, L], for a preview that works on given audio; ValueError(refusal)
+    when there are none."""
+    if clips is None or not len(clips):
+        raise ValueError(refusal)
+    return torch.cat([clips[i].reshape(1, -1) for i in range(min(n, len(clips)))])
+
+
 def _conditional_unet(recipe: Any, source: str, cond_channels: int, heard: str) -> None:
     """A 1-D U-Net that generates one waveform channel while it hears `cond_channels` (filled in when left out)."""
     _one_channel(recipe, source)
@@ -190,9 +198,8 @@ class Vocoder(Domain):
 
     def preview(self, pipe: Any, n: int, clips: Sequence[Tensor] | None, seed: int = 0) -> Tensor:
         """A vocoder run re-synthesises the first n training clips."""
-        if clips is None or not len(clips):
-            raise ValueError("a vocoder preview needs training clips to re-synthesise")
-        return pipe.resynthesize(torch.cat([clips[i].reshape(1, -1) for i in range(min(n, len(clips)))]), seed=seed)
+        clips = _first_clips(clips, n, "a vocoder preview needs training clips to re-synthesise")
+        return pipe.resynthesize(clips, seed=seed)
 
 
 class Denoiser(Domain):
@@ -229,9 +236,7 @@ class Denoiser(Domain):
 
     def preview(self, pipe: Any, n: int, clips: Sequence[Tensor] | None, seed: int = 0) -> Tensor:
         """A denoiser run denoises the first n training clips with white noise added at 5 dB SNR."""
-        if clips is None or not len(clips):
-            raise ValueError("a denoiser preview needs training clips")
-        clean = torch.cat([clips[i].reshape(1, -1) for i in range(min(n, len(clips)))])
+        clean = _first_clips(clips, n, "a denoiser preview needs training clips")
         g = torch.Generator().manual_seed(seed)
         noise = torch.randn(clean.shape, generator=g) * clean.pow(2).mean(-1, keepdim=True).sqrt() * 10 ** (-5 / 20)
         return pipe.denoise(clean + noise, seed=seed)
@@ -268,16 +273,14 @@ class Bandwidth(Denoiser):
         """A bandwidth run extends the first n training clips made narrow at its narrow rate."""
         from .audio import resample
 
-        if clips is None or not len(clips):
-            raise ValueError("a bandwidth preview needs training clips")
-        wide = torch.cat([clips[i].reshape(1, -1) for i in range(min(n, len(clips)))])
+        wide = _first_clips(clips, n, "a bandwidth preview needs training clips")
         return pipe.upsample(resample(wide, pipe.sample_rate, pipe.narrow_rate), pipe.narrow_rate, seed=seed)
 
 
 class GapFill(Domain):
-    """x0 = the whole clip, conditioned on it with one gap zeroed and the gap's mask (keyword cond_wave [B, 2, L],
-    data/dropouts.py), at the level that brings its known part to data/dropouts.GAP_RMS; the loss weighs the gap above
-    the context (keyword loss_weights).  Gap filling learned from pairs (Palette's conditional inpainting) rather
+    """x0 = the whole clip, conditioned on it with one gap crossfaded from its sides and the gap's mask (keyword
+    cond_wave [B, 2, L], data/dropouts.py), at the level that brings its known part to data/dropouts.GAP_RMS; the
+    loss weighs the gap above the context (keyword loss_weights).  Gap filling learned from pairs (Palette's conditional inpainting) rather
     than a prior's RePaint conditioning."""
 
     name = "gapfill"
@@ -309,9 +312,7 @@ class GapFill(Domain):
 
     def preview(self, pipe: Any, n: int, clips: Sequence[Tensor] | None, seed: int = 0) -> Tensor:
         """A gapfill run fills a gap of a fifth of each of the first n training clips, in its middle."""
-        if clips is None or not len(clips):
-            raise ValueError("a gapfill preview needs training clips")
-        audio = torch.cat([clips[i].reshape(1, -1) for i in range(min(n, len(clips)))])
+        audio = _first_clips(clips, n, "a gapfill preview needs training clips")
         mask = torch.zeros(audio.shape, dtype=torch.bool)
         length = audio.shape[-1]
         mask[:, 2 * length // 5:3 * length // 5] = True

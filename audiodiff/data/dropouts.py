@@ -5,8 +5,8 @@ Each clean clip [1, L] gets one gap of a length drawn log-uniformly in [gap_min_
 long dropouts equally often per octave), at a uniform place that keeps at least a tenth of the clip as context on
 each side.  The network hears `gapped_input`: two channels, the clip with the gap filled by a linear crossfade of
 the audio around it (`crossfade_fill`) and the gap's mask, at the level that brings the known samples to GAP_RMS;
-x0 is the clip at the same level.  The same function serves
-training (here) and filling (pipeline/gapfill.py), so the two never hear different inputs.
+x0 is the clip at the same level.  The same function serves training (here) and filling (pipeline/gapfill.py), so
+the two never hear different inputs.
 """
 
 from __future__ import annotations
@@ -43,20 +43,20 @@ def crossfade_fill(audio: Tensor, gap: Tensor) -> Tensor:
     The classical fill a gap-filling network starts from, and the benchmark's crossfade baseline."""
     out = audio.clone()
     flat_in, flat_out = audio.reshape(-1, audio.shape[-1]), out.view(-1, audio.shape[-1])
-    for row, holes in zip(range(flat_in.shape[0]), gap.reshape(-1, gap.shape[-1])):
+    for row, holes in enumerate(gap.reshape(-1, gap.shape[-1])):
         x = flat_in[row]
         for start, length in gap_runs(holes):
             end = start + length
             before, after = x[max(0, start - length):start], x[end:end + length]
             i = torch.arange(length, device=x.device)
-            w = ((i + 0.5) / length).to(x.dtype)
-            if before.numel() and after.numel():
-                fill = (1 - w) * before[i % before.numel()] + w * after[(i - length) % after.numel()]
-            elif before.numel() or after.numel():
-                side = before if before.numel() else after
-                fill = side[(i if before.numel() else i - length) % side.numel()]
+            forward = before[i % before.numel()] if before.numel() else None          # continued into the gap
+            backward = after[(i - length) % after.numel()] if after.numel() else None
+            if forward is None or backward is None:
+                fill = forward if backward is None else backward
+                fill = torch.zeros(length, dtype=x.dtype, device=x.device) if fill is None else fill
             else:
-                fill = torch.zeros(length, dtype=x.dtype, device=x.device)
+                w = ((i + 0.5) / length).to(x.dtype)
+                fill = (1 - w) * forward + w * backward
             flat_out[row, start:end] = fill
     return out
 
@@ -81,7 +81,6 @@ class GapMaker:
     def __init__(self, rate: int, gap_min_ms: float, gap_max_ms: float):
         if not 0 < gap_min_ms <= gap_max_ms:
             raise ValueError(f"gap lengths [{gap_min_ms}, {gap_max_ms}] ms: need 0 < gap_min_ms <= gap_max_ms")
-        self.rate = int(rate)
         self.shortest = max(1, round(gap_min_ms * rate / 1000))
         self.longest = max(self.shortest, round(gap_max_ms * rate / 1000))
 

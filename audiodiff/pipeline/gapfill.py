@@ -1,6 +1,6 @@
 """A gap-filling run ([data] domain = "gapfill", trained on clean clips with gaps cut into them on the fly:
-data/dropouts.py): a conditional diffusion model that hears the recording with its gap and the gap's mask, and samples
-the whole clip, of which only the gap is kept."""
+data/dropouts.py): a conditional diffusion model that hears the recording with its gap and the gap's mask, and
+samples the whole clip, of which only the gap is kept."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class GapFillPipeline(Pipeline, domain="gapfill"):
             cond, gain = gapped_input(part, hole)
             out = self._generate(part.shape[0], 1, part.shape[-1], steps=steps, sampler=sampler, generator=g,
                                  cond={"cond_wave": cond}, **options)
-            return torch.where(hole, out.float() / gain, part)
+            return out.float() / gain   # its known samples: put back exactly below
 
         out = self._windows(fill, tuple(batch.shape), window, progress, "inpaint")
         return restore(torch.where(gap, out.clamp(-1.0, 1.0), batch))

@@ -7,6 +7,7 @@ import functools
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 import audiodiff
 from audiodiff.eval.gaps import gap_lsd
@@ -63,6 +64,20 @@ def test_the_run_fills_the_gap_and_keeps_everything_else(gapfill_run):
     long_mask = np.concatenate([np.zeros_like(mask), np.zeros_like(mask), mask])
     out = pipe.inpaint(long, long_mask, seed=0)
     assert np.array_equal(out[~long_mask], long[~long_mask]) and np.abs(out[long_mask]).max() > 0.05
+
+
+def test_the_training_preview_fills_the_middle_fifth_of_each_clip(gapfill_run):
+    from audiodiff.domains import preview_clips
+
+    pipe = audiodiff.load(gapfill_run, device="cpu", precision="fp32")
+    clips = [torch.from_numpy(_harmonic(f0, 2000, 3))[None] for f0 in (200.0, 300.0, 250.0)]
+    out = preview_clips(pipe, 2, clips, seed=0)
+    assert out.shape == (2, 2000)
+    for heard, clip in zip(out, clips):
+        assert torch.equal(heard[:800], clip[0, :800]) and torch.equal(heard[1200:], clip[0, 1200:])
+        assert not torch.equal(heard[800:1200], clip[0, 800:1200])
+    with pytest.raises(ValueError, match="gapfill preview needs training clips"):
+        preview_clips(pipe, 2, [])
 
 
 def test_inpaint_refuses_what_the_run_cannot_do(gapfill_run):
